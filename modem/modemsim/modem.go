@@ -1,0 +1,390 @@
+package modemsim
+
+import (
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// ModemConfig describes one simulated modem and its SIM. Empty fields get
+// defaults from Network.AddModem.
+type ModemConfig struct {
+	Name         string // modem name, also used in logs
+	MSISDN       string // the SIM's own number (AT+CNUM), E.164
+	IMEI         string // AT+CGSN
+	IMSI         string // AT+CIMI
+	ICCID        string // AT+CCID / AT+ICCID
+	PIN          string // SIM PIN; empty means the SIM is not locked
+	Manufacturer string // AT+CGMI
+	Model        string // AT+CGMM
+	Firmware     string // AT+CGMR
+	Operator     string // AT+COPS? long alphanumeric name
+	StorageSlots int    // SIM ("SM") message slots, default 30
+	SMSCAddress  string // AT+CSCA? default
+}
+
+// Faults are the quirks and failures a modem shows; see the package
+// documentation for what clears a hang.
+type Faults struct {
+	Echo          bool          // ATE1 state after boot/reset (real modems default to echo on)
+	URCInAnswers  bool          // inject +CMTI/^RSSI:/+CREG: lines in the middle of answers
+	BootNoise     bool          // ^BOOT / RDY / Call Ready / SMS Ready after a reboot or replug
+	SendLatency   time.Duration // delay before answering AT+CMGS
+	SendJitter    time.Duration // random extra delay in [0, SendJitter)
+	CMSErrorRate  float64       // fraction of sends answered with +CMS ERROR: CMSErrorCode
+	CMSErrorCode  int           // default 500
+	StorageFull   bool          // incoming cannot be stored; AT+CMGW answers +CMS ERROR: 322
+	NotRegistered bool          // +CREG: n,2; sends answer +CMS ERROR: 331
+	Hang          bool          // answer nothing until AT+CFUN=1,1, a reopen or a replug
+	HangHard      bool          // answer nothing until a reopen or a replug (AT+CFUN=1,1 does not help)
+	HangAfterPDU  bool          // accept the next CMGS PDU, then hang without answering
+	Garbage       bool          // garbage bytes after a reboot and now and then before answers
+}
+
+// StoredSMS is one message in a modem's message storage.
+type StoredSMS struct {
+	Mem   string // "SM" or "ME"
+	Index int    // index as used by AT+CMGR/AT+CMGD for that storage
+	Stat  int    // 0 REC UNREAD, 1 REC READ, 2 STO UNSENT, 3 STO SENT
+	TPDU  []byte // the TPDU without SMSC address
+}
+
+// Modem is one simulated modem with its SIM.
+type Modem struct {
+	net *Network
+	cfg ModemConfig
+	log *slog.Logger
+
+	mu       sync.Mutex
+	faults   Faults
+	set      settings
+	pinState int // pinReady, pinSIM, pinPUK
+	pinTries int
+	cfun     int
+	hung     bool // entered by HangAfterPDU
+	mr       int
+	rssi     int
+	smsc     string
+	mem      map[string]*storage
+	sessions map[*session]struct{}
+	pending  [][]byte // MT TPDUs waiting for registration or storage
+	lastReg  int      // last +CREG stat announced
+	answers  int      // answers written, for occasional garbage
+	urcTurn  int
+	cusdSeq  int
+	port     *ptyPort
+	lastLink string
+	closed   bool
+}
+
+const (
+	pinReady = iota
+	pinSIM
+	pinPUK
+)
+
+// settings are the AT parameters that ATZ / AT&F / reboot restore.
+type settings struct {
+	echo    bool
+	verbose bool // ATV1
+	quiet   bool // ATQ1
+	cmee    int
+	cmgf    int
+	cscs    string
+	cnmi    [5]int
+	creg    int
+	cgreg   int
+	csmp    [4]int
+	mem     [3]string
+	csdh    bool
+	cmms    int
+	lastCmd string
+}
+
+type storage struct {
+	name  string
+	slots []*StoredSMS // nil when free; index i is AT index i+1
+}
+
+func (s *storage) used() int {
+	n := 0
+	for _, x := range s.slots {
+		if x != nil {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *storage) free() int {
+	for i, x := range s.slots {
+		if x == nil {
+			return i
+		}
+	}
+	return -1
+}
+
+func newModem(n *Network, cfg ModemConfig) *Modem {
+	m := &Modem{
+		net:      n,
+		cfg:      cfg,
+		log:      n.log.With("modem", cfg.Name),
+		rssi:     20,
+		smsc:     cfg.SMSCAddress,
+		sessions: map[*session]struct{}{},
+		mem: map[string]*storage{
+			"SM": {name: "SM", slots: make([]*StoredSMS, cfg.StorageSlots)},
+			"ME": {name: "ME", slots: make([]*StoredSMS, 100)},
+		},
+	}
+	m.mu.Lock()
+	m.boot()
+	m.mu.Unlock()
+	return m
+}
+
+// boot puts the modem in its power-on state. m.mu must be held.
+func (m *Modem) boot() {
+	m.defaults()
+	m.cfun = 1
+	m.hung = false
+	m.pinTries = 0
+	if m.cfg.PIN != "" {
+		m.pinState = pinSIM
+	} else {
+		m.pinState = pinReady
+	}
+	m.lastReg = m.regStat()
+}
+
+// defaults restores the AT settings (ATZ, AT&F). m.mu must be held.
+func (m *Modem) defaults() {
+	m.set = settings{
+		echo:    m.faults.Echo,
+		verbose: true,
+		cscs:    "IRA",
+		cnmi:    [5]int{1, 0, 0, 0, 0},
+		csmp:    [4]int{17, 167, 0, 0},
+		mem:     [3]string{"SM", "SM", "SM"},
+		lastCmd: m.set.lastCmd,
+	}
+}
+
+// Name returns the modem's name.
+func (m *Modem) Name() string { return m.cfg.Name }
+
+// Config returns the modem's configuration with defaults filled in.
+func (m *Modem) Config() ModemConfig { return m.cfg }
+
+// MSISDN returns the SIM's own number.
+func (m *Modem) MSISDN() string { return m.cfg.MSISDN }
+
+// Info returns the modem's identity.
+func (m *Modem) Info() (imei, imsi, iccid string) {
+	return m.cfg.IMEI, m.cfg.IMSI, m.cfg.ICCID
+}
+
+// SetFaults replaces the modem's faults. A change of registration is
+// announced with +CREG/+CGREG per the URC modes; messages held by the
+// network are delivered once the modem can take them.
+func (m *Modem) SetFaults(f Faults) {
+	if f.CMSErrorCode == 0 {
+		f.CMSErrorCode = 500
+	}
+	m.mu.Lock()
+	m.faults = f
+	if !f.Hang && !f.HangHard && !f.HangAfterPDU {
+		m.hung = false
+	}
+	m.regChanged()
+	m.mu.Unlock()
+	m.flushPending()
+}
+
+// Faults returns the modem's current faults.
+func (m *Modem) Faults() Faults {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.faults
+}
+
+// SetSignal sets the RSSI reported by AT+CSQ (0..31, 99 unknown).
+func (m *Modem) SetSignal(rssi int) {
+	m.mu.Lock()
+	m.rssi = rssi
+	m.mu.Unlock()
+}
+
+// Stored returns the messages in the modem's storage now, SM first.
+func (m *Modem) Stored() []StoredSMS {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []StoredSMS
+	for _, name := range []string{"SM", "ME"} {
+		for _, s := range m.mem[name].slots {
+			if s != nil {
+				c := *s
+				c.TPDU = append([]byte(nil), s.TPDU...)
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// Conn opens the modem's port in process. Each call is a fresh open: the
+// connection sees URCs from now on and has its own input state. Closing it
+// is closing the port (which clears a hang, like a reopen of a tty).
+func (m *Modem) Conn() io.ReadWriteCloser {
+	c := newPipeConn()
+	s := m.attach(c.out)
+	m.onReopen()
+	m.net.mu.Lock()
+	closed := m.net.closed
+	if !closed {
+		m.net.wg.Add(1)
+	}
+	m.net.mu.Unlock()
+	if closed {
+		c.Close()
+		m.detach(s)
+		return c
+	}
+	go func() {
+		defer m.net.wg.Done()
+		defer m.detach(s)
+		buf := make([]byte, 512)
+		for {
+			k, err := c.in.Read(buf)
+			if k > 0 {
+				s.feed(buf[:k])
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return c
+}
+
+// attach registers a new session writing to out.
+func (m *Modem) attach(out *pipeBuf) *session {
+	s := &session{m: m, out: out}
+	m.mu.Lock()
+	m.sessions[s] = struct{}{}
+	m.mu.Unlock()
+	return s
+}
+
+func (m *Modem) detach(s *session) {
+	m.mu.Lock()
+	delete(m.sessions, s)
+	m.mu.Unlock()
+	s.out.Close()
+}
+
+// onReopen is a fresh open of the port: it clears hangs.
+func (m *Modem) onReopen() {
+	m.mu.Lock()
+	m.hung = false
+	m.faults.Hang = false
+	m.faults.HangHard = false
+	m.mu.Unlock()
+}
+
+// shutdown closes every session and the PTY (Network.Close).
+func (m *Modem) shutdown() {
+	m.mu.Lock()
+	m.closed = true
+	p := m.port
+	m.port = nil
+	var ss []*session
+	for s := range m.sessions {
+		ss = append(ss, s)
+	}
+	m.mu.Unlock()
+	if p != nil {
+		p.close()
+	}
+	for _, s := range ss {
+		m.detach(s)
+	}
+}
+
+// regStat is the +CREG <stat>. m.mu must be held.
+func (m *Modem) regStat() int {
+	switch {
+	case m.cfun != 1 || m.pinState != pinReady:
+		return 0
+	case m.faults.NotRegistered:
+		return 2
+	}
+	return 1
+}
+
+// regChanged emits +CREG/+CGREG when the registration changed. m.mu held.
+func (m *Modem) regChanged() {
+	st := m.regStat()
+	if st == m.lastReg {
+		return
+	}
+	m.lastReg = st
+	if l := m.cregLine("+CREG", m.set.creg, st); l != "" {
+		m.urc(l)
+	}
+	if l := m.cregLine("+CGREG", m.set.cgreg, st); l != "" {
+		m.urc(l)
+	}
+}
+
+func (m *Modem) cregLine(name string, mode, st int) string {
+	switch mode {
+	case 1:
+		return name + ": " + itoa(st)
+	case 2:
+		if st == 1 || st == 5 {
+			return name + ": " + itoa(st) + `,"1A2B","00C3F1"`
+		}
+		return name + ": " + itoa(st)
+	}
+	return ""
+}
+
+// urc writes an unsolicited result code to every open session. m.mu held.
+func (m *Modem) urc(lines ...string) {
+	if m.closed || m.set.cnmi[0] == 0 && isSMSURC(lines[0]) {
+		return
+	}
+	var b []byte
+	for _, l := range lines {
+		b = append(b, "\r\n"...)
+		b = append(b, l...)
+		b = append(b, "\r\n"...)
+	}
+	// a multi-line URC such as +CMT is framed as one unit: header CRLF pdu CRLF
+	if len(lines) == 2 {
+		b = []byte("\r\n" + lines[0] + "\r\n" + lines[1] + "\r\n")
+	}
+	for s := range m.sessions {
+		if s.silent() {
+			continue
+		}
+		s.out.Write(b)
+	}
+}
+
+func isSMSURC(l string) bool {
+	for _, p := range []string{"+CMTI:", "+CMT:", "+CDS:", "+CDSI:"} {
+		if len(l) >= len(p) && l[:len(p)] == p {
+			return true
+		}
+	}
+	return false
+}
+
+// canReceive reports whether an MT message can be taken now. m.mu held.
+func (m *Modem) canReceive() bool {
+	return !m.closed && m.regStat() == 1 || false
+}
