@@ -1,0 +1,149 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/warthog618/sms"
+	"github.com/warthog618/sms/encoding/tpdu"
+)
+
+// decodeParts unmarshals and reassembles TPDUs the way a handset would.
+func decodeParts(t *testing.T, pdus [][]byte) (string, []*tpdu.TPDU) {
+	t.Helper()
+	var segs []*tpdu.TPDU
+	for i, b := range pdus {
+		p, err := sms.Unmarshal(b, sms.AsMO)
+		if err != nil {
+			t.Fatalf("part %d: unmarshal: %v", i+1, err)
+		}
+		segs = append(segs, p)
+	}
+	body, err := sms.Decode(segs)
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	return string(body), segs
+}
+
+func TestEncodeSubmit(t *testing.T) {
+	tests := []struct {
+		name     string
+		body     string
+		encoding string
+		parts    int
+	}{
+		{"short ascii", "Hi Ana, see you at 6?", EncodingGSM7, 1},
+		{"160 gsm7 fits one", strings.Repeat("a", 160), EncodingGSM7, 1},
+		{"161 gsm7 splits in two", strings.Repeat("a", 161), EncodingGSM7, 2},
+		{"306 gsm7 is two parts of 153", strings.Repeat("b", 306), EncodingGSM7, 2},
+		{"307 gsm7 is three", strings.Repeat("b", 307), EncodingGSM7, 3},
+		{"extension chars count double: 80 euro signs fit", strings.Repeat("€", 80), EncodingGSM7, 1},
+		{"extension chars count double: 81 do not", strings.Repeat("€", 81), EncodingGSM7, 2},
+		{"á is not in GSM-7 so ucs2", "Olá! Ça va? ñ ü é", EncodingUCS2, 1},
+		{"70 ucs2 fits one", strings.Repeat("ж", 70), EncodingUCS2, 1},
+		{"71 ucs2 splits", strings.Repeat("ж", 71), EncodingUCS2, 2},
+		{"134 ucs2 is two of 67", strings.Repeat("ж", 134), EncodingUCS2, 2},
+		{"emoji forces ucs2", "see you 🙂", EncodingUCS2, 1},
+		{"emoji across a part boundary", strings.Repeat("x", 66) + "🎉🎉" + strings.Repeat("y", 60), EncodingUCS2, 2},
+		{"ten parts allowed", strings.Repeat("c", 153*10), EncodingGSM7, 10},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			enc, err := EncodeSubmit("+15551234567", tc.body, true, 42)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if enc.Encoding != tc.encoding {
+				t.Errorf("encoding = %s, want %s", enc.Encoding, tc.encoding)
+			}
+			if len(enc.PDUs) != tc.parts {
+				t.Fatalf("parts = %d, want %d", len(enc.PDUs), tc.parts)
+			}
+			got, segs := decodeParts(t, enc.PDUs)
+			if got != tc.body {
+				t.Errorf("decoded %q, want %q", got, tc.body)
+			}
+			for i, s := range segs {
+				if s.DA.Number() != "+15551234567" {
+					t.Errorf("part %d DA = %q", i+1, s.DA.Number())
+				}
+				if !s.FirstOctet.SRR() {
+					t.Errorf("part %d: TP-SRR not set", i+1)
+				}
+				if len(segs) > 1 {
+					n, seq, ref, ok := s.ConcatInfo()
+					if !ok || n != len(segs) || seq != i+1 || ref != 42 {
+						t.Errorf("part %d concat = %d/%d ref %d ok %v", i+1, seq, n, ref, ok)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestEncodeSubmitGSM7Accents(t *testing.T) {
+	// é, ü, ñ, Ç, à are in the GSM 03.38 default alphabet.
+	enc, err := EncodeSubmit("+4915112345678", "Ça va? é ü ñ à", false, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if enc.Encoding != EncodingGSM7 {
+		t.Errorf("encoding = %s, want gsm7", enc.Encoding)
+	}
+	p, err := sms.Unmarshal(enc.PDUs[0], sms.AsMO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.FirstOctet.SRR() {
+		t.Error("TP-SRR set though not asked for")
+	}
+}
+
+func TestEncodeSubmitRefusesTooLong(t *testing.T) {
+	_, err := EncodeSubmit("+15551234567", strings.Repeat("c", 153*10+1), true, 1)
+	var ve *ValidationError
+	if !asValidation(err, &ve) || ve.Field != "body" {
+		t.Fatalf("err = %v, want validation error on body", err)
+	}
+	if _, err := EncodeSubmit("+15551234567", "", true, 1); !asValidation(err, &ve) {
+		t.Fatalf("empty body: err = %v", err)
+	}
+}
+
+func TestEncodeSubmitDeterministic(t *testing.T) {
+	body := strings.Repeat("Déjà vu 🙂 ", 20)
+	a, err := EncodeSubmit("+15551234567", body, true, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := EncodeSubmit("+15551234567", body, true, 7)
+	for i := range a.PDUs {
+		if !bytes.Equal(a.PDUs[i], b.PDUs[i]) {
+			t.Fatalf("part %d differs between encodes", i+1)
+		}
+	}
+}
+
+func FuzzEncodeSubmit(f *testing.F) {
+	f.Add("hello", 3)
+	f.Add(strings.Repeat("€🙂a", 60), 200)
+	f.Fuzz(func(t *testing.T, body string, ref int) {
+		enc, err := EncodeSubmit("+15551234567", body, true, ref)
+		if err != nil {
+			return
+		}
+		if len(enc.PDUs) == 0 || len(enc.PDUs) > MaxParts {
+			t.Fatalf("%d parts", len(enc.PDUs))
+		}
+		for _, b := range enc.PDUs {
+			if len(b) > 176 {
+				t.Fatalf("TPDU of %d bytes", len(b))
+			}
+		}
+	})
+}
+
+func asValidation(err error, ve **ValidationError) bool { return errors.As(err, ve) }
