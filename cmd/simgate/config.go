@@ -1,0 +1,661 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/simgate/simgate/gateway"
+)
+
+// Config is simgate's configuration: DefaultConfig, then one YAML file
+// (strict: unknown keys are errors naming the line), then secrets from the
+// environment or from files. configs/simgate.example.yaml documents every key.
+type Config struct {
+	// Listen is the API's address.
+	Listen string `yaml:"listen"`
+	// Metrics says where /metrics is served.
+	Metrics MetricsConfig `yaml:"metrics"`
+	// Store is the bbolt database.
+	Store StoreConfig `yaml:"store"`
+	// DefaultRegion is the ISO 3166 region numbers without a + are read in.
+	DefaultRegion string `yaml:"default_region"`
+	// Timezone is the IANA zone daily budgets roll over in ("" or "Local": the host's).
+	Timezone string `yaml:"timezone"`
+	// Log is the logger.
+	Log LogConfig `yaml:"log"`
+	// Modems are the configured modems.
+	Modems []ModemConfig `yaml:"modems"`
+	// Discovery finds modems that are not configured.
+	Discovery DiscoveryConfig `yaml:"discovery"`
+	// Pacing is the default pace of every SIM.
+	Pacing PacingConfig `yaml:"pacing"`
+	// StickyTimeout is how long a contact's SIM may be gone before the contact moves.
+	StickyTimeout Duration `yaml:"sticky_timeout"`
+	// Retries governs temporary send failures.
+	Retries RetryConfig `yaml:"retries"`
+	// Pause governs pausing a SIM that keeps failing (a likely carrier block).
+	Pause PauseConfig `yaml:"pause"`
+	// Webhooks are endpoints configured in the file (more can be added through the API).
+	Webhooks []WebhookConfig `yaml:"webhooks"`
+	// WebhookAllow lists CIDRs webhook targets may resolve to although they
+	// are loopback, link-local or private.
+	WebhookAllow []string `yaml:"webhook_allow"`
+	// OptOut holds the opt-out keywords and replies.
+	OptOut OptOutConfig `yaml:"optout"`
+	// API tunes the HTTP API.
+	API APIConfig `yaml:"api"`
+	// ShutdownTimeout bounds an orderly shutdown.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+}
+
+// MetricsConfig says where Prometheus metrics are served.
+type MetricsConfig struct {
+	// Listen is a separate address for /metrics; "" serves it on the API listener.
+	Listen string `yaml:"listen"`
+	// Path is the metrics path.
+	Path string `yaml:"path"`
+}
+
+// StoreConfig is the database.
+type StoreConfig struct {
+	Path string `yaml:"path"`
+	// OpenTimeout is how long to wait for another process's lock.
+	OpenTimeout Duration `yaml:"open_timeout"`
+}
+
+// LogConfig is the logger.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// ModemConfig is one configured modem.
+type ModemConfig struct {
+	// Name is the modem's stable name (metrics label, API path, sticky binding).
+	Name string `yaml:"name"`
+	// Port is a tty path, best a /dev/serial/by-id link or a udev symlink.
+	Port string `yaml:"port"`
+	// Globs are tried when Port is empty or gone: the first port whose modem
+	// matches ExpectedIMEI/ExpectedICCID is used.
+	Globs []string `yaml:"globs"`
+	// ExpectedIMEI and ExpectedICCID bind the name to a device and SIM.
+	ExpectedIMEI  string `yaml:"expected_imei"`
+	ExpectedICCID string `yaml:"expected_iccid"`
+	// PIN unlocks the SIM. Prefer PINEnv or PINFile.
+	PIN     string `yaml:"pin"`
+	PINEnv  string `yaml:"pin_env"`
+	PINFile string `yaml:"pin_file"`
+	// Baud is the serial speed (0: 115200).
+	Baud int `yaml:"baud"`
+	// Groups lets a message's "from" name several modems.
+	Groups []string `yaml:"groups"`
+	// Pacing overrides the default pacing field by field.
+	Pacing PacingOverride `yaml:"pacing"`
+}
+
+// DiscoveryConfig finds modems that are not configured.
+type DiscoveryConfig struct {
+	Enabled bool     `yaml:"enabled"`
+	Globs   []string `yaml:"globs"`
+	// Interval is how often the globs are scanned again (0: only at start and SIGHUP).
+	Interval Duration `yaml:"interval"`
+	// Groups are given to discovered modems.
+	Groups []string `yaml:"groups"`
+}
+
+// PacingConfig paces one SIM like a person (gateway.PacingConfig with YAML durations).
+type PacingConfig struct {
+	MinInterval       Duration `yaml:"min_interval"`
+	Jitter            Duration `yaml:"jitter"`
+	PerMinute         int      `yaml:"per_minute"`
+	PerDay            int      `yaml:"per_day"`
+	NewContactsPerDay int      `yaml:"new_contacts_per_day"`
+}
+
+// Gateway converts p.
+func (p PacingConfig) Gateway() gateway.PacingConfig {
+	return gateway.PacingConfig{
+		MinInterval:       p.MinInterval.D(),
+		Jitter:            p.Jitter.D(),
+		PerMinute:         p.PerMinute,
+		PerDay:            p.PerDay,
+		NewContactsPerDay: p.NewContactsPerDay,
+	}
+}
+
+// PacingOverride overrides the fields of a PacingConfig that are set.
+type PacingOverride struct {
+	MinInterval       *Duration `yaml:"min_interval"`
+	Jitter            *Duration `yaml:"jitter"`
+	PerMinute         *int      `yaml:"per_minute"`
+	PerDay            *int      `yaml:"per_day"`
+	NewContactsPerDay *int      `yaml:"new_contacts_per_day"`
+}
+
+// IsZero reports whether o overrides nothing.
+func (o PacingOverride) IsZero() bool { return o == PacingOverride{} }
+
+// Apply returns def with o's fields applied.
+func (o PacingOverride) Apply(def PacingConfig) PacingConfig {
+	if o.MinInterval != nil {
+		def.MinInterval = *o.MinInterval
+	}
+	if o.Jitter != nil {
+		def.Jitter = *o.Jitter
+	}
+	if o.PerMinute != nil {
+		def.PerMinute = *o.PerMinute
+	}
+	if o.PerDay != nil {
+		def.PerDay = *o.PerDay
+	}
+	if o.NewContactsPerDay != nil {
+		def.NewContactsPerDay = *o.NewContactsPerDay
+	}
+	return def
+}
+
+// RetryConfig governs retries of temporary send failures.
+type RetryConfig struct {
+	MaxAttempts int      `yaml:"max_attempts"`
+	Base        Duration `yaml:"base"`
+	Max         Duration `yaml:"max"`
+}
+
+// PauseConfig governs pausing a failing SIM.
+type PauseConfig struct {
+	AfterFailures int      `yaml:"after_failures"` // consecutive failures
+	CMS500Burst   int      `yaml:"cms500_burst"`   // consecutive +CMS ERROR: 500
+	For           Duration `yaml:"for"`            // cooling period
+}
+
+// WebhookConfig is a webhook endpoint from the file.
+type WebhookConfig struct {
+	URL        string   `yaml:"url"`
+	Events     []string `yaml:"events"` // empty: all
+	SecretEnv  string   `yaml:"secret_env"`
+	SecretFile string   `yaml:"secret_file"`
+
+	// Secret is resolved from SecretEnv or SecretFile by Load.
+	Secret string `yaml:"-"`
+}
+
+// OptOutConfig holds opt-out keywords and the replies sent.
+type OptOutConfig struct {
+	StopWords  []string `yaml:"stop_words"`
+	StartWords []string `yaml:"start_words"`
+	HelpWords  []string `yaml:"help_words"`
+	StopReply  string   `yaml:"stop_reply"`
+	StartReply string   `yaml:"start_reply"`
+	HelpReply  string   `yaml:"help_reply"`
+}
+
+// APIConfig tunes the HTTP API.
+type APIConfig struct {
+	// BodyLimit is the largest request body in bytes.
+	BodyLimit int64 `yaml:"body_limit"`
+	// RequireKeysOnLoopback refuses to start on a loopback address too when no API key exists.
+	RequireKeysOnLoopback bool `yaml:"require_keys_on_loopback"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("5s", "1h30m").
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// UnmarshalYAML accepts only duration strings: a bare number is an error,
+// not nanoseconds.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!int" || n.Tag == "!!float" {
+		return fmt.Errorf("line %d: %q is not a duration: write it with a unit, e.g. \"5s\" or \"1h30m\"", n.Line, n.Value)
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration: write it with a unit, e.g. \"5s\" or \"1h30m\"", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes d as a string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// DefaultConfig is the configuration before any file is read.
+func DefaultConfig() Config {
+	p := gateway.DefaultPacing()
+	return Config{
+		Listen:        "127.0.0.1:8080",
+		Metrics:       MetricsConfig{Path: "/metrics"},
+		Store:         StoreConfig{Path: "/var/lib/simgate/simgate.db", OpenTimeout: Duration(5 * time.Second)},
+		DefaultRegion: "US",
+		Log:           LogConfig{Level: "info", Format: "text"},
+		Discovery: DiscoveryConfig{
+			Globs: []string{"/dev/serial/by-id/*", "/dev/ttyUSB*"},
+		},
+		Pacing: PacingConfig{
+			MinInterval:       Duration(p.MinInterval),
+			Jitter:            Duration(p.Jitter),
+			PerMinute:         p.PerMinute,
+			PerDay:            p.PerDay,
+			NewContactsPerDay: p.NewContactsPerDay,
+		},
+		StickyTimeout: Duration(72 * time.Hour),
+		Retries:       RetryConfig{MaxAttempts: 5, Base: Duration(30 * time.Second), Max: Duration(30 * time.Minute)},
+		Pause:         PauseConfig{AfterFailures: 5, CMS500Burst: 3, For: Duration(30 * time.Minute)},
+		OptOut: OptOutConfig{
+			StopWords:  []string{"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE"},
+			StartWords: []string{"START", "UNSTOP"},
+			HelpWords:  []string{"HELP"},
+			StopReply:  "You have been unsubscribed and will receive no more messages. Reply START to resubscribe.",
+			StartReply: "You have been resubscribed. Reply STOP to unsubscribe.",
+			HelpReply:  "Reply STOP to unsubscribe.",
+		},
+		API:             APIConfig{BodyLimit: 64 << 10},
+		ShutdownTimeout: Duration(10 * time.Second),
+	}
+}
+
+// LoadConfig reads the file at path over DefaultConfig, resolves secrets
+// through getenv (nil: os.Getenv) and validates the result.
+func LoadConfig(path string, getenv func(string) string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := ParseConfig(data, getenv, filepath.Dir(path))
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// ParseConfig decodes data over DefaultConfig, resolves secrets (relative
+// secret files are read from dir) and validates.
+func ParseConfig(data []byte, getenv func(string) string, dir string) (Config, error) {
+	cfg := DefaultConfig()
+	if err := decodeStrict(data, &cfg); err != nil {
+		return Config{}, err
+	}
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if err := cfg.resolveSecrets(getenv, dir); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// decodeStrict decodes one YAML document into v, refusing unknown keys.
+// Lists in the file replace the defaults' lists.
+func decodeStrict(data []byte, v any) error {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		return errors.New(strings.ReplaceAll(strings.TrimPrefix(err.Error(), "yaml: "), "\n ", ""))
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return errors.New("only one YAML document is allowed")
+	}
+	return nil
+}
+
+// resolveSecrets fills PINs and webhook secrets from environment variables or files.
+func (c *Config) resolveSecrets(getenv func(string) string, dir string) error {
+	var errs []error
+	for i := range c.Modems {
+		m := &c.Modems[i]
+		field := fmt.Sprintf("modems[%d]", i)
+		if n := countSet(m.PIN, m.PINEnv, m.PINFile); n > 1 {
+			errs = append(errs, fmt.Errorf("%s: set only one of pin, pin_env and pin_file", field))
+			continue
+		}
+		v, err := secret(field+".pin", m.PINEnv, m.PINFile, getenv, dir)
+		if err != nil {
+			errs = append(errs, err)
+		} else if v != "" {
+			m.PIN = v
+		}
+	}
+	for i := range c.Webhooks {
+		w := &c.Webhooks[i]
+		field := fmt.Sprintf("webhooks[%d]", i)
+		if w.SecretEnv != "" && w.SecretFile != "" {
+			errs = append(errs, fmt.Errorf("%s: set only one of secret_env and secret_file", field))
+			continue
+		}
+		v, err := secret(field+".secret", w.SecretEnv, w.SecretFile, getenv, dir)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		w.Secret = v
+	}
+	return errors.Join(errs...)
+}
+
+func countSet(s ...string) int {
+	n := 0
+	for _, v := range s {
+		if v != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// secret reads a secret from the environment variable env or from file.
+// A file readable or writable by group or others is refused.
+func secret(field, env, file string, getenv func(string) string, dir string) (string, error) {
+	switch {
+	case env != "":
+		v := getenv(env)
+		if v == "" {
+			return "", fmt.Errorf("%s_env: environment variable %s is not set or empty", field, env)
+		}
+		return v, nil
+	case file != "":
+		if !filepath.IsAbs(file) && dir != "" {
+			file = filepath.Join(dir, file)
+		}
+		fi, err := os.Stat(file)
+		if err != nil {
+			return "", fmt.Errorf("%s_file: %w", field, err)
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			return "", fmt.Errorf("%s_file: %s is accessible by group or others (mode %04o): run chmod 600 on it", field, file, perm)
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("%s_file: %w", field, err)
+		}
+		v := strings.TrimSpace(string(data))
+		if v == "" {
+			return "", fmt.Errorf("%s_file: %s is empty", field, file)
+		}
+		return v, nil
+	}
+	return "", nil
+}
+
+var (
+	nameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+	regionRE = regexp.MustCompile(`^[A-Z]{2}$`)
+	digitsRE = regexp.MustCompile(`^[0-9]+$`)
+)
+
+// knownEvents are the event types a webhook may subscribe to.
+var knownEvents = []gateway.EventType{
+	gateway.EventMessageReceived, gateway.EventMessageSent, gateway.EventMessageDelivered,
+	gateway.EventMessageFailed, gateway.EventMessageUnknown, gateway.EventMessageExpired,
+	gateway.EventOptOut, gateway.EventOptIn, gateway.EventModemUp, gateway.EventModemDown,
+	gateway.EventModemPaused, gateway.EventModemResumed,
+}
+
+// Validate checks c and returns every problem, each naming its field
+// ("modems[2].port: required").
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if err := checkAddr(c.Listen); err != nil {
+		bad("listen", "%v", err)
+	}
+	if c.Metrics.Listen != "" {
+		if err := checkAddr(c.Metrics.Listen); err != nil {
+			bad("metrics.listen", "%v", err)
+		}
+	}
+	if !strings.HasPrefix(c.Metrics.Path, "/") {
+		bad("metrics.path", "must start with /")
+	}
+	if c.Store.Path == "" {
+		bad("store.path", "required")
+	}
+	if c.Store.OpenTimeout < 0 {
+		bad("store.open_timeout", "must not be negative")
+	}
+	if !regionRE.MatchString(c.DefaultRegion) {
+		bad("default_region", "%q is not a two-letter region code such as US or GB", c.DefaultRegion)
+	}
+	if _, err := c.Location(); err != nil {
+		bad("timezone", "%v", err)
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "warning", "error":
+	default:
+		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "%q is not one of text, json", c.Log.Format)
+	}
+	names := map[string]int{}
+	ports := map[string]int{}
+	for i, m := range c.Modems {
+		f := fmt.Sprintf("modems[%d]", i)
+		switch {
+		case m.Name == "":
+			bad(f+".name", "required")
+		case !nameRE.MatchString(m.Name):
+			bad(f+".name", "%q: use letters, digits, '.', '_' and '-' (at most 63)", m.Name)
+		default:
+			if j, dup := names[m.Name]; dup {
+				bad(f+".name", "%q is also the name of modems[%d]", m.Name, j)
+			}
+			names[m.Name] = i
+		}
+		if m.Port == "" && len(m.Globs) == 0 {
+			bad(f+".port", "required (or globs with expected_imei/expected_iccid)")
+		}
+		if m.Port != "" {
+			if !filepath.IsAbs(m.Port) {
+				bad(f+".port", "%q must be an absolute path", m.Port)
+			}
+			if j, dup := ports[m.Port]; dup {
+				bad(f+".port", "%q is also the port of modems[%d]", m.Port, j)
+			}
+			ports[m.Port] = i
+		}
+		for k, g := range m.Globs {
+			if _, err := filepath.Match(g, ""); err != nil {
+				bad(fmt.Sprintf("%s.globs[%d]", f, k), "%q: %v", g, err)
+			}
+		}
+		if m.Port == "" && len(m.Globs) > 0 && m.ExpectedIMEI == "" && m.ExpectedICCID == "" {
+			bad(f+".globs", "a modem found by globs needs expected_imei or expected_iccid to tell it apart")
+		}
+		if m.ExpectedIMEI != "" && (!digitsRE.MatchString(m.ExpectedIMEI) || len(m.ExpectedIMEI) < 14 || len(m.ExpectedIMEI) > 16) {
+			bad(f+".expected_imei", "%q is not 14-16 digits", m.ExpectedIMEI)
+		}
+		if m.ExpectedICCID != "" && (!digitsRE.MatchString(strings.TrimSuffix(strings.ToUpper(m.ExpectedICCID), "F")) || len(m.ExpectedICCID) < 18 || len(m.ExpectedICCID) > 22) {
+			bad(f+".expected_iccid", "%q is not 18-22 digits", m.ExpectedICCID)
+		}
+		if m.PIN != "" && (!digitsRE.MatchString(m.PIN) || len(m.PIN) < 4 || len(m.PIN) > 8) {
+			bad(f+".pin", "must be 4-8 digits")
+		}
+		if m.Baud < 0 {
+			bad(f+".baud", "must not be negative")
+		}
+		for k, g := range m.Groups {
+			if !nameRE.MatchString(g) {
+				bad(fmt.Sprintf("%s.groups[%d]", f, k), "%q: use letters, digits, '.', '_' and '-'", g)
+			}
+			if _, clash := names[g]; clash {
+				bad(fmt.Sprintf("%s.groups[%d]", f, k), "%q is also a modem name", g)
+			}
+		}
+		validatePacing(f+".pacing", m.Pacing.Apply(c.Pacing), bad)
+	}
+	if c.Discovery.Enabled && len(c.Discovery.Globs) == 0 {
+		bad("discovery.globs", "required when discovery is enabled")
+	}
+	for k, g := range c.Discovery.Globs {
+		if _, err := filepath.Match(g, ""); err != nil {
+			bad(fmt.Sprintf("discovery.globs[%d]", k), "%q: %v", g, err)
+		}
+	}
+	if c.Discovery.Interval < 0 {
+		bad("discovery.interval", "must not be negative")
+	}
+	validatePacing("pacing", c.Pacing, bad)
+	if c.StickyTimeout <= 0 {
+		bad("sticky_timeout", "must be positive")
+	}
+	if c.Retries.MaxAttempts < 1 {
+		bad("retries.max_attempts", "must be at least 1")
+	}
+	if c.Retries.Base <= 0 {
+		bad("retries.base", "must be positive")
+	}
+	if c.Retries.Max < c.Retries.Base {
+		bad("retries.max", "must be at least retries.base (%s)", c.Retries.Base)
+	}
+	if c.Pause.AfterFailures < 0 {
+		bad("pause.after_failures", "must not be negative (0: never pause)")
+	}
+	if c.Pause.CMS500Burst < 0 {
+		bad("pause.cms500_burst", "must not be negative (0: never pause)")
+	}
+	if c.Pause.For <= 0 {
+		bad("pause.for", "must be positive")
+	}
+	for i, w := range c.Webhooks {
+		f := fmt.Sprintf("webhooks[%d]", i)
+		u, err := url.Parse(w.URL)
+		switch {
+		case w.URL == "":
+			bad(f+".url", "required")
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			bad(f+".url", "%q is not an http(s) URL", w.URL)
+		}
+		for k, e := range w.Events {
+			if !slices.Contains(knownEvents, gateway.EventType(e)) {
+				bad(fmt.Sprintf("%s.events[%d]", f, k), "%q is not an event type (one of %s)", e, eventList())
+			}
+		}
+		if w.SecretEnv == "" && w.SecretFile == "" {
+			bad(f, "secret_env or secret_file required (receivers verify signatures with it)")
+		}
+	}
+	for i, a := range c.WebhookAllow {
+		if _, err := netip.ParsePrefix(a); err != nil {
+			bad(fmt.Sprintf("webhook_allow[%d]", i), "%q is not a CIDR such as 10.0.0.0/8", a)
+		}
+	}
+	for _, l := range []struct {
+		field string
+		words []string
+	}{{"optout.stop_words", c.OptOut.StopWords}, {"optout.start_words", c.OptOut.StartWords}, {"optout.help_words", c.OptOut.HelpWords}} {
+		for k, w := range l.words {
+			if strings.TrimSpace(w) == "" || strings.ContainsAny(strings.TrimSpace(w), " \t\n") {
+				bad(fmt.Sprintf("%s[%d]", l.field, k), "%q must be one word", w)
+			}
+		}
+	}
+	if len(c.OptOut.StopWords) == 0 {
+		bad("optout.stop_words", "required: opt-outs are binding (TCPA)")
+	}
+	if strings.TrimSpace(c.OptOut.StopReply) == "" {
+		bad("optout.stop_reply", "required")
+	}
+	if c.API.BodyLimit < 1024 {
+		bad("api.body_limit", "must be at least 1024 bytes")
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("shutdown_timeout", "must be positive")
+	}
+	return errors.Join(errs...)
+}
+
+func validatePacing(f string, p PacingConfig, bad func(string, string, ...any)) {
+	if p.MinInterval < 0 {
+		bad(f+".min_interval", "must not be negative")
+	}
+	if p.Jitter < 0 {
+		bad(f+".jitter", "must not be negative")
+	}
+	if p.PerMinute < 0 {
+		bad(f+".per_minute", "must not be negative (0: no cap)")
+	}
+	if p.PerDay < 0 {
+		bad(f+".per_day", "must not be negative (0: no cap)")
+	}
+	if p.NewContactsPerDay < 0 {
+		bad(f+".new_contacts_per_day", "must not be negative (0: no cap)")
+	}
+}
+
+func eventList() string {
+	s := make([]string, len(knownEvents))
+	for i, e := range knownEvents {
+		s[i] = string(e)
+	}
+	return strings.Join(s, ", ")
+}
+
+func checkAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if host != "" && host != "localhost" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return fmt.Errorf("%q: host must be an IP address, localhost or empty (all interfaces)", addr)
+		}
+	}
+	if port == "" {
+		return fmt.Errorf("%q: port required", addr)
+	}
+	return nil
+}
+
+// Location is the time zone daily budgets roll over in.
+func (c *Config) Location() (*time.Location, error) {
+	if c.Timezone == "" || c.Timezone == "Local" {
+		return time.Local, nil
+	}
+	return time.LoadLocation(c.Timezone)
+}
+
+// IsLoopback reports whether addr listens on loopback only.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// ModemPacing is the pacing of the modem named name: the defaults with its overrides.
+func (c *Config) ModemPacing(m ModemConfig) PacingConfig { return m.Pacing.Apply(c.Pacing) }
