@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every fuzz target of the module for a short time: FUZZTIME each (default 10s),
+# discovered with `go test -list`. FUZZ_BUDGET (seconds, default 420) bounds the total:
+# once it is spent, the remaining targets run for 2s each so that every one still runs.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+fuzztime=${FUZZTIME:-10s}
+budget=${FUZZ_BUDGET:-420}
+
+list=$(mktemp)
+trap 'rm -f "$list"' EXIT
+# Output: target names, then "ok  <pkg> <time>" for each package.
+go test -list '^Fuzz' ./... >"$list"
+targets=()
+pending=()
+while read -r line; do
+	case "$line" in
+	Fuzz*) pending+=("$line") ;;
+	ok*)
+		pkg=$(awk '{print $2}' <<<"$line")
+		for f in "${pending[@]+"${pending[@]}"}"; do targets+=("$pkg $f"); done
+		pending=()
+		;;
+	esac
+done <"$list"
+
+echo "fuzz: ${#targets[@]} targets"
+start=$SECONDS
+n=0
+for t in "${targets[@]+"${targets[@]}"}"; do
+	read -r pkg name <<<"$t"
+	ft=$fuzztime
+	if ((SECONDS - start > budget)); then ft=2s; fi
+	n=$((n + 1))
+	echo "+ go test -run '^\$' -fuzz '^$name\$' -fuzztime $ft $pkg"
+	t0=$SECONDS
+	# A failing fuzz run prints the failing input (saved under testdata/fuzz) and fails CI.
+	if ! go test -run '^$' -fuzz "^$name\$" -fuzztime "$ft" -parallel 2 "$pkg" >"$list" 2>&1; then
+		cat "$list"
+		echo "fuzz: $name in $pkg FAILED" >&2
+		exit 1
+	fi
+	tail -n 2 "$list"
+	echo "fuzz: $name took $((SECONDS - t0))s"
+done
+echo "fuzz: $n targets in $((SECONDS - start))s"
