@@ -1,0 +1,675 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// testConfig paces fast so tests finish quickly.
+func testConfig() Config {
+	c := DefaultConfig()
+	c.DefaultRegion = "US"
+	c.Pacing = PacingConfig{MinInterval: time.Millisecond, NewContactsPerDay: 1000}
+	c.RetryBase, c.RetryMax = 5*time.Millisecond, 20*time.Millisecond
+	c.StickyTimeout = time.Hour
+	c.PauseFor = time.Hour
+	c.Location = time.UTC
+	return c
+}
+
+type harness struct {
+	t    *testing.T
+	st   *memStore
+	em   *recEmitter
+	d    *Dispatcher
+	devs map[string]*fakeDevice
+	reg  *prometheus.Registry
+	stop func()
+}
+
+func newHarness(t *testing.T, cfg Config, st *memStore, names ...string) *harness {
+	t.Helper()
+	if st == nil {
+		st = newMemStore()
+	}
+	h := &harness{t: t, st: st, em: &recEmitter{}, devs: map[string]*fakeDevice{}, reg: prometheus.NewRegistry()}
+	cfg.Registerer = h.reg
+	d, err := NewDispatcher(cfg, st, h.em)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.d = d
+	for _, n := range names {
+		h.add(n, nil)
+	}
+	return h
+}
+
+func (h *harness) add(name string, groups []string) *fakeDevice {
+	f := newFakeDevice(name)
+	h.devs[name] = f
+	h.d.AddDevice(f, ModemConfig{Name: name, Groups: groups})
+	return f
+}
+
+func (h *harness) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.d.Run(ctx) }()
+	var once sync.Once
+	h.stop = func() {
+		once.Do(func() {
+			if err := h.d.Close(); err != nil {
+				h.t.Errorf("close: %v", err)
+			}
+			cancel()
+			if err := <-done; err != nil && !errors.Is(err, ErrClosed) {
+				h.t.Errorf("run: %v", err)
+			}
+		})
+	}
+	h.t.Cleanup(h.stop)
+}
+
+func (h *harness) submit(req SendRequest) *Message {
+	h.t.Helper()
+	m, err := h.d.Submit(context.Background(), req)
+	if err != nil {
+		h.t.Fatalf("submit: %v", err)
+	}
+	return m
+}
+
+func (h *harness) waitStatus(id string, want Status) *Message {
+	h.t.Helper()
+	var m *Message
+	eventually(h.t, fmt.Sprintf("%s to be %s", id, want), func() bool {
+		m = h.st.msg(h.t, id)
+		return m.Status == want
+	})
+	return m
+}
+
+func TestSubmitValidation(t *testing.T) {
+	h := newHarness(t, testConfig(), nil, "a")
+	h.add("b", []string{"team"})
+	h.st.optouts["+12025550142"] = true
+	no := false
+	tests := []struct {
+		name  string
+		req   SendRequest
+		field string
+		err   error
+	}{
+		{"empty to", SendRequest{Body: "hi"}, "to", nil},
+		{"bad number", SendRequest{To: "hello", Body: "hi"}, "to", nil},
+		{"empty body", SendRequest{To: "+12025550143"}, "body", nil},
+		{"too long", SendRequest{To: "+12025550143", Body: strings.Repeat("x", 1531)}, "body", nil},
+		{"priority", SendRequest{To: "+12025550143", Body: "hi", Priority: 11}, "priority", nil},
+		{"validity", SendRequest{To: "+12025550143", Body: "hi", Validity: -time.Second}, "validity", nil},
+		{"unknown from", SendRequest{To: "+12025550143", Body: "hi", From: "zzz"}, "from", nil},
+		{"opted out", SendRequest{To: "(202) 555-0142", Body: "hi"}, "", ErrOptedOut},
+		{"ok modem", SendRequest{To: "(202) 555-0143", Body: "hi", From: "a", StatusReport: &no}, "", nil},
+		{"ok group", SendRequest{To: "+12025550143", Body: "hi", From: "team"}, "", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := h.d.Submit(context.Background(), tc.req)
+			var ve *ValidationError
+			switch {
+			case tc.field != "":
+				if !errors.As(err, &ve) || ve.Field != tc.field {
+					t.Fatalf("err = %v, want validation error on %s", err, tc.field)
+				}
+			case tc.err != nil:
+				if !errors.Is(err, tc.err) {
+					t.Fatalf("err = %v, want %v", err, tc.err)
+				}
+			default:
+				if err != nil {
+					t.Fatal(err)
+				}
+				stored := h.st.msg(t, m.ID)
+				if stored.Contact != "+12025550143" || stored.Status != StatusQueued || stored.Segments != 1 || len(stored.Parts[0].PDU) == 0 {
+					t.Fatalf("stored %+v", stored)
+				}
+			}
+		})
+	}
+}
+
+func TestSubmitIdempotent(t *testing.T) {
+	h := newHarness(t, testConfig(), nil, "a")
+	req := SendRequest{To: "+12025550143", Body: "hi", IdempotencyKey: "k1", RequestHash: "h1"}
+	m1 := h.submit(req)
+	m2 := h.submit(req)
+	if m1.ID != m2.ID {
+		t.Fatalf("replay created a new message %s != %s", m2.ID, m1.ID)
+	}
+	req.RequestHash = "h2"
+	if _, err := h.d.Submit(context.Background(), req); !errors.Is(err, ErrIdempotencyMismatch) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestDispatchSpreadsAndSendsAll(t *testing.T) {
+	h := newHarness(t, testConfig(), nil, "a", "b", "c")
+	h.start()
+	var ids []string
+	for i := range 60 {
+		ids = append(ids, h.submit(SendRequest{To: fmt.Sprintf("+1202555%04d", 1000+i), Body: "hello " + fmt.Sprint(i)}).ID)
+	}
+	for _, id := range ids {
+		h.waitStatus(id, StatusSent)
+	}
+	total := 0
+	for n, f := range h.devs {
+		s := len(f.sent())
+		total += s
+		if s < 5 {
+			t.Errorf("modem %s sent only %d of 60", n, s)
+		}
+	}
+	if total != 60 {
+		t.Fatalf("sent %d parts, want 60 (no duplicates)", total)
+	}
+	eventually(t, "60 sent events", func() bool { return h.em.count(EventMessageSent) == 60 })
+	if got := testutil.ToFloat64(h.d.met.accepted); got != 60 {
+		t.Errorf("accepted = %v", got)
+	}
+}
+
+func TestMultipartSameModemByteIdentical(t *testing.T) {
+	h := newHarness(t, testConfig(), nil, "a", "b")
+	h.start()
+	body := strings.Repeat("Grüße 🙂 ", 30)
+	m := h.submit(SendRequest{To: "+12025550143", Body: body})
+	if m.Encoding != EncodingUCS2 || m.Segments < 3 {
+		t.Fatalf("encoding %s segments %d", m.Encoding, m.Segments)
+	}
+	got := h.waitStatus(m.ID, StatusSent)
+	var sends []fakeSend
+	for _, f := range h.devs {
+		if s := f.sent(); len(s) > 0 {
+			if sends != nil {
+				t.Fatal("parts went out through two modems")
+			}
+			sends = s
+		}
+	}
+	if len(sends) != m.Segments {
+		t.Fatalf("%d sends, want %d", len(sends), m.Segments)
+	}
+	var pdus [][]byte
+	for i, s := range sends {
+		if string(s.PDU) != string(m.Parts[i].PDU) {
+			t.Fatalf("part %d not byte-identical to the stored PDU", i+1)
+		}
+		pdus = append(pdus, s.PDU)
+		if got.Parts[i].MR != s.MR || got.Parts[i].State != PartSubmitted {
+			t.Errorf("part %d: %+v", i+1, got.Parts[i])
+		}
+	}
+	if dec, _ := decodeParts(t, pdus); dec != body {
+		t.Fatalf("decoded %q", dec)
+	}
+}
+
+func TestStickySender(t *testing.T) {
+	h := newHarness(t, testConfig(), nil, "a", "b", "c")
+	h.start()
+	first := h.submit(SendRequest{To: "+12025550143", Body: "one"})
+	h.waitStatus(first.ID, StatusSent)
+	owner := h.st.msg(t, first.ID).Modem
+	// Other contacts in between, then more to the same contact.
+	var ids []string
+	for i := range 20 {
+		h.submit(SendRequest{To: fmt.Sprintf("+1202555%04d", 2000+i), Body: "x"})
+		ids = append(ids, h.submit(SendRequest{To: "+12025550143", Body: fmt.Sprint("again ", i)}).ID)
+	}
+	for _, id := range ids {
+		if m := h.waitStatus(id, StatusSent); m.Modem != owner {
+			t.Fatalf("message to the same contact went through %s, bound to %s", m.Modem, owner)
+		}
+	}
+	s, err := h.st.Sticky(context.Background(), "+12025550143")
+	if err != nil || s.Modem != owner || len(s.Moves) != 0 {
+		t.Fatalf("sticky = %+v, %v", s, err)
+	}
+}
+
+func TestStickyRaceTwoQueuedToNewContact(t *testing.T) {
+	// Both messages are queued before either is sent: they must still leave
+	// through one SIM.
+	h := newHarness(t, testConfig(), nil, "a", "b", "c", "d")
+	var ids []string
+	for i := range 10 {
+		ids = append(ids, h.submit(SendRequest{To: "+12025550199", Body: fmt.Sprint(i)}).ID)
+	}
+	h.start()
+	owner := ""
+	for _, id := range ids {
+		m := h.waitStatus(id, StatusSent)
+		if owner == "" {
+			owner = m.Modem
+		}
+		if m.Modem != owner {
+			t.Fatalf("contact texted from %s and %s", owner, m.Modem)
+		}
+	}
+}
+
+func TestStickyMovesWhenSIMGone(t *testing.T) {
+	cfg := testConfig()
+	cfg.StickyTimeout = 50 * time.Millisecond
+	st := newMemStore()
+	st.sticky["+12025550143"] = Sticky{Modem: "a", Since: time.Now().Add(-time.Hour)}
+	h := newHarness(t, cfg, st, "a", "b")
+	h.devs["a"].setUsable(false)
+	h.start()
+	m := h.submit(SendRequest{To: "+12025550143", Body: "still there?"})
+	got := h.waitStatus(m.ID, StatusSent)
+	if got.Modem != "b" {
+		t.Fatalf("sent through %s, want b", got.Modem)
+	}
+	s, _ := st.Sticky(context.Background(), "+12025550143")
+	if s.Modem != "b" || len(s.Moves) != 1 || s.Moves[0].From != "a" || s.Moves[0].To != "b" || !strings.Contains(s.Moves[0].Reason, "unavailable") {
+		t.Fatalf("sticky = %+v", s)
+	}
+}
+
+func TestStickyWaitsForBusySIM(t *testing.T) {
+	// A SIM that is merely paced keeps its contacts.
+	cfg := testConfig()
+	cfg.Pacing.MinInterval = 30 * time.Millisecond
+	h := newHarness(t, cfg, nil, "a", "b")
+	h.st.sticky["+12025550143"] = Sticky{Modem: "a"}
+	h.start()
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, h.submit(SendRequest{To: "+12025550143", Body: fmt.Sprint(i)}).ID)
+	}
+	for _, id := range ids {
+		if m := h.waitStatus(id, StatusSent); m.Modem != "a" {
+			t.Fatalf("went through %s", m.Modem)
+		}
+	}
+	if n := len(h.devs["b"].sent()); n != 0 {
+		t.Fatalf("b sent %d", n)
+	}
+}
+
+func TestExplicitFromAndGroup(t *testing.T) {
+	h := newHarness(t, testConfig(), nil)
+	h.add("a", []string{"east"})
+	h.add("b", []string{"east"})
+	h.add("c", []string{"west"})
+	h.start()
+	var east []string
+	for i := range 12 {
+		east = append(east, h.submit(SendRequest{To: fmt.Sprintf("+1202555%04d", 3000+i), Body: "e", From: "east"}).ID)
+	}
+	pinned := h.submit(SendRequest{To: "+12025553999", Body: "c only", From: "c"})
+	for _, id := range east {
+		if m := h.waitStatus(id, StatusSent); m.Modem == "c" {
+			t.Fatalf("group east message sent by c")
+		}
+	}
+	if m := h.waitStatus(pinned.ID, StatusSent); m.Modem != "c" {
+		t.Fatalf("From c sent by %s", m.Modem)
+	}
+}
+
+func TestPausedModemTakesNothing(t *testing.T) {
+	h := newHarness(t, testConfig(), nil, "a", "b")
+	if err := h.d.Pause("a", "maintenance", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	var ids []string
+	for i := range 20 {
+		ids = append(ids, h.submit(SendRequest{To: fmt.Sprintf("+1202555%04d", 4000+i), Body: "x"}).ID)
+	}
+	for _, id := range ids {
+		h.waitStatus(id, StatusSent)
+	}
+	if n := h.devs["a"].attempts(); n != 0 {
+		t.Fatalf("paused modem sent %d", n)
+	}
+	v, _ := h.d.Modem("a")
+	if !v.Paused || v.PauseReason != "maintenance" {
+		t.Fatalf("view %+v", v)
+	}
+	if err := h.d.Pause("zz", "", time.Time{}); !errors.Is(err, ErrNoModem) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestPriorityAndSendAt(t *testing.T) {
+	h := newHarness(t, testConfig(), nil, "a")
+	h.d.Pause("a", "hold", time.Time{})
+	h.start()
+	low := h.submit(SendRequest{To: "+12025550101", Body: "low"})
+	later := h.submit(SendRequest{To: "+12025550102", Body: "later", Priority: 10, SendAt: time.Now().Add(150 * time.Millisecond)})
+	high := h.submit(SendRequest{To: "+12025550103", Body: "high", Priority: 5})
+	h.d.Resume("a")
+	h.waitStatus(low.ID, StatusSent)
+	h.waitStatus(later.ID, StatusSent)
+	order := map[string]time.Time{}
+	for _, id := range []string{low.ID, later.ID, high.ID} {
+		order[id] = h.st.msg(t, id).Parts[0].SubmittedAt
+	}
+	if !order[high.ID].Before(order[low.ID]) {
+		t.Errorf("high priority not sent before low")
+	}
+	if order[later.ID].Before(h.st.msg(t, later.ID).SendAt) {
+		t.Errorf("sent before send_at")
+	}
+}
+
+func TestCancel(t *testing.T) {
+	h := newHarness(t, testConfig(), nil, "a")
+	h.start()
+	m := h.submit(SendRequest{To: "+12025550101", Body: "later", SendAt: time.Now().Add(time.Hour)})
+	c, err := h.d.Cancel(context.Background(), m.ID)
+	if err != nil || c.Status != StatusCancelled {
+		t.Fatalf("cancel: %v %v", c, err)
+	}
+	s := h.submit(SendRequest{To: "+12025550102", Body: "now"})
+	h.waitStatus(s.ID, StatusSent)
+	if _, err := h.d.Cancel(context.Background(), s.ID); !errors.Is(err, ErrNotCancellable) {
+		t.Fatalf("cancel sent: %v", err)
+	}
+	if _, err := h.d.Cancel(context.Background(), "nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("cancel unknown: %v", err)
+	}
+}
+
+func TestExpiry(t *testing.T) {
+	h := newHarness(t, testConfig(), nil, "a")
+	h.d.Pause("a", "hold", time.Time{})
+	h.start()
+	m := h.submit(SendRequest{To: "+12025550101", Body: "soon stale", Validity: 30 * time.Millisecond})
+	h.waitStatus(m.ID, StatusExpired)
+	eventually(t, "expired event", func() bool { return h.em.count(EventMessageExpired) == 1 })
+}
+
+func TestTemporaryFailureRetriesOnAnotherModem(t *testing.T) {
+	h := newHarness(t, testConfig(), nil, "a", "b")
+	h.devs["a"].answer = func(int, []byte) error { return CMSError(42) }
+	h.devs["b"].answer = func(int, []byte) error { return CMSError(42) }
+	h.start()
+	m := h.submit(SendRequest{To: "+12025550101", Body: "x"})
+	// First try fails on one modem; the other must get the retry.
+	eventually(t, "two attempts", func() bool { return h.devs["a"].attempts()+h.devs["b"].attempts() >= 2 })
+	if h.devs["a"].attempts() == 0 || h.devs["b"].attempts() == 0 {
+		t.Fatalf("retry stayed on one modem: a=%d b=%d", h.devs["a"].attempts(), h.devs["b"].attempts())
+	}
+	got := h.waitStatus(m.ID, StatusFailed) // MaxAttempts (5) exhausted
+	if got.Parts[0].Attempts != 5 || got.Parts[0].ErrorCode != 42 || got.Parts[0].ErrorClass != "cms_42" {
+		t.Fatalf("part %+v", got.Parts[0])
+	}
+}
+
+func TestPermanentFailureKeepsCode(t *testing.T) {
+	h := newHarness(t, testConfig(), nil, "a")
+	h.devs["a"].answer = func(int, []byte) error { return CMSError(304) }
+	h.start()
+	m := h.submit(SendRequest{To: "+12025550101", Body: strings.Repeat("z", 200)})
+	got := h.waitStatus(m.ID, StatusFailed)
+	if got.ErrorCode != 304 || got.Parts[0].State != PartFailed || got.Parts[1].State != PartCancelled {
+		t.Fatalf("got %+v", got)
+	}
+	if h.devs["a"].attempts() != 1 {
+		t.Fatalf("permanent error retried: %d", h.devs["a"].attempts())
+	}
+	eventually(t, "failed event", func() bool { return h.em.count(EventMessageFailed) == 1 })
+	if v := testutil.ToFloat64(h.d.met.failed.WithLabelValues("a", "cms_304")); v != 1 {
+		t.Fatalf("failed metric %v", v)
+	}
+}
+
+func TestCMS500BurstPausesModem(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxAttempts = 10
+	h := newHarness(t, cfg, nil, "a", "b")
+	h.devs["a"].answer = func(int, []byte) error { return CMSError(500) }
+	h.start()
+	var ids []string
+	for i := range 20 {
+		ids = append(ids, h.submit(SendRequest{To: fmt.Sprintf("+1202555%04d", 5000+i), Body: "x"}).ID)
+	}
+	for _, id := range ids {
+		if m := h.waitStatus(id, StatusSent); m.Modem != "b" {
+			t.Fatalf("sent by %s", m.Modem)
+		}
+	}
+	v, _ := h.d.Modem("a")
+	if !v.Paused || !strings.Contains(v.PauseReason, "500") || v.PausedUntil.IsZero() {
+		t.Fatalf("a not paused: %+v", v)
+	}
+	if n := h.devs["a"].attempts(); n != cfg.CMS500Burst {
+		t.Fatalf("a tried %d times, want exactly %d before the pause", n, cfg.CMS500Burst)
+	}
+	if _, ok := h.em.find(EventModemPaused, "a"); !ok {
+		t.Fatal("no modem.paused event")
+	}
+}
+
+func TestAmbiguousSendIsUnknownNotResent(t *testing.T) {
+	h := newHarness(t, testConfig(), nil, "a")
+	h.devs["a"].answer = func(n int, _ []byte) error {
+		if n == 0 {
+			return &SendError{Ambiguous: true, Err: errors.New("port closed")}
+		}
+		return nil
+	}
+	h.start()
+	m := h.submit(SendRequest{To: "+12025550101", Body: "maybe"})
+	got := h.waitStatus(m.ID, StatusUnknown)
+	if got.Parts[0].State != PartUnknown {
+		t.Fatalf("%+v", got.Parts[0])
+	}
+	alo := h.submit(SendRequest{To: "+12025550102", Body: "at least once", AtLeastOnce: true})
+	h.waitStatus(alo.ID, StatusSent)
+	if n := h.devs["a"].attempts(); n != 2 {
+		t.Fatalf("attempts %d, want 2 (unknown not resent)", n)
+	}
+	if v := testutil.ToFloat64(h.d.met.unknown.WithLabelValues("a")); v != 1 {
+		t.Fatalf("unknown metric %v", v)
+	}
+	if h.em.count(EventMessageUnknown) != 1 {
+		t.Fatal("no unknown event")
+	}
+}
+
+func TestCrashRecovery(t *testing.T) {
+	st := newMemStore()
+	now := time.Now()
+	mk := func(id string, alo bool, states ...PartState) {
+		m := &Message{ID: id, Direction: Outbound, Contact: "+12025550101", Status: StatusSending, AtLeastOnce: alo, CreatedAt: now, Modem: "a"}
+		for i, s := range states {
+			enc, _ := EncodeSubmit("+12025550101", "p"+id, false, 1)
+			m.Parts = append(m.Parts, Part{Seq: i + 1, PDU: enc.PDUs[0], State: s, MR: -1, ReportStatus: -1, Modem: "a"})
+		}
+		m.Status = RollUp(m.Parts)
+		st.msgs[id] = m
+	}
+	mk("01SUBMITTING", false, PartSubmitting)
+	mk("02ALO", true, PartSubmitting)
+	mk("03ASSIGNED", false, PartAssigned)
+	mk("04QUEUED", false, PartQueued)
+	mk("05HALF", false, PartSubmitted, PartSubmitting, PartQueued)
+	h := newHarness(t, testConfig(), st, "a")
+	h.start()
+	h.waitStatus("02ALO", StatusSent)
+	h.waitStatus("03ASSIGNED", StatusSent)
+	h.waitStatus("04QUEUED", StatusSent)
+	if m := st.msg(t, "01SUBMITTING"); m.Status != StatusUnknown || m.Parts[0].State != PartUnknown {
+		t.Fatalf("submitting part: %+v", m)
+	}
+	if m := st.msg(t, "05HALF"); m.Status != StatusUnknown || m.Parts[2].State != PartCancelled {
+		t.Fatalf("half sent: %+v", m)
+	}
+	if n := len(h.devs["a"].sent()); n != 3 {
+		t.Fatalf("sent %d parts, want 3 (unknown ones not resent)", n)
+	}
+	if v := testutil.ToFloat64(h.d.met.unknown.WithLabelValues("a")); v != 2 {
+		t.Fatalf("unknown metric %v", v)
+	}
+	if h.em.count(EventMessageUnknown) != 2 {
+		t.Fatalf("unknown events %d", h.em.count(EventMessageUnknown))
+	}
+}
+
+func TestStatusReportsRollUp(t *testing.T) {
+	h := newHarness(t, testConfig(), nil, "a")
+	h.start()
+	ctx := context.Background()
+	two := h.submit(SendRequest{To: "+12025550101", Body: strings.Repeat("d", 200)})
+	one := h.submit(SendRequest{To: "+12025550102", Body: "bad"})
+	m2 := h.waitStatus(two.ID, StatusSent)
+	m1 := h.waitStatus(one.ID, StatusSent)
+	rep := func(mr, st int) {
+		if err := h.d.HandleReport(ctx, StatusReport{Modem: "a", MR: mr, Status: st, Received: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep(m2.Parts[0].MR, 0x00)
+	if got := h.st.msg(t, two.ID); got.Status != StatusSent || got.Parts[0].State != PartDelivered {
+		t.Fatalf("after 1/2: %+v", got.Status)
+	}
+	rep(m2.Parts[1].MR, 0x30) // temporary: keep waiting
+	if got := h.st.msg(t, two.ID); got.Parts[1].State != PartSubmitted || got.Parts[1].ReportStatus != 0x30 {
+		t.Fatalf("temporary: %+v", got.Parts[1])
+	}
+	rep(m2.Parts[1].MR, 0x00)
+	h.waitStatus(two.ID, StatusDelivered)
+	rep(m1.Parts[0].MR, 0x41)
+	got := h.waitStatus(one.ID, StatusFailed)
+	if got.Parts[0].ErrorClass != "report" || got.Parts[0].ErrorCode != 0x41 {
+		t.Fatalf("%+v", got.Parts[0])
+	}
+	rep(200, 0) // nothing sent with MR 200
+	if len(h.st.unmatched) != 1 || testutil.ToFloat64(h.d.met.unmatched) != 1 {
+		t.Fatal("unmatched report not kept")
+	}
+	if h.em.count(EventMessageDelivered) != 1 || h.em.count(EventMessageFailed) != 1 {
+		t.Fatal("events")
+	}
+	if v, _ := h.d.Modem("a"); v.Counters.Delivered != 2 || v.Counters.Sent != 3 {
+		t.Fatalf("counters %+v", v.Counters)
+	}
+}
+
+func TestNewContactBudgetAndDrain(t *testing.T) {
+	cfg := testConfig()
+	cfg.Pacing.NewContactsPerDay = 2
+	h := newHarness(t, cfg, nil, "a", "b")
+	h.d.Drain("b")
+	h.start()
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, h.submit(SendRequest{To: fmt.Sprintf("+1202555%04d", 6000+i), Body: "x"}).ID)
+	}
+	h.waitStatus(ids[0], StatusSent)
+	h.waitStatus(ids[1], StatusSent)
+	v, _ := h.d.Modem("a")
+	if v.Budget.NewContactsToday != 2 || v.Budget.NewContactsLeft != 0 {
+		t.Fatalf("budget %+v", v.Budget)
+	}
+	// a is out of new contacts and b is draining: the third waits.
+	if m := h.st.msg(t, ids[2]); m.Status != StatusQueued {
+		t.Fatalf("third %s", m.Status)
+	}
+	h.d.Resume("b")
+	if m := h.waitStatus(ids[2], StatusSent); m.Modem != "b" {
+		t.Fatalf("sent by %s", m.Modem)
+	}
+	eventually(t, "budget saved", func() bool {
+		u, _ := h.st.Budgets(context.Background())
+		return u["a"].NewContacts == 2 && u["a"].Parts == 2
+	})
+}
+
+func TestModemDownUpEvents(t *testing.T) {
+	h := newHarness(t, testConfig(), nil, "a")
+	h.start()
+	h.devs["a"].setUsable(false)
+	h.d.DeviceChanged("a", ModemStatus{State: ModemDown})
+	h.devs["a"].setUsable(true)
+	h.d.DeviceChanged("a", ModemStatus{State: ModemUp, Registration: RegHome})
+	if h.em.count(EventModemDown) != 1 || h.em.count(EventModemUp) != 1 {
+		t.Fatalf("events %+v", h.em.events)
+	}
+}
+
+func TestMetricsCollect(t *testing.T) {
+	h := newHarness(t, testConfig(), nil, "a")
+	h.start()
+	m := h.submit(SendRequest{To: "+12025550101", Body: "x"})
+	h.waitStatus(m.ID, StatusSent)
+	n, err := testutil.GatherAndCount(h.reg, "simgate_modem_up", "simgate_modem_info", "simgate_modem_signal_dbm",
+		"simgate_modem_budget_remaining", "simgate_queue_depth", "simgate_parts_sent_total", "simgate_send_duration_seconds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 8 {
+		t.Fatalf("only %d series", n)
+	}
+	if probs, err := testutil.GatherAndLint(h.reg); err != nil || len(probs) > 0 {
+		t.Errorf("lint: %v %+v", err, probs)
+	}
+}
+
+func TestPacer(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 23, 59, 0, 0, time.UTC)
+	p := newPacer(PacingConfig{MinInterval: time.Second, PerMinute: 3, PerDay: 5, NewContactsPerDay: 1}, time.UTC)
+	now := t0
+	send := func() {
+		if at := p.readyAt(now); at.After(now) {
+			now = at
+		}
+		p.started(now)
+		if !p.readyAt(now).After(now) {
+			t.Fatal("ready while a send is in flight")
+		}
+		now = now.Add(100 * time.Millisecond)
+		p.done(now)
+	}
+	send()
+	if got := p.readyAt(now); got != now.Add(time.Second) {
+		t.Fatalf("min interval: ready %v", got.Sub(now))
+	}
+	send()
+	send()
+	// three ends in the last minute: the fourth waits for the first + 60 s
+	if got := p.readyAt(now); got != t0.Add(100*time.Millisecond).Add(time.Minute) {
+		t.Fatalf("per minute: ready at +%v", got.Sub(t0))
+	}
+	p.addNewContact(now)
+	if p.newContactsLeft(now) != 0 {
+		t.Fatal("new contacts")
+	}
+	send() // past midnight: new day
+	if p.usage.Day != "2026-03-02" || p.usage.Parts != 1 || p.newContactsLeft(now) != 1 {
+		t.Fatalf("rollover: %+v", p.usage)
+	}
+	for range 4 {
+		send()
+	}
+	if p.partsLeft(now) != 0 {
+		t.Fatal("per day")
+	}
+	if got := p.readyAt(now); got != time.Date(2026, 3, 3, 0, 0, 0, 0, time.UTC) {
+		t.Fatalf("per day: ready %v", got)
+	}
+}
