@@ -140,8 +140,10 @@ func (s *memStore) CountByStatus(context.Context) (map[Status]int, error) {
 	return out, nil
 }
 
-func (s *memStore) AddFragment(context.Context, string, Fragment) ([]Fragment, error) { return nil, nil }
-func (s *memStore) CompleteInbound(context.Context, *Message, string) error        { return nil }
+func (s *memStore) AddFragment(context.Context, string, Fragment) ([]Fragment, error) {
+	return nil, nil
+}
+func (s *memStore) CompleteInbound(context.Context, *Message, string) error { return nil }
 func (s *memStore) StaleFragments(context.Context, time.Time) (map[string][]Fragment, error) {
 	return nil, nil
 }
