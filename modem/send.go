@@ -1,0 +1,150 @@
+package modem
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/warthog618/modem/at"
+
+	"github.com/simgate/simgate/gateway"
+)
+
+// maxTPDU is the largest SMS-SUBMIT TPDU (7 header octets + 12 address + 140 UD, rounded up).
+const maxTPDU = 176
+
+// sendReq is one SendPDU handed to the run goroutine. Exactly one of the
+// caller (giving up before the run goroutine took it) and the run goroutine
+// (taking it) wins the state; once taken, the result is always delivered.
+type sendReq struct {
+	ctx   context.Context
+	tpdu  []byte
+	state atomic.Int32 // reqPending, reqTaken, reqAbandoned
+	res   chan sendResult
+}
+
+const (
+	reqPending int32 = iota
+	reqTaken
+	reqAbandoned
+)
+
+type sendResult struct {
+	mr  int
+	err error
+}
+
+func (r *sendReq) finish(mr int, err error) {
+	r.res <- sendResult{mr: mr, err: err}
+}
+
+// SendPDU submits one SMS-SUBMIT TPDU with AT+CMGS and returns the TP
+// message reference. Failures are *gateway.SendError: a +CMS ERROR keeps its
+// code and is classified by gateway.CMSTemporary; a failure before the PDU
+// was written is Temporary; a timeout or port loss after the PDU was written
+// is Ambiguous. ctx bounds the wait and, through its deadline, the time the
+// modem is given to answer.
+func (d *Device) SendPDU(ctx context.Context, tpdu []byte) (int, error) {
+	if len(tpdu) == 0 || len(tpdu) > maxTPDU {
+		return 0, &gateway.SendError{Err: fmt.Errorf("tpdu of %d octets", len(tpdu))}
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, &gateway.SendError{Temporary: true, Err: err}
+	}
+	if st := d.Status(); st.State != gateway.ModemUp {
+		return 0, &gateway.SendError{Temporary: true, Err: fmt.Errorf("modem %s is %s", d.name, st.State)}
+	}
+	r := &sendReq{ctx: ctx, tpdu: tpdu, res: make(chan sendResult, 1)}
+	select {
+	case d.reqs <- r:
+	case <-ctx.Done():
+		return 0, &gateway.SendError{Temporary: true, Err: ctx.Err()}
+	case <-d.done:
+		return 0, &gateway.SendError{Temporary: true, Err: gateway.ErrClosed}
+	}
+	select {
+	case res := <-r.res:
+		return res.mr, res.err
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(reqPending, reqAbandoned) {
+			return 0, &gateway.SendError{Temporary: true, Err: ctx.Err()}
+		}
+		// The run goroutine took it: the PDU may be on the wire, so wait for
+		// the outcome (bounded by the deadline-derived timeout).
+		res := <-r.res
+		return res.mr, res.err
+	}
+}
+
+// send runs one AT+CMGS on the session.
+func (s *session) send(r *sendReq) (int, error) {
+	if !r.state.CompareAndSwap(reqPending, reqTaken) {
+		return 0, &gateway.SendError{Temporary: true, Err: context.Canceled}
+	}
+	if err := r.ctx.Err(); err != nil {
+		return 0, &gateway.SendError{Temporary: true, Err: err}
+	}
+	timeout := s.d.cfg.SendTimeout
+	if dl, ok := r.ctx.Deadline(); ok {
+		if rem := time.Until(dl); rem < timeout {
+			timeout = rem
+		}
+	}
+	if timeout <= 0 {
+		return 0, &gateway.SendError{Temporary: true, Err: context.DeadlineExceeded}
+	}
+	pdu := strings.ToUpper(hex.EncodeToString(append([]byte{0}, r.tpdu...)))
+	s.tap.pduSent.Store(false)
+	start := time.Now()
+	lines, err := s.at.SMSCommand(fmt.Sprintf("+CMGS=%d", len(r.tpdu)), pdu, at.WithTimeout(timeout))
+	written := s.tap.pduSent.Load()
+	s.account(err)
+	mr, serr := classifySend(lines, err, written)
+	s.d.log.Debug("cmgs", "octets", len(r.tpdu), "took", time.Since(start).String(), "error", serr)
+	if serr != nil {
+		return 0, serr
+	}
+	return mr, nil
+}
+
+// errNoPrompt: the modem answered AT+CMGS without asking for the PDU; the
+// answer is a stale one from an earlier command.
+var errNoPrompt = errors.New("answer came before the PDU was written")
+
+// classifySend turns the AT layer's result of an AT+CMGS into an mr or a
+// *gateway.SendError. written says whether the PDU went out.
+func classifySend(lines []string, err error, written bool) (int, error) {
+	var cms at.CMSError
+	var cme at.CMEError
+	switch {
+	case err == nil:
+		if !written {
+			return 0, &gateway.SendError{Temporary: true, Err: errNoPrompt}
+		}
+		if mr, ok := parseCMGS(lines); ok {
+			return mr, nil
+		}
+		return 0, &gateway.SendError{Ambiguous: true, Err: errors.New("OK without +CMGS reference")}
+	case errors.As(err, &cms):
+		code := errCode(string(cms))
+		if code == 0 {
+			return 0, &gateway.SendError{Temporary: !written, Err: err}
+		}
+		e := gateway.CMSError(code)
+		e.Err = err
+		return 0, e
+	case errors.As(err, &cme):
+		return 0, &gateway.SendError{CME: errCode(string(cme)), Temporary: true, Err: err}
+	case errors.Is(err, at.ErrError):
+		// The modem refused: the command line (temporary, maybe state) or the PDU (not).
+		return 0, &gateway.SendError{Temporary: !written, Err: err}
+	case written:
+		return 0, &gateway.SendError{Ambiguous: true, Err: err}
+	default:
+		return 0, &gateway.SendError{Temporary: true, Err: err}
+	}
+}
