@@ -1,0 +1,67 @@
+// Package modem drives one physical GSM modem over AT commands and presents
+// it to the gateway as a gateway.Device.
+//
+// # What it owns
+//
+// A Device (Open) owns one serial port, opened with go.bug.st/serial and
+// handed to github.com/warthog618/modem/at as an io.ReadWriter, and the
+// whole life of the modem behind it:
+//
+//   - init: resynchronise (ESC, then "AT" until a clean OK, so boot noise,
+//     stray echo and garbage bytes do not matter), ATZ, ATE0, AT+CMEE=1,
+//     identity (AT+CGSN first, so a port holding another modem is refused
+//     before its SIM is touched; then +CGMI/+CGMM/+CGMR), SIM PIN
+//     (+CPIN?; the configured PIN is entered, and never again once the SIM
+//     rejected it: state sim_locked), +CIMI, +CCID (or +ICCID ...), PDU mode,
+//     +CNMI (with fallbacks), +CPMS, +CREG=1, +CNUM;
+//   - health: +CSQ, +CREG?, +COPS? and +CPMS? every HealthInterval (and on a
+//     +CREG URC), reported through Status and the DeviceObserver;
+//   - sending: SendPDU runs AT+CMGS=<len> with "00"+TPDU in hex;
+//   - receiving: +CMTI / +CDSI make the driver read the announced index
+//     (AT+CMGR), AT+CMGL=4 every PollInterval is the safety net, routed
+//     +CMT / +CDS PDUs are handed over directly. Each TPDU goes to the
+//     InboundHandler and is deleted (AT+CMGD) only after the handler
+//     returned nil. A full storage is read out at once and shown in
+//     Status().LastError until it has room again;
+//   - recovery: HangAfter consecutive AT timeouts are a hang, escalated from
+//     re-init to AT+CFUN=1,1 to closing and reopening the port; a vanished
+//     port (read error, EOF) is reopened with exponential backoff (MinBackoff
+//     to MaxBackoff), first at Config.Port and then at every port the Globs
+//     match that no other Device holds, accepting only the modem whose IMEI
+//     this Device had (or Config.ExpectedIMEI). A modem that comes back
+//     under another tty name is therefore the same Device, with the same
+//     name. Status().Resets counts recovery actions and ATTimeouts counts
+//     command timeouts.
+//
+// Probe and Discover find modems without a configuration. A package-wide
+// registry of claimed ports keeps two Devices (or a Device and a probe) off
+// the same tty, also through different symlinks.
+//
+// Answers are parsed by prefix (the line starting "+CSQ:" ...), never by
+// position: the AT layer may leave a URC, an echoed line or noise among a
+// command's answer lines. Bytes no AT answer contains (controls other than
+// CR/LF/Ctrl-Z, and 8-bit bytes) are dropped as they are read.
+//
+// # Concurrency
+//
+// Every exported method is safe for concurrent use. One goroutine per
+// Device, started by Open and stopped by Close, owns the port: it runs init,
+// health, inbound and recovery, and executes the sends that SendPDU hands it
+// one at a time. Status and Info read a snapshot and never touch the port.
+// The AT layer's own goroutines end when the port is closed. Close cancels
+// the owner, closes the port (aborting a command in flight) and waits at
+// most a few seconds. The observer is called from the owner goroutine and
+// should not block.
+//
+// # Errors
+//
+// SendPDU returns *gateway.SendError: a +CMS ERROR keeps its code (CMS) and
+// is classified by gateway.CMSTemporary; a failure before the PDU bytes were
+// written (modem not up, ctx ended while queued, no "> " prompt, timeout
+// before the prompt, port lost) is Temporary; a timeout or port loss after
+// the PDU was written, or an OK without a +CMGS reference, is Ambiguous: the
+// part may have left and must not be resent blindly. Open fails only on an
+// invalid Config; everything later shows up in Status (State, LastError).
+// Logs never carry numbers or message bodies above Debug; raw AT traffic
+// (including the PIN command) is logged at Debug only.
+package modem
