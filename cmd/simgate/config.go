@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,6 +49,10 @@ type Config struct {
 	Retries RetryConfig `yaml:"retries"`
 	// Pause governs pausing a SIM that keeps failing (a likely carrier block).
 	Pause PauseConfig `yaml:"pause"`
+	// StatusReports requests delivery reports (TP-SRR) unless a message says otherwise.
+	StatusReports bool `yaml:"status_reports"`
+	// ReportWindow: delivery reports are matched to parts submitted within it.
+	ReportWindow Duration `yaml:"report_window"`
 	// Webhooks are endpoints configured in the file (more can be added through the API).
 	Webhooks []WebhookConfig `yaml:"webhooks"`
 	// WebhookAllow lists CIDRs webhook targets may resolve to although they
@@ -205,8 +210,8 @@ type OptOutConfig struct {
 
 // APIConfig tunes the HTTP API.
 type APIConfig struct {
-	// BodyLimit is the largest request body in bytes.
-	BodyLimit int64 `yaml:"body_limit"`
+	// BodyLimit is the largest request body: bytes with an optional K, M or G ("64K").
+	BodyLimit string `yaml:"body_limit"`
 	// RequireKeysOnLoopback refuses to start on a loopback address too when no API key exists.
 	RequireKeysOnLoopback bool `yaml:"require_keys_on_loopback"`
 }
@@ -238,7 +243,8 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 
 // DefaultConfig is the configuration before any file is read.
 func DefaultConfig() Config {
-	p := gateway.DefaultPacing()
+	g := gateway.DefaultConfig()
+	p := g.Pacing
 	return Config{
 		Listen:        "127.0.0.1:8080",
 		Metrics:       MetricsConfig{Path: "/metrics"},
@@ -255,18 +261,20 @@ func DefaultConfig() Config {
 			PerDay:            p.PerDay,
 			NewContactsPerDay: p.NewContactsPerDay,
 		},
-		StickyTimeout: Duration(72 * time.Hour),
-		Retries:       RetryConfig{MaxAttempts: 5, Base: Duration(30 * time.Second), Max: Duration(30 * time.Minute)},
-		Pause:         PauseConfig{AfterFailures: 5, CMS500Burst: 3, For: Duration(30 * time.Minute)},
+		StickyTimeout: Duration(g.StickyTimeout),
+		Retries:       RetryConfig{MaxAttempts: g.MaxAttempts, Base: Duration(g.RetryBase), Max: Duration(g.RetryMax)},
+		Pause:         PauseConfig{AfterFailures: g.PauseAfterFailures, CMS500Burst: g.CMS500Burst, For: Duration(g.PauseFor)},
+		StatusReports: g.StatusReports,
+		ReportWindow:  Duration(g.ReportWindow),
 		OptOut: OptOutConfig{
-			StopWords:  []string{"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE"},
-			StartWords: []string{"START", "UNSTOP"},
-			HelpWords:  []string{"HELP"},
-			StopReply:  "You have been unsubscribed and will receive no more messages. Reply START to resubscribe.",
-			StartReply: "You have been resubscribed. Reply STOP to unsubscribe.",
-			HelpReply:  "Reply STOP to unsubscribe.",
+			StopWords:  slices.Clone(gateway.DefaultStopWords),
+			StartWords: slices.Clone(gateway.DefaultStartWords),
+			HelpWords:  slices.Clone(gateway.DefaultHelpWords),
+			StopReply:  gateway.DefaultStopReply,
+			StartReply: gateway.DefaultStartReply,
+			HelpReply:  gateway.DefaultHelpReply,
 		},
-		API:             APIConfig{BodyLimit: 64 << 10},
+		API:             APIConfig{BodyLimit: "64K"},
 		ShutdownTimeout: Duration(10 * time.Second),
 	}
 }
@@ -574,8 +582,8 @@ func (c *Config) Validate() error {
 		words []string
 	}{{"optout.stop_words", c.OptOut.StopWords}, {"optout.start_words", c.OptOut.StartWords}, {"optout.help_words", c.OptOut.HelpWords}} {
 		for k, w := range l.words {
-			if strings.TrimSpace(w) == "" || strings.ContainsAny(strings.TrimSpace(w), " \t\n") {
-				bad(fmt.Sprintf("%s[%d]", l.field, k), "%q must be one word", w)
+			if strings.TrimSpace(w) == "" {
+				bad(fmt.Sprintf("%s[%d]", l.field, k), "must not be empty")
 			}
 		}
 	}
@@ -583,10 +591,15 @@ func (c *Config) Validate() error {
 		bad("optout.stop_words", "required: opt-outs are binding (TCPA)")
 	}
 	if strings.TrimSpace(c.OptOut.StopReply) == "" {
-		bad("optout.stop_reply", "required")
+		bad("optout.stop_reply", `required ("-" sends no confirmation)`)
 	}
-	if c.API.BodyLimit < 1024 {
-		bad("api.body_limit", "must be at least 1024 bytes")
+	if n, err := parseSize(c.API.BodyLimit); err != nil {
+		bad("api.body_limit", "%v", err)
+	} else if n < 1024 {
+		bad("api.body_limit", "must be at least 1K")
+	}
+	if c.ReportWindow <= 0 {
+		bad("report_window", "must be positive")
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout", "must be positive")
@@ -659,3 +672,51 @@ func IsLoopback(addr string) bool {
 
 // ModemPacing is the pacing of the modem named name: the defaults with its overrides.
 func (c *Config) ModemPacing(m ModemConfig) PacingConfig { return m.Pacing.Apply(c.Pacing) }
+
+// Gateway returns the dispatcher's configuration. The logger and registerer
+// are the caller's.
+func (c *Config) Gateway() gateway.Config {
+	g := gateway.DefaultConfig()
+	g.DefaultRegion = c.DefaultRegion
+	g.Pacing = c.Pacing.Gateway()
+	g.StickyTimeout = c.StickyTimeout.D()
+	g.MaxAttempts = c.Retries.MaxAttempts
+	g.RetryBase = c.Retries.Base.D()
+	g.RetryMax = c.Retries.Max.D()
+	g.PauseAfterFailures = c.Pause.AfterFailures
+	g.CMS500Burst = c.Pause.CMS500Burst
+	g.PauseFor = c.Pause.For.D()
+	g.ReportWindow = c.ReportWindow.D()
+	g.StatusReports = c.StatusReports
+	g.Location, _ = c.Location() // validated
+	return g
+}
+
+// GatewayModem returns how the dispatcher uses modem m.
+func (c *Config) GatewayModem(m ModemConfig) gateway.ModemConfig {
+	mc := gateway.ModemConfig{Name: m.Name, Groups: slices.Clone(m.Groups)}
+	if !m.Pacing.IsZero() {
+		p := c.ModemPacing(m).Gateway()
+		mc.Pacing = &p
+	}
+	return mc
+}
+
+// parseSize parses "65536", "64K", "64KB", "1M", "1G".
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "B")
+	mult := int64(1)
+	switch {
+	case strings.HasSuffix(t, "K"):
+		mult, t = 1<<10, strings.TrimSuffix(t, "K")
+	case strings.HasSuffix(t, "M"):
+		mult, t = 1<<20, strings.TrimSuffix(t, "M")
+	case strings.HasSuffix(t, "G"):
+		mult, t = 1<<30, strings.TrimSuffix(t, "G")
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > 1<<40/mult {
+		return 0, fmt.Errorf("%q is not a size such as 64K or 1M", s)
+	}
+	return n * mult, nil
+}

@@ -127,8 +127,9 @@ func TestValidateMessages(t *testing.T) {
 		{"webhook secret", "webhooks:\n  - {url: 'https://x'}\n", []string{"webhooks[0]: secret_env or secret_file required"}},
 		{"allow", "webhook_allow: [10.0.0.0]\n", []string{"webhook_allow[0]:"}},
 		{"stop words", "optout: {stop_words: []}\n", []string{"optout.stop_words: required"}},
-		{"stop word spaces", "optout: {stop_words: ['STOP NOW']}\n", []string{"optout.stop_words[0]:"}},
-		{"body limit", "api: {body_limit: 10}\n", []string{"api.body_limit:"}},
+		{"empty stop word", "optout: {stop_words: [' ']}\n", []string{"optout.stop_words[0]: must not be empty"}},
+		{"body limit small", "api: {body_limit: 10}\n", []string{"api.body_limit: must be at least 1K"}},
+		{"body limit junk", "api: {body_limit: 10Q}\n", []string{"api.body_limit:", "not a size"}},
 		{"shutdown", "shutdown_timeout: 0s\n", []string{"shutdown_timeout:"}},
 	}
 	for _, tt := range tests {

@@ -12,7 +12,4 @@ func cmdServe(context.Context, []string, io.Writer, io.Writer) error    { return
 func cmdDemo(context.Context, []string, io.Writer, io.Writer) error     { return errTODO }
 func cmdSim(context.Context, []string, io.Writer, io.Writer) error      { return errTODO }
 func cmdKeys(context.Context, []string, io.Writer, io.Writer) error     { return errTODO }
-func cmdSend(context.Context, []string, io.Writer, io.Writer) error     { return errTODO }
-func cmdMessages(context.Context, []string, io.Writer, io.Writer) error { return errTODO }
-func cmdModems(context.Context, []string, io.Writer, io.Writer) error   { return errTODO }
 func cmdBackup(context.Context, []string, io.Writer, io.Writer) error   { return errTODO }

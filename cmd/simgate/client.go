@@ -1,0 +1,442 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/simgate/simgate/gateway"
+)
+
+// client talks to a running daemon's HTTP API.
+type client struct {
+	base string // http://host:port
+	key  string
+	http *http.Client
+}
+
+// clientFlags adds -addr and -key (defaults from SIMGATE_ADDR and SIMGATE_KEY).
+func clientFlags(fs *flag.FlagSet) (addr, key *string, asJSON *bool) {
+	addr = fs.String("addr", envOr("SIMGATE_ADDR", "http://127.0.0.1:8080"), "daemon address (env SIMGATE_ADDR)")
+	key = fs.String("key", "", "API key (default: env SIMGATE_KEY)")
+	asJSON = fs.Bool("json", false, "print the daemon's JSON instead of a table")
+	return
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func newClient(addr, key string) (*client, error) {
+	if key == "" {
+		key = os.Getenv("SIMGATE_KEY")
+	}
+	if key == "" {
+		return nil, errors.New("no API key: pass -key or set SIMGATE_KEY (create one with: simgate keys create -owner NAME -scopes send,read)")
+	}
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	return &client{base: strings.TrimRight(addr, "/"), key: key, http: &http.Client{Timeout: 30 * time.Second}}, nil
+}
+
+// apiError is a problem document (RFC 9457) answered by the daemon.
+type apiError struct {
+	Status int    `json:"status"`
+	Title  string `json:"title"`
+	Detail string `json:"detail"`
+	Type   string `json:"type"`
+}
+
+func (e *apiError) Error() string {
+	s := fmt.Sprintf("HTTP %d", e.Status)
+	if e.Title != "" {
+		s += ": " + e.Title
+	}
+	if e.Detail != "" && e.Detail != e.Title {
+		s += ": " + e.Detail
+	}
+	return s
+}
+
+// do sends a request with body (nil for none) and returns the raw JSON answer.
+func (c *client) do(ctx context.Context, method, path string, body any, hdr http.Header) (json.RawMessage, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("is the daemon running at %s? %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 300 {
+		e := &apiError{Status: resp.StatusCode}
+		_ = json.Unmarshal(data, e)
+		e.Status = resp.StatusCode
+		if e.Title == "" {
+			e.Title = http.StatusText(resp.StatusCode)
+		}
+		return nil, e
+	}
+	return data, nil
+}
+
+// obj is a JSON object as decoded generically, so that the CLI prints what
+// the daemon says without duplicating the API's response types.
+type obj = map[string]any
+
+// str returns the first of keys that is present in o, formatted.
+func str(o obj, keys ...string) string {
+	for _, k := range keys {
+		v, ok := o[k]
+		if !ok || v == nil {
+			continue
+		}
+		switch v := v.(type) {
+		case string:
+			if v == "" {
+				continue
+			}
+			if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+				return t.Local().Format("2006-01-02 15:04:05")
+			}
+			return v
+		case float64:
+			return fmt.Sprint(v)
+		case bool:
+			return fmt.Sprint(v)
+		default:
+			b, _ := json.Marshal(v)
+			return string(b)
+		}
+	}
+	return "-"
+}
+
+// items finds the list in a list answer: the answer itself if it is an
+// array, else its first array-valued field; next is a cursor if one is given.
+func items(raw json.RawMessage) (list []obj, next string, err error) {
+	if err := json.Unmarshal(raw, &list); err == nil {
+		return list, "", nil
+	}
+	var o map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &o); err != nil {
+		return nil, "", fmt.Errorf("unexpected answer: %s", truncate(string(raw), 200))
+	}
+	keys := make([]string, 0, len(o))
+	for k := range o {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if json.Unmarshal(o[k], &list) == nil && list != nil {
+			break
+		}
+	}
+	for _, k := range []string{"next", "next_cursor", "cursor"} {
+		if v, ok := o[k]; ok {
+			_ = json.Unmarshal(v, &next)
+		}
+	}
+	return list, next, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+func printJSON(w io.Writer, raw json.RawMessage) error {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, raw, "", "  "); err != nil {
+		_, err = w.Write(raw)
+		return err
+	}
+	buf.WriteByte('\n')
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+func cmdSend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("send", "[flags] -to NUMBER -body TEXT", `  export SIMGATE_KEY=sk_...
+  simgate send -to +15551234567 -body "Hi, this is Ana from the campaign"
+  simgate send -to 5551234567 -body "Reminder: polls open at 7" -from east -idempotency-key rem-42
+`, stderr)
+	addr, key, asJSON := clientFlags(fs)
+	to := fs.String("to", "", "recipient (E.164, or national in the daemon's default region)")
+	body := fs.String("body", "", "message text (\"-\" reads standard input)")
+	from := fs.String("from", "", "modem or group to send from")
+	agent := fs.String("agent", "", "who initiated it (default: the key's owner)")
+	idem := fs.String("idempotency-key", "", "Idempotency-Key header: a retry with the same key sends nothing twice")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *to == "" || *body == "" {
+		fmt.Fprintln(stderr, "simgate send: -to and -body are required")
+		fs.Usage()
+		return errUsage
+	}
+	text := *body
+	if text == "-" {
+		b, err := io.ReadAll(os.Stdin)
+		if err != nil {
+			return err
+		}
+		text = strings.TrimRight(string(b), "\n")
+	}
+	c, err := newClient(*addr, *key)
+	if err != nil {
+		return err
+	}
+	req := obj{"to": *to, "body": text}
+	if *from != "" {
+		req["from"] = *from
+	}
+	if *agent != "" {
+		req["agent"] = *agent
+	}
+	var hdr http.Header
+	if *idem != "" {
+		hdr = http.Header{"Idempotency-Key": {*idem}}
+	}
+	raw, err := c.do(ctx, http.MethodPost, "/v1/messages", req, hdr)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, raw)
+	}
+	var m obj
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATUS\tENCODING\tSEGMENTS")
+	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", str(m, "id"), str(m, "status"), str(m, "encoding"), str(m, "segments"))
+	return tw.Flush()
+}
+
+func cmdMessages(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("messages", "[flags] [ID]", `  simgate messages                           newest messages, both directions
+  simgate messages -direction in             inbound only
+  simgate messages -contact +15551234567     one contact
+  simgate messages -status unknown -json
+  simgate messages 01JD3Y8Q6V8M3ZKX7ZQ5H2W1AB   one message with its parts
+`, stderr)
+	addr, key, asJSON := clientFlags(fs)
+	direction := fs.String("direction", "", "in or out")
+	status := fs.String("status", "", "queued, sending, sent, delivered, failed, unknown, cancelled, expired, received")
+	contact := fs.String("contact", "", "the other party")
+	modem := fs.String("modem", "", "modem name")
+	agent := fs.String("agent", "", "agent")
+	limit := fs.Int("limit", 50, "how many")
+	cursor := fs.String("cursor", "", "continue after a previous page")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	c, err := newClient(*addr, *key)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		raw, err := c.do(ctx, http.MethodGet, "/v1/messages/"+url.PathEscape(fs.Arg(0)), nil, nil)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, raw)
+		}
+		return printMessage(stdout, raw)
+	}
+	q := url.Values{}
+	for k, v := range map[string]string{"direction": *direction, "status": *status, "contact": *contact, "modem": *modem, "agent": *agent, "cursor": *cursor} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	q.Set("limit", fmt.Sprint(*limit))
+	raw, err := c.do(ctx, http.MethodGet, "/v1/messages?"+q.Encode(), nil, nil)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, raw)
+	}
+	list, next, err := items(raw)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tDIR\tSTATUS\tCONTACT\tMODEM\tPARTS\tCREATED\tBODY")
+	for _, m := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", str(m, "id"), str(m, "direction"), str(m, "status"),
+			str(m, "contact", "to", "from"), str(m, "modem"), str(m, "segments"), str(m, "created_at"), truncate(oneLine(str(m, "body")), 40))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if next != "" {
+		fmt.Fprintf(stdout, "\nmore: simgate messages -cursor %s\n", next)
+	}
+	return nil
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func printMessage(w io.Writer, raw json.RawMessage) error {
+	var m obj
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, k := range []string{"id", "direction", "status", "contact", "to", "from", "modem", "agent", "encoding", "segments", "error_code", "error", "created_at", "updated_at", "body"} {
+		if v := str(m, k); v != "-" {
+			fmt.Fprintf(tw, "%s:\t%s\n", k, v)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	parts, _ := m["parts"].([]any)
+	if len(parts) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PART\tSTATE\tMODEM\tMR\tATTEMPTS\tERROR\tSUBMITTED\tDELIVERED")
+	for _, p := range parts {
+		po, _ := p.(obj)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", str(po, "seq"), str(po, "state"), str(po, "modem"), str(po, "mr"),
+			str(po, "attempts"), str(po, "error_class", "error"), str(po, "submitted_at"), str(po, "delivered_at"))
+	}
+	return tw.Flush()
+}
+
+func cmdModems(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("modems", "[flags] [NAME]", `  simgate modems                       every modem: state, signal, budgets
+  simgate modems sim1                  one modem
+  simgate modems -pause sim1 -reason "carrier complaint" -for 2h
+  simgate modems -resume sim1
+  simgate modems -drain sim1           no new contacts; finish its queue
+`, stderr)
+	addr, key, asJSON := clientFlags(fs)
+	pause := fs.String("pause", "", "pause modem NAME")
+	reason := fs.String("reason", "paused by operator", "why (with -pause)")
+	pauseFor := fs.Duration("for", 0, "pause for this long (with -pause; 0: until resumed)")
+	resume := fs.String("resume", "", "resume modem NAME (lifts a pause or drain)")
+	drain := fs.String("drain", "", "drain modem NAME")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	c, err := newClient(*addr, *key)
+	if err != nil {
+		return err
+	}
+	var raw json.RawMessage
+	switch {
+	case *pause != "":
+		body := obj{"reason": *reason}
+		if *pauseFor > 0 {
+			body["until"] = time.Now().Add(*pauseFor).UTC().Format(time.RFC3339)
+		}
+		raw, err = c.do(ctx, http.MethodPost, "/v1/modems/"+url.PathEscape(*pause)+"/pause", body, nil)
+	case *resume != "":
+		raw, err = c.do(ctx, http.MethodPost, "/v1/modems/"+url.PathEscape(*resume)+"/resume", nil, nil)
+	case *drain != "":
+		raw, err = c.do(ctx, http.MethodPost, "/v1/modems/"+url.PathEscape(*drain)+"/drain", nil, nil)
+	case fs.NArg() > 0:
+		raw, err = c.do(ctx, http.MethodGet, "/v1/modems/"+url.PathEscape(fs.Arg(0)), nil, nil)
+	default:
+		raw, err = c.do(ctx, http.MethodGet, "/v1/modems", nil, nil)
+	}
+	if err != nil {
+		return err
+	}
+	if *asJSON || len(bytes.TrimSpace(raw)) == 0 {
+		if len(bytes.TrimSpace(raw)) == 0 {
+			fmt.Fprintln(stdout, "ok")
+			return nil
+		}
+		return printJSON(stdout, raw)
+	}
+	list, _, err := items(raw)
+	if err != nil || list == nil {
+		var one obj
+		if json.Unmarshal(raw, &one) != nil {
+			return printJSON(stdout, raw)
+		}
+		list = []obj{one}
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATE\tREG\tSIGNAL\tOPERATOR\tSENT\tFAILED\tRECEIVED\tLEFT TODAY\tNEW LEFT\tQUEUED\tPAUSED")
+	for _, m := range list {
+		st, _ := m["status"].(obj)
+		b, _ := m["budget"].(obj)
+		cn, _ := m["counters"].(obj)
+		paused := "no"
+		if p, _ := m["paused"].(bool); p {
+			paused = "yes: " + str(m, "pause_reason")
+		} else if d, _ := m["draining"].(bool); d {
+			paused = "draining"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", str(m, "name"), str(st, "state"), regName(st),
+			signalText(st), str(st, "operator"), str(cn, "sent"), str(cn, "failed"), str(cn, "received"),
+			str(b, "left_today"), str(b, "new_contacts_left"), str(m, "queued"), paused)
+	}
+	return tw.Flush()
+}
+
+func regName(st obj) string {
+	v, ok := st["registration"].(float64)
+	if !ok {
+		return str(st, "registration")
+	}
+	return gatewayReg(int(v))
+}
+
+func signalText(st obj) string {
+	v, ok := st["rssi"].(float64)
+	if !ok || v < 0 || v > 31 {
+		return "-"
+	}
+	return fmt.Sprintf("%d dBm", -113+2*int(v))
+}
+
+func gatewayReg(stat int) string { return gateway.RegStatus(stat).String() }
