@@ -28,9 +28,9 @@ cleanup() {
 	done
 	if ((rc != 0)); then
 		echo "--- demo log (last 60 lines)" >&2
-		tail -n 60 "$tmp/demo.log" 2>/dev/null >&2 || true
+		tail -n 60 "$tmp/demo.log" >&2 2>/dev/null || true
 		echo "--- prometheus log (last 30 lines)" >&2
-		tail -n 30 "$tmp/prometheus.log" 2>/dev/null >&2 || true
+		tail -n 30 "$tmp/prometheus.log" >&2 2>/dev/null || true
 	fi
 	rm -rf "$tmp"
 	exit $rc
@@ -76,7 +76,11 @@ SIMGATE_DASHBOARD_RULES="$tmp/dashboard-rules.yml" \
 promtool check rules "$tmp/dashboard-rules.yml"
 
 # --- the demo -------------------------------------------------------------------------
-go build -o "$tmp/simgate" ./cmd/simgate
+if [[ -n "${SIMGATE_BIN:-}" ]]; then
+	cp "$SIMGATE_BIN" "$tmp/simgate" # a prebuilt binary (.ci/run builds one)
+else
+	go build -o "$tmp/simgate" ./cmd/simgate
+fi
 port=$(free_port 18080) || fail "no free port"
 base="http://127.0.0.1:$port"
 echo "+ simgate demo -listen 127.0.0.1:$port"

@@ -50,8 +50,11 @@ var fixedMetrics = map[string]fixedMetric{
 var presentAfterDemoTraffic = []string{
 	"simgate_modem_up",
 	"simgate_modem_info",
+	"simgate_modem_signal_dbm",
 	"simgate_modem_registration_state",
 	"simgate_modem_paused",
+	"simgate_modem_at_timeouts_total",
+	"simgate_modem_resets_total",
 	"simgate_modem_budget_remaining",
 	"simgate_messages_accepted_total",
 	"simgate_parts_sent_total",
