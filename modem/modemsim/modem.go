@@ -68,9 +68,9 @@ type Modem struct {
 	smsc     string
 	mem      map[string]*storage
 	sessions map[*session]struct{}
-	pending  [][]byte // MT TPDUs waiting for registration or storage
-	lastReg  int      // last +CREG stat announced
-	answers  int      // answers written, for occasional garbage
+	pending  []inbound // MT messages the network holds until the modem can take them
+	lastReg  int       // last +CREG stat announced
+	answers  int       // answers written, for occasional garbage
 	urcTurn  int
 	cusdSeq  int
 	port     *ptyPort
@@ -354,7 +354,7 @@ func (m *Modem) cregLine(name string, mode, st int) string {
 
 // urc writes an unsolicited result code to every open session. m.mu held.
 func (m *Modem) urc(lines ...string) {
-	if m.closed || m.set.cnmi[0] == 0 && isSMSURC(lines[0]) {
+	if m.closed || m.isHung() || m.set.cnmi[0] == 0 && isSMSURC(lines[0]) {
 		return
 	}
 	var b []byte
@@ -382,9 +382,4 @@ func isSMSURC(l string) bool {
 		}
 	}
 	return false
-}
-
-// canReceive reports whether an MT message can be taken now. m.mu held.
-func (m *Modem) canReceive() bool {
-	return !m.closed && m.regStat() == 1 || false
 }

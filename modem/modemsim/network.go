@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/warthog618/sms"
 )
 
 // ErrUnknownNumber is returned by InjectSMS and InjectPDU when no simulated
@@ -63,6 +65,8 @@ type Network struct {
 	byNumber map[string]*Modem
 	subs     []Submission
 	serial   int
+
+	concatRef sms.Counter
 }
 
 // NewNetwork returns an empty network.
