@@ -1,0 +1,319 @@
+package api
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/labstack/gommon/bytes"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/simgate/simgate/gateway"
+)
+
+//go:embed openapi.yaml
+var openAPISpec []byte
+
+// OpenAPISpec returns the OpenAPI 3.1 description of the API (openapi.yaml).
+func OpenAPISpec() []byte { return append([]byte(nil), openAPISpec...) }
+
+// Sender accepts and cancels outbound messages. gateway.Dispatcher implements it.
+type Sender interface {
+	Submit(ctx context.Context, req gateway.SendRequest) (*gateway.Message, error)
+	Cancel(ctx context.Context, id string) (*gateway.Message, error)
+}
+
+// Fleet is the modems as the API shows and steers them. gateway.Dispatcher implements it.
+type Fleet interface {
+	Modems() []gateway.ModemView
+	Modem(name string) (gateway.ModemView, error)
+	Pause(name, reason string, until time.Time) error
+	Resume(name string) error
+	Drain(name string) error
+}
+
+// Deps are the parts of the gateway the API serves. Every field but Events
+// and Ready is required.
+type Deps struct {
+	Messages gateway.MessageStore
+	OptOuts  gateway.OptOutStore
+	Keys     gateway.KeyStore
+	Webhooks gateway.WebhookStore
+	Sender   Sender
+	Fleet    Fleet
+	// Events hears opt-outs added and removed through the API (nil: none).
+	Events gateway.Emitter
+	// Ready says whether the gateway can take work (GET /readyz); nil: always ready.
+	Ready func(ctx context.Context) error
+}
+
+// Config configures a Server.
+type Config struct {
+	// DefaultRegion normalises numbers given without a country code in
+	// filters and opt-outs ("US").
+	DefaultRegion string
+	// BodyLimit bounds request bodies ("64K", the default).
+	BodyLimit string
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// Registerer for the HTTP metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// Version is reported by /healthz.
+	Version string
+	// Now is the clock; nil = time.Now.
+	Now func() time.Time
+	// ShutdownTimeout bounds Serve's graceful shutdown (default 10 s).
+	ShutdownTimeout time.Duration
+}
+
+// Server is the HTTP API. Its handler is safe for concurrent use.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	now       func() time.Time
+	limit     int64
+	e         *echo.Echo
+	msgs      gateway.MessageStore
+	optouts   gateway.OptOutStore
+	keys      gateway.KeyStore
+	hooks     gateway.WebhookStore
+	sender    Sender
+	fleet     Fleet
+	events    gateway.Emitter
+	ready     func(context.Context) error
+	requests  *prometheus.CounterVec
+	durations *prometheus.HistogramVec
+
+	mu       sync.Mutex
+	inflight map[string]struct{} // scoped idempotency keys being processed
+}
+
+// New builds the API server over deps.
+func New(cfg Config, deps Deps) (*Server, error) {
+	switch {
+	case deps.Messages == nil:
+		return nil, errors.New("api: nil Deps.Messages")
+	case deps.OptOuts == nil:
+		return nil, errors.New("api: nil Deps.OptOuts")
+	case deps.Keys == nil:
+		return nil, errors.New("api: nil Deps.Keys")
+	case deps.Webhooks == nil:
+		return nil, errors.New("api: nil Deps.Webhooks")
+	case deps.Sender == nil:
+		return nil, errors.New("api: nil Deps.Sender")
+	case deps.Fleet == nil:
+		return nil, errors.New("api: nil Deps.Fleet")
+	}
+	if cfg.BodyLimit == "" {
+		cfg.BodyLimit = "64K"
+	}
+	limit, err := bytes.Parse(cfg.BodyLimit)
+	if err != nil || limit <= 0 {
+		return nil, fmt.Errorf("api: body_limit %q: not a size such as 64K", cfg.BodyLimit)
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		now:      cfg.Now,
+		limit:    limit,
+		msgs:     deps.Messages,
+		optouts:  deps.OptOuts,
+		keys:     deps.Keys,
+		hooks:    deps.Webhooks,
+		sender:   deps.Sender,
+		fleet:    deps.Fleet,
+		events:   deps.Events,
+		ready:    deps.Ready,
+		inflight: map[string]struct{}{},
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if err := s.initMetrics(cfg.Registerer); err != nil {
+		return nil, err
+	}
+	s.e = s.routes()
+	return s, nil
+}
+
+// Handler returns the API as an http.Handler.
+func (s *Server) Handler() http.Handler { return s.e }
+
+// Echo returns the underlying Echo instance, e.g. to mount /metrics.
+func (s *Server) Echo() *echo.Echo { return s.e }
+
+// Serve serves the API on ln until ctx is done, then shuts down gracefully,
+// waiting at most Config.ShutdownTimeout for requests in progress. It
+// returns nil after a clean shutdown.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.e,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("api: serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if err != nil {
+		_ = srv.Close()
+		err = fmt.Errorf("api: shutdown: %w", err)
+	}
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = fmt.Errorf("api: serve: %w", serr)
+	}
+	return err
+}
+
+func (s *Server) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.observe)
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
+		DisableStackAll:   true,
+		DisablePrintStack: true,
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			s.log.Error("panic in handler", "route", routeOf(c), "err", err, "stack", string(stack))
+			return fmt.Errorf("panic: %w", err)
+		},
+	}))
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/openapi.yaml", s.spec)
+
+	v1 := e.Group("/v1", s.authenticate)
+	send, read, admin := require(ScopeSend), require(ScopeRead), require(ScopeAdmin)
+	v1.POST("/messages", s.postMessage, send)
+	v1.GET("/messages", s.listMessages, read)
+	v1.GET("/messages/:id", s.getMessage, read)
+	v1.POST("/messages/:id/cancel", s.cancelMessage, send)
+	v1.GET("/conversations/:number", s.conversation, read)
+	v1.GET("/modems", s.listModems, read)
+	v1.GET("/modems/:name", s.getModem, read)
+	v1.POST("/modems/:name/pause", s.pauseModem, admin)
+	v1.POST("/modems/:name/resume", s.resumeModem, admin)
+	v1.POST("/modems/:name/drain", s.drainModem, admin)
+	v1.GET("/optouts", s.listOptOuts, read)
+	v1.POST("/optouts", s.importOptOuts, admin)
+	v1.DELETE("/optouts/:number", s.deleteOptOut, admin)
+	v1.GET("/webhooks", s.listWebhooks, admin)
+	v1.POST("/webhooks", s.createWebhook, admin)
+	v1.DELETE("/webhooks/:id", s.deleteWebhook, admin)
+	return e
+}
+
+func (s *Server) initMetrics(reg prometheus.Registerer) error {
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "simgate_http_requests_total",
+		Help: "HTTP requests answered by the API, by route template, method and status code.",
+	}, []string{"route", "method", "code"})
+	s.durations = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "simgate_http_request_duration_seconds",
+		Help:    "Time to answer an API request, by route template and method.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"route", "method"})
+	if reg == nil {
+		return nil
+	}
+	for _, c := range []prometheus.Collector{s.requests, s.durations} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("api: register metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+// routeOf is the route template of a request, bounded for metrics and logs:
+// "unmatched" when no route matched.
+func routeOf(c echo.Context) string {
+	p := c.Path()
+	if p == "" || p == "/v1/*" || p == "/v1" || p == "/*" {
+		return "unmatched"
+	}
+	return p
+}
+
+// knownMethods bounds the method label.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
+}
+
+// observe answers errors through the error handler, then counts, times and
+// logs the request: method, route template, status, latency and key id,
+// never numbers, bodies or keys.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		if err := next(c); err != nil {
+			c.Error(err)
+		}
+		d := time.Since(start)
+		route, method, code := routeOf(c), methodLabel(c.Request().Method), c.Response().Status
+		s.requests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()
+		s.durations.WithLabelValues(route, method).Observe(d.Seconds())
+		if s.log.Enabled(c.Request().Context(), slog.LevelInfo) {
+			keyID := ""
+			if k, ok := keyOf(c); ok {
+				keyID = k.ID
+			}
+			s.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "http request",
+				slog.String("method", method), slog.String("route", route), slog.Int("status", code),
+				slog.Duration("latency", d), slog.String("key_id", keyID))
+		}
+		return nil
+	}
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "version": s.cfg.Version})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	if s.ready != nil {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
+		defer cancel()
+		if err := s.ready(ctx); err != nil {
+			s.log.Warn("not ready", "err", err)
+			writeProblem(c, Problem{Type: ProblemBase + ProblemNotReady, Title: "Not ready", Status: http.StatusServiceUnavailable,
+				Detail: "the gateway cannot take work now"})
+			return nil
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) spec(c echo.Context) error {
+	return c.Blob(http.StatusOK, "application/yaml", openAPISpec)
+}

@@ -1,0 +1,128 @@
+package api
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/simgate/simgate/gateway"
+)
+
+// eventTypes are the event types a webhook may subscribe to.
+var eventTypes = []gateway.EventType{
+	gateway.EventMessageReceived, gateway.EventMessageSent, gateway.EventMessageDelivered, gateway.EventMessageFailed,
+	gateway.EventMessageUnknown, gateway.EventMessageExpired, gateway.EventOptOut, gateway.EventOptIn,
+	gateway.EventModemUp, gateway.EventModemDown, gateway.EventModemPaused, gateway.EventModemResumed,
+}
+
+func (s *Server) listWebhooks(c echo.Context) error {
+	ws, err := s.hooks.ListWebhooks(c.Request().Context())
+	if err != nil {
+		return fmt.Errorf("list webhooks: %w", err)
+	}
+	out := WebhookList{Data: make([]WebhookView, 0, len(ws))}
+	for _, w := range ws {
+		out.Data = append(out.Data, viewWebhook(w))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// webhookBody is the body of POST /v1/webhooks.
+type webhookBody struct {
+	URL    string              `json:"url"`
+	Events []gateway.EventType `json:"events,omitempty"`
+}
+
+// createWebhook stores a new endpoint and answers 201 with its signing
+// secret, shown this once.
+func (s *Server) createWebhook(c echo.Context) error {
+	b, err := readBody(c, s.limit)
+	if err != nil {
+		return err
+	}
+	var wb webhookBody
+	if err := decodeStrict(b, &wb); err != nil {
+		return err
+	}
+	var fe fieldErrors
+	if wb.URL == "" {
+		fe = append(fe, FieldError{Field: "url", Reason: "is required"})
+	} else if r := checkURL(wb.URL); r != "" {
+		fe = append(fe, FieldError{Field: "url", Reason: r})
+	}
+	if len(wb.Events) > len(eventTypes) {
+		fe = append(fe, FieldError{Field: "events", Reason: "lists too many events"})
+	} else {
+		for i, e := range wb.Events {
+			if !slices.Contains(eventTypes, e) {
+				fe = append(fe, FieldError{Field: "events[" + strconv.Itoa(i) + "]", Reason: "is not an event type"})
+			}
+		}
+	}
+	if len(fe) > 0 {
+		return fe
+	}
+	slices.Sort(wb.Events)
+	secret, err := newWebhookSecret()
+	if err != nil {
+		return err
+	}
+	w := gateway.Webhook{
+		ID:        "wh_" + ulid.Make().String(),
+		URL:       wb.URL,
+		Events:    slices.Compact(wb.Events),
+		Secret:    secret,
+		CreatedAt: s.now().UTC(),
+		Source:    "api",
+	}
+	if err := s.hooks.PutWebhook(c.Request().Context(), w); err != nil {
+		return fmt.Errorf("put webhook: %w", err)
+	}
+	k, _ := keyOf(c)
+	s.log.Info("webhook created", "webhook", w.ID, "key_id", k.ID)
+	v := viewWebhook(w)
+	v.Secret = secret
+	c.Response().Header().Set(echo.HeaderLocation, "/v1/webhooks/"+w.ID)
+	return c.JSON(http.StatusCreated, v)
+}
+
+func (s *Server) deleteWebhook(c echo.Context) error {
+	id := c.Param("id")
+	if id == "" || len(id) > 64 {
+		return gateway.ErrNotFound
+	}
+	ctx := c.Request().Context()
+	ws, err := s.hooks.ListWebhooks(ctx)
+	if err != nil {
+		return fmt.Errorf("list webhooks: %w", err)
+	}
+	i := slices.IndexFunc(ws, func(w gateway.Webhook) bool { return w.ID == id })
+	if i < 0 {
+		return gateway.ErrNotFound
+	}
+	if ws[i].Source == "config" {
+		return &apiError{status: http.StatusConflict, kind: ProblemConflict, title: "Configured webhook",
+			detail: "this webhook comes from the configuration file; remove it there"}
+	}
+	if err := s.hooks.DeleteWebhook(ctx, id); err != nil {
+		return err
+	}
+	k, _ := keyOf(c)
+	s.log.Info("webhook deleted", "webhook", id, "key_id", k.ID)
+	return c.NoContent(http.StatusNoContent)
+}
+
+// newWebhookSecret is a Standard Webhooks secret: "whsec_" + base64(24 random bytes).
+func newWebhookSecret() (string, error) {
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("webhook secret: %w", err)
+	}
+	return "whsec_" + base64.StdEncoding.EncodeToString(b[:]), nil
+}
