@@ -1,0 +1,81 @@
+// Package store keeps simgate's state in one bbolt file. DB implements
+// gateway.Store (messages, inbound fragments, sticky contacts, budgets,
+// opt-outs, events), gateway.KeyStore and gateway.WebhookStore.
+//
+// # Opening
+//
+// Open takes bbolt's exclusive file lock (flock) and waits at most
+// Options.Timeout (default 1s) for it: a second process, or a second Open of
+// the same file in this process, gets an error wrapping
+// gateway.ErrStoreLocked instead of hanging. The file is mode 0600. Open
+// then applies the pending schema migrations (see migrate.go) in one
+// transaction and refuses a file whose schema version is newer than the
+// binary's.
+//
+// # Layout
+//
+// All integers are big-endian so that byte order is numeric order. Times
+// are 8 bytes: Unix nanoseconds with the sign bit flipped (the zero
+// time.Time is 0). An index value v is written prefix(v) = 2-byte length | v,
+// so that one value's keys never run into another's.
+//
+//	meta                 "schema" → version (8 bytes); "probe" → time of the last Writable
+//	messages             id (ULID) → message JSON
+//	ix_time              prefix("") | createdAt | id → ""     all messages by time
+//	ix_status            prefix(status) | createdAt | id      by status
+//	ix_direction         prefix(direction) | createdAt | id
+//	ix_contact           prefix(contact) | createdAt | id     (set when Contact != "")
+//	ix_modem             prefix(modem) | createdAt | id       (set when Modem != "")
+//	ix_agent             prefix(agent) | createdAt | id       (set when Agent != "")
+//	ix_mr                prefix(modem) | mr (4) | submittedAt | id → seq (2)   one per submitted part
+//	ix_idempotency       idempotency key → id
+//	counts               index bucket name | 0x00 | value → number of entries (8);
+//	                     "deliveries_pending", "unmatched_reports" → count
+//	unmatched_reports    received | sequence (8) → status report JSON
+//	fragments            prefix(set key) | seq (2) → fragment JSON
+//	sticky               contact → gateway.Sticky JSON
+//	budgets              modem → gateway.BudgetUsage JSON
+//	optouts              number → gateway.OptOut JSON
+//	events               id (ULID, so time order) → gateway.Event JSON
+//	api_keys             id → gateway.APIKey JSON
+//	ix_api_key_hash      SHA-256 hash → id
+//	webhooks             id → webhook JSON (secret included)
+//	deliveries           id → gateway.Delivery JSON
+//	ix_delivery_pending  nextAttempt | id → ""     only deliveries neither done nor failed
+//	ix_delivery_webhook  prefix(webhook id) | createdAt | id → ""
+//
+// Every index entry of a message is derived from the message by one
+// function (messageEntries); CreateMessage writes them, UpdateMessage
+// removes the entries of the old message that the new one lacks and adds
+// the new ones, in the same transaction, and keeps the counts in step.
+// ListMessages walks the index of the filter field with the smallest count
+// between the Since/Until bounds and checks the other fields on the
+// message; ActiveMessages seeks over the terminal statuses of ix_status and
+// reads only the non-terminal ones, so start-up cost does not grow with the
+// number of delivered messages. Cursors are opaque base64url strings holding
+// the (time, id) position of a page's last message; decodeCursor rejects
+// anything else with a *gateway.ValidationError for field "cursor".
+//
+// # Concurrency and durability
+//
+// Every method is safe for concurrent use. Reads run in bbolt read
+// transactions, concurrently with each other and with the writer. Every
+// write goes through one committer goroutine (started by Open, stopped by
+// Close after it has committed what was queued) that runs all queued writes
+// in one transaction and fsyncs once: a write method returns only once its
+// transaction is on disk, and concurrent writers share the fsync (group
+// commit). A write that fails its own checks (ErrExists, ErrNotFound, the
+// caller's UpdateMessage function returning an error) writes nothing and
+// does not disturb the others in its batch; a write whose bbolt operation
+// fails aborts the batch, which is retried without it. Hence UpdateMessage's
+// function may run more than once and must be a pure function of the
+// message it is given.
+//
+// # Errors
+//
+// Errors wrap the gateway sentinels: gateway.ErrNotFound, gateway.ErrExists,
+// gateway.ErrStoreLocked, gateway.ErrClosed (after Close). Bad input (a
+// malformed cursor, a missing id) is a *gateway.ValidationError. Other
+// failures (I/O, corrupt records) are counted in
+// simgate_store_errors_total{op} on the Options.Registerer.
+package store

@@ -1,0 +1,127 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"go.etcd.io/bbolt"
+
+	"github.com/simgate/simgate/gateway"
+)
+
+// pruneChunk bounds how many entries one pruning transaction deletes.
+const pruneChunk = 5000
+
+// AppendEvent stores e durably under its ID (a ULID; a missing one is
+// made, as is a missing Time). An event whose ID is stored already gives an
+// error wrapping gateway.ErrExists.
+func (db *DB) AppendEvent(ctx context.Context, e gateway.Event) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if e.Time.IsZero() {
+		e.Time = time.Now().UTC()
+	}
+	if e.ID == "" {
+		e.ID = ulid.MustNew(ulid.Timestamp(e.Time), ulid.DefaultEntropy()).String()
+	}
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("store: encode event: %w", err)
+	}
+	return db.fail("append_event", db.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bEvents)
+		if b.Get([]byte(e.ID)) != nil {
+			return reject(fmt.Errorf("store: event %s: %w", e.ID, gateway.ErrExists))
+		}
+		return b.Put([]byte(e.ID), raw)
+	}))
+}
+
+// Events lists stored events in ID (time) order, strictly after the ID
+// after ("" = from the oldest), at most limit (default 100, max 1000).
+// Event.Data comes back as decoded JSON (maps, slices, float64...).
+func (db *DB) Events(ctx context.Context, after string, limit int) ([]gateway.Event, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 1000)
+	var out []gateway.Event
+	err := db.view(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bEvents).Cursor()
+		k, v := c.Seek([]byte(after))
+		if k != nil && after != "" && string(k) == after {
+			k, v = c.Next()
+		}
+		for ; k != nil && len(out) < limit; k, v = c.Next() {
+			var e gateway.Event
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode event %s: %w", k, err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, db.fail("events", err)
+	}
+	return out, nil
+}
+
+// eventTime is the time of a stored event: its ULID's timestamp, or the
+// stored Time when the ID is not a ULID.
+func eventTime(k, v []byte) time.Time {
+	if id, err := ulid.ParseStrict(string(k)); err == nil {
+		return ulid.Time(id.Time())
+	}
+	var e struct {
+		Time time.Time `json:"time"`
+	}
+	_ = json.Unmarshal(v, &e)
+	return e.Time
+}
+
+// PruneEvents deletes the events older than before (by their ULID time)
+// and returns how many it deleted. It works from the oldest in
+// transactions of a few thousand, so writers are not held up for long.
+func (db *DB) PruneEvents(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		var n int
+		var more bool
+		err := db.update(ctx, func(tx *bbolt.Tx) error {
+			n, more = 0, false
+			c := tx.Bucket(bEvents).Cursor()
+			for k, v := c.First(); k != nil; k, v = c.First() {
+				if !eventTime(k, v).Before(before) {
+					return nil
+				}
+				if n == pruneChunk {
+					more = true
+					return nil
+				}
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return total, db.fail("prune_events", err)
+		}
+		total += n
+		if !more {
+			return total, nil
+		}
+	}
+}

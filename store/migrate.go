@@ -1,0 +1,66 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"go.etcd.io/bbolt"
+)
+
+// migrations[i] upgrades a database from schema version i to i+1. Open runs
+// every pending one and records the new version in one transaction, so a
+// crash mid-migration leaves the old version intact. Append only: never
+// change or reorder a migration that has shipped.
+var migrations = []func(tx *bbolt.Tx) error{
+	// 0 → 1: the buckets.
+	func(tx *bbolt.Tx) error {
+		for _, name := range [][]byte{
+			bMessages, bIxTime, bIxStatus, bIxContact, bIxModem, bIxAgent, bIxDir, bIxMR, bIxIdem,
+			bUnmatched, bFragments, bSticky, bBudgets, bOptOuts, bEvents,
+			bKeys, bIxKeyHash, bWebhooks, bDeliveries, bIxPending, bIxHookDel,
+		} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("bucket %s: %w", name, err)
+			}
+		}
+		return nil
+	},
+	// 1 → 2: the counts bucket (per index value, for CountByStatus and for
+	// picking the most selective index), and every message index rebuilt
+	// from the messages so that both agree.
+	reindex,
+}
+
+// SchemaVersion is the schema version this binary writes.
+var SchemaVersion = len(migrations)
+
+// errFutureSchema is wrapped when the file was written by a newer binary.
+var errFutureSchema = errors.New("database schema is newer than this binary")
+
+// migrate brings the file to SchemaVersion and reports the versions.
+func migrate(db *bbolt.DB) (from, to int, err error) {
+	err = db.Update(func(tx *bbolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bMeta)
+		if err != nil {
+			return err
+		}
+		from = 0
+		if v := meta.Get(keySchema); v != nil {
+			if len(v) != 8 {
+				return fmt.Errorf("schema version: bad encoding (%d bytes)", len(v))
+			}
+			from = int(binary.BigEndian.Uint64(v))
+		}
+		if from > len(migrations) {
+			return fmt.Errorf("%w: file has version %d, this binary knows up to %d", errFutureSchema, from, len(migrations))
+		}
+		for v := from; v < len(migrations); v++ {
+			if err := migrations[v](tx); err != nil {
+				return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
+			}
+		}
+		return meta.Put(keySchema, u64(uint64(len(migrations))))
+	})
+	return from, len(migrations), err
+}

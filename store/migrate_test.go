@@ -1,0 +1,133 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/simgate/simgate/gateway"
+)
+
+// writeRaw creates a bbolt file by hand, as an older (or newer) binary left it.
+func writeRaw(t *testing.T, path string, fn func(tx *bbolt.Tx) error) {
+	t.Helper()
+	b, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Update(fn); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func schemaOf(t *testing.T, db *DB) uint64 {
+	t.Helper()
+	var v uint64
+	if err := db.view(func(tx *bbolt.Tx) error {
+		v = uint64(len(tx.Bucket(bMeta).Get(keySchema)))
+		if v == 8 {
+			v = bytesU64(tx.Bucket(bMeta).Get(keySchema))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func bytesU64(b []byte) uint64 {
+	var n uint64
+	for _, c := range b {
+		n = n<<8 | uint64(c)
+	}
+	return n
+}
+
+func TestMigrateFromV1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v1.db")
+	active, delivered := newMsg(1), newMsg(2)
+	delivered.Status = gateway.StatusDelivered
+	delivered.Modem = "m1"
+	delivered.Parts[0].Modem, delivered.Parts[0].MR, delivered.Parts[0].SubmittedAt = "m1", 9, t0
+	// Schema 1: the buckets and the records, no counts bucket and (here)
+	// no index entries at all.
+	writeRaw(t, path, func(tx *bbolt.Tx) error {
+		if err := migrations[0](tx); err != nil {
+			return err
+		}
+		meta, err := tx.CreateBucket(bMeta)
+		if err != nil {
+			return err
+		}
+		if err := meta.Put(keySchema, u64(1)); err != nil {
+			return err
+		}
+		for _, m := range []*gateway.Message{active, delivered} {
+			raw, _ := json.Marshal(m)
+			if err := tx.Bucket(bMessages).Put([]byte(m.ID), raw); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bIxPending).Put(append(encTime(t0), "d1"...), nil)
+	})
+	db := openTest(t, path)
+	if v := schemaOf(t, db); v != uint64(SchemaVersion) || SchemaVersion != 2 {
+		t.Fatalf("schema after open: %d, want %d", v, SchemaVersion)
+	}
+	var seen []string
+	if err := db.ActiveMessages(ctx, func(m *gateway.Message) error { seen = append(seen, m.ID); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(seen, []string{active.ID}) {
+		t.Errorf("ActiveMessages after migration: %v", seen)
+	}
+	if got := listAll(t, db, gateway.MessageFilter{Modem: "m1"}); !slices.Equal(got, []string{delivered.ID}) {
+		t.Errorf("modem index after migration: %v", got)
+	}
+	if id, _, err := db.PartByMR(ctx, "m1", 9, t0); err != nil || id != delivered.ID {
+		t.Errorf("mr index after migration: %q, %v", id, err)
+	}
+	counts, _ := db.CountByStatus(ctx)
+	if counts[gateway.StatusQueued] != 1 || counts[gateway.StatusDelivered] != 1 {
+		t.Errorf("counts after migration: %v", counts)
+	}
+	if n, _ := db.PendingDeliveries(ctx); n != 1 {
+		t.Errorf("pending deliveries after migration: %d", n)
+	}
+}
+
+func TestMigrateFreshAndFuture(t *testing.T) {
+	dir := t.TempDir()
+	fresh := filepath.Join(dir, "fresh.db")
+	db := openTest(t, fresh)
+	if v := schemaOf(t, db); v != uint64(SchemaVersion) {
+		t.Errorf("fresh schema %d", v)
+	}
+
+	future := filepath.Join(dir, "future.db")
+	writeRaw(t, future, func(tx *bbolt.Tx) error {
+		meta, err := tx.CreateBucket(bMeta)
+		if err != nil {
+			return err
+		}
+		return meta.Put(keySchema, u64(uint64(SchemaVersion+1)))
+	})
+	_, err := Open(future, Options{})
+	if !errors.Is(err, errFutureSchema) {
+		t.Fatalf("Open of a newer schema: %v", err)
+	}
+	// and the file is left as it was, and unlocked
+	writeRaw(t, future, func(tx *bbolt.Tx) error {
+		if v := bytesU64(tx.Bucket(bMeta).Get(keySchema)); v != uint64(SchemaVersion+1) {
+			t.Errorf("future schema rewritten to %d", v)
+		}
+		return nil
+	})
+}
