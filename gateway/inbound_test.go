@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -428,16 +429,23 @@ func TestInboxMultipartSameRefOtherSender(t *testing.T) {
 }
 
 func TestInboxMultipartAcrossRestart(t *testing.T) {
-	st := inbOpenStore(t)
+	path := filepath.Join(t.TempDir(), "simgate.db")
 	pdus := inbConcat(t, "+12025550123", []string{"before the restart, ", "after it."}, 42, false, inbT0)
-	h1 := newInbHarness(t, st)
+	db := inbOpenStoreAt(t, path)
+	h1 := newInbHarness(t, db)
 	h1.handle(t, "m1", pdus[1])
-	// The process restarts: a new Inbox on the same store.
-	h2 := newInbHarness(t, st)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The process restarts: the store is reopened, a new Inbox runs on it.
+	h2 := newInbHarness(t, inbOpenStoreAt(t, path))
 	h2.handle(t, "m1", pdus[0])
 	msgs := h2.inbound(t)
 	if len(msgs) != 1 || msgs[0].Body != "before the restart, after it." {
 		t.Fatalf("after restart: %+v", msgs)
+	}
+	if h2.pendingSets(t) != 0 {
+		t.Fatalf("fragments left after completion")
 	}
 }
 
