@@ -107,6 +107,8 @@ func init() {
 		"+CSIM":    func(s *session, c command) ([]string, *atError) { return nil, cme(4) },
 		"+CLAC":    cmdCLAC,
 		"^CURC":    okQuery("^CURC: 0"),
+		"^PORTSEL": okQuery("^PORTSEL: 0"),
+		"+CHUP":    okHandler,
 		"^SYSINFO": cmdSYSINFO,
 		"^HWVER":   okQuery("^HWVER:\"CH2E3531CM\""),
 	}
