@@ -20,6 +20,12 @@ func (d *Dispatcher) work(ctx context.Context, m *modemEntry) {
 	defer close(m.done)
 	t := time.NewTimer(workerPoll)
 	defer t.Stop()
+	var next *prepared
+	defer func() {
+		if next != nil {
+			d.release(next, m)
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -27,6 +33,18 @@ func (d *Dispatcher) work(ctx context.Context, m *modemEntry) {
 		case <-m.stop:
 			return
 		default:
+		}
+		if next != nil {
+			p := next
+			next = nil
+			if !d.awaitTurn(ctx, m) {
+				d.release(p, m)
+				continue
+			}
+			d.setSending(m, true)
+			next = d.deliver(ctx, m, p.it, p.msg)
+			d.setSending(m, false)
+			continue
 		}
 		if ev, ok := d.observe(m.name, m.dev.Status()); ok {
 			d.emit(ev)
@@ -45,10 +63,8 @@ func (d *Dispatcher) work(ctx context.Context, m *modemEntry) {
 		m.sending = it != nil
 		d.mu.Unlock()
 		if it != nil {
-			d.sendItem(ctx, m, it)
-			d.mu.Lock()
-			m.sending = false
-			d.mu.Unlock()
+			next = d.sendItem(ctx, m, it)
+			d.setSending(m, false)
 			continue
 		}
 		if !t.Stop() {
@@ -67,6 +83,12 @@ func (d *Dispatcher) work(ctx context.Context, m *modemEntry) {
 		case <-t.C:
 		}
 	}
+}
+
+func (d *Dispatcher) setSending(m *modemEntry, b bool) {
+	d.mu.Lock()
+	m.sending = b
+	d.mu.Unlock()
 }
 
 // drop forgets it: the message needs no more sending from the queue.
@@ -132,16 +154,35 @@ func (d *Dispatcher) awaitTurn(ctx context.Context, m *modemEntry) bool {
 	}
 }
 
+// prepared is a message taken and assigned to a modem, ready to send.
+type prepared struct {
+	it  *item
+	msg *Message
+}
+
 // sendItem sends the pending parts of it through m, one committed state
-// transition before each step.
-func (d *Dispatcher) sendItem(ctx context.Context, m *modemEntry, it *item) {
+// transition before each step. It may return the next message, taken and
+// assigned while the last part was on the wire (so that the assignment's
+// commit is off the critical path).
+func (d *Dispatcher) sendItem(ctx context.Context, m *modemEntry, it *item) *prepared {
+	msg := d.prepare(ctx, m, it)
+	if msg == nil {
+		return nil
+	}
+	return d.deliver(ctx, m, it, msg)
+}
+
+// prepare commits the assignment of it's pending parts to m; nil means the
+// item was dropped or requeued.
+func (d *Dispatcher) prepare(ctx context.Context, m *modemEntry, it *item) *Message {
 	bg := context.WithoutCancel(ctx) // outcomes are recorded even while stopping
 	name := m.name
 	now := d.now()
 	if it.expires != 0 && it.expires <= now.UnixNano() {
+		d.undoBind(it, name)
 		d.drop(it)
 		d.expire(bg, it.id, now)
-		return
+		return nil
 	}
 	msg, err := d.st.UpdateMessage(bg, it.id, func(x *Message) error {
 		if x.Status.Terminal() {
@@ -164,13 +205,25 @@ func (d *Dispatcher) sendItem(ctx context.Context, m *modemEntry, it *item) {
 	case errors.Is(err, errGone) || errors.Is(err, ErrNotFound):
 		d.undoBind(it, name)
 		d.drop(it)
-		return
+		return nil
 	case err != nil:
 		d.log.Error("assign", "id", it.id, "modem", name, "err", err)
 		d.undoBind(it, name)
 		d.requeue(it, now.Add(d.cfg.RetryBase))
-		return
+		return nil
 	}
+	return msg
+}
+
+// release gives back a prepared message m could not send after all.
+func (d *Dispatcher) release(p *prepared, m *modemEntry) {
+	d.undoBind(p.it, m.name)
+	d.requeue(p.it, time.Time{})
+}
+
+// deliver sends msg's assigned parts through m, pacing between them.
+func (d *Dispatcher) deliver(ctx context.Context, m *modemEntry, it *item, msg *Message) *prepared {
+	bg := context.WithoutCancel(ctx)
 	first := true
 	for i := range msg.Parts {
 		if msg.Parts[i].State != PartAssigned {
@@ -182,16 +235,48 @@ func (d *Dispatcher) sendItem(ctx context.Context, m *modemEntry, it *item) {
 			it.parts = int16(countPending(msg))
 			d.mu.Unlock()
 			d.requeue(it, time.Time{})
-			return
+			return nil
 		}
 		first = false
 		var done bool
-		msg, done = d.sendPart(bg, m, it, msg, i)
+		var next *prepared
+		msg, done, next = d.sendPart(ctx, bg, m, it, msg, i)
 		if done {
-			return
+			return next
 		}
 	}
 	d.drop(it)
+	return nil
+}
+
+// prefetch takes and assigns m's next message while a send is in flight.
+func (d *Dispatcher) prefetch(ctx context.Context, m *modemEntry) <-chan *prepared {
+	ch := make(chan *prepared, 1)
+	if ctx.Err() != nil {
+		ch <- nil
+		return ch
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		now := d.now()
+		d.mu.Lock()
+		var it *item
+		if !m.paused && m.usable {
+			it = d.takeLocked(m, now)
+		}
+		d.mu.Unlock()
+		if it == nil {
+			ch <- nil
+			return
+		}
+		if msg := d.prepare(ctx, m, it); msg != nil {
+			ch <- &prepared{it: it, msg: msg}
+			return
+		}
+		ch <- nil
+	}()
+	return ch
 }
 
 func countPending(m *Message) int {
@@ -215,7 +300,7 @@ func anySubmitted(m *Message) bool {
 
 // sendPart submits part i of msg through m. done means the item has been
 // dropped or requeued; otherwise the next part may follow.
-func (d *Dispatcher) sendPart(ctx context.Context, m *modemEntry, it *item, msg *Message, i int) (*Message, bool) {
+func (d *Dispatcher) sendPart(runCtx, ctx context.Context, m *modemEntry, it *item, msg *Message, i int) (*Message, bool, *prepared) {
 	name := m.name
 	now := d.now()
 	msg, err := d.st.UpdateMessage(ctx, it.id, func(x *Message) error {
@@ -232,15 +317,20 @@ func (d *Dispatcher) sendPart(ctx context.Context, m *modemEntry, it *item, msg 
 		if !errors.Is(err, errGone) {
 			d.log.Error("mark submitting", "id", it.id, "modem", name, "err", err)
 			d.requeue(it, now.Add(d.cfg.RetryBase))
-			return msg, true
+			return msg, true, nil
 		}
 		d.drop(it)
-		return msg, true
+		return msg, true, nil
 	}
 	d.mu.Lock()
 	m.pacer.started(now)
 	d.mu.Unlock()
 
+	var next <-chan *prepared
+	last := countPending(msg) == 0
+	if last {
+		next = d.prefetch(runCtx, m)
+	}
 	sctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
 	start := time.Now()
 	mr, serr := m.dev.SendPDU(sctx, msg.Parts[i].PDU)
@@ -253,7 +343,20 @@ func (d *Dispatcher) sendPart(ctx context.Context, m *modemEntry, it *item, msg 
 	d.met.sendDuration.WithLabelValues(name).Observe(took.Seconds())
 
 	if serr == nil {
-		return d.submitted(ctx, m, it, i, mr, end)
+		if last {
+			// The last part: record it while the worker takes its next
+			// message, so the commit shares an fsync with that one's.
+			d.wg.Add(1)
+			go func() {
+				defer d.wg.Done()
+				if _, done := d.submitted(ctx, m, it, i, mr, end); !done {
+					d.drop(it)
+				}
+			}()
+			return msg, true, <-next
+		}
+		msg, done := d.submitted(ctx, m, it, i, mr, end)
+		return msg, done, nil
 	}
 	var se *SendError
 	if !errors.As(serr, &se) {
@@ -261,7 +364,11 @@ func (d *Dispatcher) sendPart(ctx context.Context, m *modemEntry, it *item, msg 
 		se = &SendError{Ambiguous: true, Err: serr}
 	}
 	d.failed(ctx, m, it, msg, i, se, end)
-	return msg, true
+	var p *prepared
+	if next != nil {
+		p = <-next
+	}
+	return msg, true, p
 }
 
 // submitted records +CMGS success for part i.

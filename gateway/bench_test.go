@@ -1,0 +1,210 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/simgate/simgate/gateway"
+	"github.com/simgate/simgate/store"
+)
+
+// latencyDevice is a modem that always succeeds after a fixed latency, like
+// a healthy network with a constant AT+CMGS round trip.
+type latencyDevice struct {
+	name    string
+	latency time.Duration
+	mr      atomic.Int64
+	sent    atomic.Int64
+	first   atomic.Int64 // unix nanos of the first send's start
+}
+
+func (l *latencyDevice) Name() string            { return l.name }
+func (l *latencyDevice) Info() gateway.ModemInfo { return gateway.ModemInfo{Model: "latency"} }
+func (l *latencyDevice) Status() gateway.ModemStatus {
+	return gateway.ModemStatus{State: gateway.ModemUp, Registration: gateway.RegHome}
+}
+func (l *latencyDevice) SendPDU(ctx context.Context, _ []byte) (int, error) {
+	l.first.CompareAndSwap(0, time.Now().UnixNano())
+	t := time.NewTimer(l.latency)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return 0, &gateway.SendError{Ambiguous: true, Err: ctx.Err()}
+	}
+	l.sent.Add(1)
+	return int(l.mr.Add(1) % 256), nil
+}
+
+func openBenchStore(tb testing.TB, noSync bool) *store.DB {
+	tb.Helper()
+	db, err := store.Open(filepath.Join(tb.TempDir(), "simgate.db"), store.Options{NoSync: noSync})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+// BenchmarkDispatchEfficiency measures delivered (submitted) parts per second
+// ÷ (modems ÷ send latency) with latencyDevice modems (200 ms per part, no
+// pacing) over the real bbolt store with fsync. 1.0 means every modem is busy
+// sending all the time. Run with -benchtime=1x.
+func BenchmarkDispatchEfficiency(b *testing.B) {
+	const latency = 200 * time.Millisecond
+	const perModem = 40
+	for _, n := range []int{4, 16, 64} {
+		b.Run(fmt.Sprintf("modems=%d", n), func(b *testing.B) {
+			var eff float64
+			for range b.N {
+				eff = runEfficiency(b, n, perModem, latency)
+			}
+			b.ReportMetric(eff, "efficiency")
+			b.Logf("modems=%d latency=%s queued=%d efficiency=%.3f", n, latency, n*perModem, eff)
+		})
+	}
+}
+
+func runEfficiency(b *testing.B, n, perModem int, latency time.Duration) float64 {
+	b.StopTimer()
+	db := openBenchStore(b, false)
+	cfg := gateway.DefaultConfig()
+	cfg.DefaultRegion = "US"
+	cfg.Pacing = gateway.PacingConfig{}
+	cfg.Location = time.UTC
+	d, err := gateway.NewDispatcher(cfg, db, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	devs := make([]*latencyDevice, n)
+	for i := range devs {
+		devs[i] = &latencyDevice{name: "m" + strconv.Itoa(i), latency: latency}
+		d.AddDevice(devs[i], gateway.ModemConfig{Name: devs[i].name})
+	}
+	total := n * perModem
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for i := range total {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if _, err := d.Submit(context.Background(), gateway.SendRequest{To: fmt.Sprintf("+1202555%04d", i), Body: "benchmark message"}); err != nil {
+				b.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	b.StartTimer()
+	start := time.Now()
+	go func() { done <- d.Run(ctx) }()
+	// Measure while every modem still has work: from the first send to the
+	// moment 80% of the parts are done (parts still on the wire then are
+	// not counted, which makes the figure slightly conservative).
+	target := int64(total) * 8 / 10
+	for {
+		var sent int64
+		for _, dv := range devs {
+			sent += dv.sent.Load()
+		}
+		if sent >= target {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	end := time.Now()
+	elapsed := end.Sub(start)
+	b.StopTimer()
+	first := int64(0)
+	for _, dv := range devs {
+		if f := dv.first.Load(); first == 0 || f < first {
+			first = f
+		}
+	}
+	steady := end.Sub(time.Unix(0, first))
+	cancel()
+	d.Close()
+	<-done
+	total = int(target)
+	ideal := float64(n) / latency.Seconds()
+	b.Logf("modems=%d: %d parts: from Run (incl. loading the queue) %.3f; from the first send %.3f",
+		n, total, float64(total)/elapsed.Seconds()/ideal, float64(total)/steady.Seconds()/ideal)
+	return float64(total) / steady.Seconds() / ideal
+}
+
+// BenchmarkQueueMemory measures the heap (and RSS) held with 100,000 messages
+// queued in the Dispatcher (no modem can send). The store runs with NoSync to
+// load quickly; its mmap is not heap but does count in RSS.
+func BenchmarkQueueMemory(b *testing.B) {
+	const queued = 100_000
+	for range b.N {
+		db := openBenchStore(b, true)
+		cfg := gateway.DefaultConfig()
+		cfg.DefaultRegion = "US"
+		cfg.Location = time.UTC
+		d, err := gateway.NewDispatcher(cfg, db, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		var wg sync.WaitGroup
+		per := queued / 16
+		for w := range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range per {
+					k := w*per + i
+					_, err := d.Submit(context.Background(), gateway.SendRequest{
+						To:   fmt.Sprintf("+1202%07d", k),
+						Body: "Hi there, this is a reminder about Saturday's volunteer shift. Reply STOP to opt out.",
+					})
+					if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		runtime.GC()
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		heap := float64(after.HeapInuse-before.HeapInuse) / (1 << 20)
+		rss := readRSSMB()
+		b.ReportMetric(heap, "heapMB")
+		b.ReportMetric(rss, "rssMB")
+		b.Logf("queued=%d heap_in_use_delta=%.1f MB total_heap_in_use=%.1f MB rss=%.1f MB",
+			queued, heap, float64(after.HeapInuse)/(1<<20), rss)
+		runtime.KeepAlive(d)
+	}
+}
+
+func readRSSMB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			f := strings.Fields(l)
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return -1
+}
