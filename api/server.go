@@ -208,24 +208,29 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/readyz", s.readyz)
 	e.GET("/openapi.yaml", s.spec)
 
-	v1 := e.Group("/v1", s.authenticate)
-	send, read, admin := require(ScopeSend), require(ScopeRead), require(ScopeAdmin)
-	v1.POST("/messages", s.postMessage, send)
-	v1.GET("/messages", s.listMessages, read)
-	v1.GET("/messages/:id", s.getMessage, read)
-	v1.POST("/messages/:id/cancel", s.cancelMessage, send)
-	v1.GET("/conversations/:number", s.conversation, read)
-	v1.GET("/modems", s.listModems, read)
-	v1.GET("/modems/:name", s.getModem, read)
-	v1.POST("/modems/:name/pause", s.pauseModem, admin)
-	v1.POST("/modems/:name/resume", s.resumeModem, admin)
-	v1.POST("/modems/:name/drain", s.drainModem, admin)
-	v1.GET("/optouts", s.listOptOuts, read)
-	v1.POST("/optouts", s.importOptOuts, admin)
-	v1.DELETE("/optouts/:number", s.deleteOptOut, admin)
-	v1.GET("/webhooks", s.listWebhooks, admin)
-	v1.POST("/webhooks", s.createWebhook, admin)
-	v1.DELETE("/webhooks/:id", s.deleteWebhook, admin)
+	// Authentication is per route, not group middleware: Echo answers a
+	// group's unknown methods with 404 instead of 405 once it has middleware.
+	v1 := e.Group("/v1")
+	auth := s.authenticate
+	send := []echo.MiddlewareFunc{auth, require(ScopeSend)}
+	read := []echo.MiddlewareFunc{auth, require(ScopeRead)}
+	admin := []echo.MiddlewareFunc{auth, require(ScopeAdmin)}
+	v1.POST("/messages", s.postMessage, send...)
+	v1.GET("/messages", s.listMessages, read...)
+	v1.GET("/messages/:id", s.getMessage, read...)
+	v1.POST("/messages/:id/cancel", s.cancelMessage, send...)
+	v1.GET("/conversations/:number", s.conversation, read...)
+	v1.GET("/modems", s.listModems, read...)
+	v1.GET("/modems/:name", s.getModem, read...)
+	v1.POST("/modems/:name/pause", s.pauseModem, admin...)
+	v1.POST("/modems/:name/resume", s.resumeModem, admin...)
+	v1.POST("/modems/:name/drain", s.drainModem, admin...)
+	v1.GET("/optouts", s.listOptOuts, read...)
+	v1.POST("/optouts", s.importOptOuts, admin...)
+	v1.DELETE("/optouts/:number", s.deleteOptOut, admin...)
+	v1.GET("/webhooks", s.listWebhooks, admin...)
+	v1.POST("/webhooks", s.createWebhook, admin...)
+	v1.DELETE("/webhooks/:id", s.deleteWebhook, admin...)
 	return e
 }
 

@@ -1,0 +1,56 @@
+package api_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/simgate/simgate/api"
+	"github.com/simgate/simgate/gateway"
+)
+
+func TestWebhooks(t *testing.T) {
+	e := newEnv(t)
+	var w api.WebhookView
+	must(t, e.do("POST", "/v1/webhooks", "admin", map[string]any{"url": "https://hooks.example.com/sms", "events": []string{"message.received", "optout.added"}}), 201).decode(t, &w)
+	if !strings.HasPrefix(w.Secret, "whsec_") || w.ID == "" || len(w.Events) != 2 || w.Source != "api" {
+		t.Fatalf("created %+v", w)
+	}
+	stored, err := e.db.ListWebhooks(context.Background())
+	if err != nil || len(stored) != 1 || stored[0].Secret != w.Secret {
+		t.Fatalf("stored %+v, %v", stored, err)
+	}
+	r := must(t, e.do("GET", "/v1/webhooks", "admin", nil), 200)
+	if strings.Contains(string(r.Body), w.Secret) || strings.Contains(string(r.Body), "secret") {
+		t.Error("the list shows the secret")
+	}
+	var list api.WebhookList
+	r.decode(t, &list)
+	if len(list.Data) != 1 || list.Data[0].ID != w.ID {
+		t.Errorf("list %+v", list)
+	}
+	for _, c := range []struct {
+		body   string
+		status int
+		field  string
+	}{
+		{`{"url":"file:///etc/passwd"}`, 422, "url"},
+		{`{"url":"https://u:p@example.com/"}`, 422, "url"},
+		{`{}`, 422, "url"},
+		{`{"url":"https://example.com","events":["message.sent","nope"]}`, 422, "events[1]"},
+		{`{"url":"https://example.com","secret":"mine"}`, 400, "secret"},
+	} {
+		p := must(t, e.do("POST", "/v1/webhooks", "admin", c.body), c.status).problem(t)
+		if len(p.Errors) == 0 || p.Errors[0].Field != c.field {
+			t.Errorf("%s: errors %+v", c.body, p.Errors)
+		}
+	}
+	// Webhooks from the configuration file cannot be removed through the API.
+	if err := e.db.PutWebhook(context.Background(), gateway.Webhook{ID: "cfg1", URL: "https://example.com", Source: "config", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	must(t, e.do("DELETE", "/v1/webhooks/cfg1", "admin", nil), 409).problem(t)
+	must(t, e.do("DELETE", "/v1/webhooks/"+w.ID, "admin", nil), 204)
+	must(t, e.do("DELETE", "/v1/webhooks/"+w.ID, "admin", nil), 404).problem(t)
+}
