@@ -1,0 +1,273 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/simgate/simgate/configs"
+	"github.com/simgate/simgate/modem/modemsim"
+	"github.com/simgate/simgate/store"
+)
+
+// demoContact is the number the demo's examples text: 555 is the North
+// American range for fiction; the simulated network accepts it.
+const demoContact = "+15551234567"
+
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("demo", "[flags]", `  go run ./cmd/simgate demo
+  simgate demo -modems 8 -listen 127.0.0.1:9000
+  simgate demo -v           with the gateway's logs
+
+The demo runs the whole gateway (configs/demo.yaml) on simulated modems
+served over pseudo-terminals, with a temporary store and a fresh API key,
+and prints curl examples. Ctrl-C stops it and deletes the temporary files.
+`, stderr)
+	n := fs.Int("modems", 3, "number of simulated modems")
+	listen := fs.String("listen", "", "API address (default: demo.yaml's, or a free port if that is taken)")
+	control := fs.String("control", "127.0.0.1:0", "address of the simulator's control endpoint (inject replies)")
+	latency := fs.Duration("latency", 400*time.Millisecond, "simulated time a send takes")
+	keep := fs.Bool("keep", false, "keep the temporary directory (store and ports) after exit")
+	verbose := fs.Bool("v", false, "show the gateway's logs (info level)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *n < 1 || *n > 64 {
+		fmt.Fprintln(stderr, "simgate demo: -modems must be 1..64")
+		return errUsage
+	}
+	cfg, err := ParseConfig(configs.Demo, os.Getenv, "")
+	if err != nil {
+		return fmt.Errorf("configs/demo.yaml: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "simgate-demo-")
+	if err != nil {
+		return err
+	}
+	if !*keep {
+		defer os.RemoveAll(dir)
+	}
+	cfg.Store.Path = filepath.Join(dir, "simgate.db")
+	cfg.Listen = demoListen(*listen, cfg.Listen)
+
+	level := new(slog.LevelVar)
+	if !*verbose {
+		cfg.Log.Level = "warn"
+	}
+	log := newLogger(cfg.Log, level, stderr)
+
+	sim, err := startDemoSim(*n, dir, *latency, *control, log)
+	if err != nil {
+		return err
+	}
+	defer sim.Close()
+	for _, m := range sim.modems {
+		cfg.Modems = append(cfg.Modems, ModemConfig{Name: m.name, Port: m.link})
+	}
+
+	db, err := store.Open(cfg.Store.Path, store.Options{})
+	if err != nil {
+		return err
+	}
+	key, err := createKey(ctx, db, "demo", []string{"admin", "send", "read"})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+
+	return serve(ctx, cfg, serveOptions{
+		log:   log,
+		level: level,
+		ready: func(addr string) {
+			printDemoBanner(stdout, demoBanner{api: "http://" + addr, key: key.secret, control: sim.url, dir: dir, modems: sim.modems, metricsPath: cfg.Metrics.Path})
+		},
+	})
+}
+
+// demoListen returns the API address: the flag, else the config's if it is
+// free, else a free loopback port (a fresh machine may run something on 8080).
+func demoListen(flagVal, cfgVal string) string {
+	if flagVal != "" {
+		return flagVal
+	}
+	ln, err := net.Listen("tcp", cfgVal)
+	if err != nil {
+		return "127.0.0.1:0"
+	}
+	ln.Close()
+	return cfgVal
+}
+
+// demoSim is the demo's simulated network, its modems and its control endpoint.
+type demoSim struct {
+	net    *modemsim.Network
+	modems []demoModem
+	srv    *http.Server
+	url    string
+}
+
+type demoModem struct {
+	name, link, msisdn string
+}
+
+func startDemoSim(n int, dir string, latency time.Duration, control string, log *slog.Logger) (*demoSim, error) {
+	nw := modemsim.NewNetwork(modemsim.NetworkOptions{
+		DeliveryDelay: time.Second,
+		ReportDelay:   time.Second,
+		Logger:        log.With("component", "sim"),
+	})
+	s := &demoSim{net: nw}
+	for i := 1; i <= n; i++ {
+		m := nw.AddModem(modemsim.ModemConfig{Name: fmt.Sprintf("sim%d", i)})
+		m.SetFaults(modemsim.Faults{SendLatency: latency, SendJitter: latency / 2})
+		link := filepath.Join(dir, m.Name())
+		if _, err := m.ServePTY(link); err != nil {
+			nw.Close()
+			return nil, fmt.Errorf("simulated modem %s: %w", m.Name(), err)
+		}
+		s.modems = append(s.modems, demoModem{name: m.Name(), link: link, msisdn: m.MSISDN()})
+	}
+	ln, err := net.Listen("tcp", control)
+	if err != nil {
+		nw.Close()
+		return nil, fmt.Errorf("simulator control: %w", err)
+	}
+	s.url = "http://" + ln.Addr().String()
+	s.srv = &http.Server{Handler: s.handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = s.srv.Serve(ln) }()
+	return s, nil
+}
+
+func (s *demoSim) Close() {
+	_ = s.srv.Close()
+	_ = s.net.Close()
+}
+
+// handler is the demo simulator's control endpoint:
+//
+//	POST /sms {"from": "+15551234567", "text": "Yes!", "modem": "sim1"}
+//	    a contact texts a simulated modem; without "modem", the modem that
+//	    last texted that contact (so a reply lands in the conversation)
+//	GET /submissions   every SMS the network accepted from the modems
+func (s *demoSim) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /sms", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			From  string `json:"from"`
+			Text  string `json:"text"`
+			Modem string `json:"modem"`
+		}
+		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil || req.From == "" || req.Text == "" {
+			http.Error(w, `want {"from": "+15551234567", "text": "...", "modem": "sim1" (optional)}`, http.StatusBadRequest)
+			return
+		}
+		to := s.modemFor(req.From, req.Modem)
+		if to == nil {
+			http.Error(w, "no such modem", http.StatusNotFound)
+			return
+		}
+		if err := s.net.InjectSMS(to.msisdn, req.From, req.Text); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]string{"delivered_to": to.name, "msisdn": to.msisdn})
+	})
+	mux.HandleFunc("GET /submissions", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		subs := s.net.Submissions()
+		if subs == nil {
+			subs = []modemsim.Submission{}
+		}
+		_ = json.NewEncoder(w).Encode(subs)
+	})
+	return mux
+}
+
+// modemFor picks the modem a contact's text goes to.
+func (s *demoSim) modemFor(from, name string) *demoModem {
+	if name == "" {
+		subs := s.net.Submissions()
+		digits := strings.TrimPrefix(from, "+")
+		for i := len(subs) - 1; i >= 0; i-- {
+			if strings.TrimPrefix(subs[i].To, "+") == digits {
+				name = subs[i].Modem
+				break
+			}
+		}
+	}
+	if name == "" {
+		return &s.modems[0]
+	}
+	for i := range s.modems {
+		if s.modems[i].name == name {
+			return &s.modems[i]
+		}
+	}
+	return nil
+}
+
+type demoBanner struct {
+	api, key, control, dir, metricsPath string
+	modems                              []demoModem
+}
+
+func printDemoBanner(w io.Writer, b demoBanner) {
+	names := make([]string, len(b.modems))
+	for i, m := range b.modems {
+		names[i] = m.name + " " + m.msisdn
+	}
+	auth := `-H "Authorization: Bearer $SIMGATE_KEY"`
+	contact := strings.Replace(demoContact, "+", "%2B", 1)
+	fmt.Fprintf(w, `
+simgate demo is running on %d simulated modems (%s).
+Temporary store: %s
+
+Your demo API key (scopes admin, send, read; shown only now):
+
+  export SIMGATE_KEY=%s
+  export SIMGATE_ADDR=%s
+
+1. Send a message:
+  curl -s %s -H 'Content-Type: application/json' \
+    -d '{"to": "%s", "body": "Hi! Can you volunteer on Saturday?"}' $SIMGATE_ADDR/v1/messages
+
+2. Its status (use the "id" from the answer; queued -> sending -> sent -> delivered):
+  curl -s %s $SIMGATE_ADDR/v1/messages/ID
+
+3. The contact replies (the simulator delivers an SMS to the modem that texted them):
+  curl -s -d '{"from": "%s", "text": "Yes, count me in"}' %s/sms
+
+4. Read the reply, then the whole conversation:
+  curl -s %s "$SIMGATE_ADDR/v1/messages?direction=in"
+  curl -s %s $SIMGATE_ADDR/v1/conversations/%s
+
+5. The contact opts out, and a later send is refused (422 opted-out):
+  curl -s -d '{"from": "%s", "text": "STOP"}' %s/sms
+  curl -s %s $SIMGATE_ADDR/v1/optouts
+
+6. Modems (state, signal, budgets) and metrics:
+  curl -s %s $SIMGATE_ADDR/v1/modems
+  curl -s $SIMGATE_ADDR%s
+
+The same from the command line (another terminal, with the exports above):
+  go run ./cmd/simgate send -to %s -body "Hello again"
+  go run ./cmd/simgate messages
+  go run ./cmd/simgate modems
+
+What the simulated network accepted: curl -s %s/submissions
+Ctrl-C stops the demo and deletes its temporary files.
+`, len(b.modems), strings.Join(names, ", "), b.dir, b.key, b.api,
+		auth, demoContact, auth, demoContact, b.control, auth, auth, contact,
+		demoContact, b.control, auth, auth, b.metricsPath, demoContact, b.control)
+}

@@ -1,0 +1,701 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/simgate/simgate/api"
+	"github.com/simgate/simgate/gateway"
+	"github.com/simgate/simgate/modem"
+	"github.com/simgate/simgate/store"
+)
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", "-config FILE", `  simgate serve -config /etc/simgate/simgate.yaml
+  simgate serve -config simgate.yaml -check      validate the file and exit
+
+Signals: SIGINT/SIGTERM shut down in order (API, in-flight sends, modems,
+store) within shutdown_timeout; SIGHUP reloads the modem list, pacing and
+webhooks from the file and logs what needs a restart.
+Under systemd (Type=notify) it reports READY=1/STOPPING=1 and feeds the
+watchdog only while the store is writable and the dispatcher answers.
+`, stderr)
+	path := fs.String("config", "/etc/simgate/simgate.yaml", "configuration file")
+	check := fs.Bool("check", false, "validate the configuration and exit")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := LoadConfig(*path, os.Getenv)
+	if err != nil {
+		return err
+	}
+	if *check {
+		fmt.Fprintf(stdout, "%s: ok (%d modems, %d webhooks)\n", *path, len(cfg.Modems), len(cfg.Webhooks))
+		return nil
+	}
+	level := new(slog.LevelVar)
+	log := newLogger(cfg.Log, level, stderr)
+	reload := func() (Config, error) { return LoadConfig(*path, os.Getenv) }
+	return serve(ctx, cfg, serveOptions{log: log, level: level, reload: reload, notify: newNotifier(os.Getenv), watchdog: watchdogInterval(os.Getenv)})
+}
+
+// serveOptions are what serve needs besides the configuration.
+type serveOptions struct {
+	log      *slog.Logger
+	level    *slog.LevelVar // adjusted on reload
+	reload   func() (Config, error)
+	notify   *notifier
+	watchdog time.Duration
+	// ready, if set, is called once the API listens, with its address.
+	ready func(apiAddr string)
+	// modems, if set, replaces opening cfg.Modems' ports (the demo's simulated modems still go through modem.Open).
+	extraDevices []ModemConfig
+	// storeOpts are passed to store.Open (the demo, tests).
+	noSync bool
+}
+
+// newLogger returns the configured logger; level is set from c and may be changed later.
+func newLogger(c LogConfig, level *slog.LevelVar, w io.Writer) *slog.Logger {
+	level.Set(parseLevel(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func parseLevel(s string) slog.Level {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug
+	case "warn", "warning":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// newRegistry returns a registry with the Go and process collectors and simgate_build_info.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	bi := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "simgate_build_info",
+		Help: "simgate's version and Go version; always 1.",
+	}, []string{"version", "goversion"})
+	bi.WithLabelValues(buildVersion(), runtime.Version()).Set(1)
+	reg.MustRegister(bi)
+	return reg
+}
+
+// daemon is the running gateway: what serve started, in start order.
+type daemon struct {
+	cfg  Config
+	opts serveOptions
+	log  *slog.Logger
+	reg  *prometheus.Registry
+
+	db       *store.DB
+	events   *gateway.Events
+	disp     *gateway.Dispatcher
+	inbox    *gateway.Inbox
+	hooks    *hookSync
+	api      *api.Server
+	srv      *http.Server
+	metrics  *http.Server
+	apiAddr  string
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup // dispatcher, inbox, discovery, watchdog
+	runErr   chan error     // the dispatcher's Run result
+
+	mu     sync.Mutex
+	modems map[string]*runningModem // by name
+}
+
+// runningModem is one open modem.Device and the configuration it was opened with.
+type runningModem struct {
+	cfg        ModemConfig
+	dev        *modem.Device
+	discovered bool
+}
+
+// serve runs the daemon until ctx ends.
+func serve(ctx context.Context, cfg Config, o serveOptions) error {
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	d := &daemon{cfg: cfg, opts: o, log: o.log, modems: map[string]*runningModem{}, runErr: make(chan error, 1)}
+	if err := d.start(ctx); err != nil {
+		d.stop()
+		return err
+	}
+	_ = o.notify.Notify("READY=1\nSTATUS=serving on " + d.apiAddr)
+	d.log.Info("simgate ready", "listen", d.apiAddr, "modems", len(d.modems), "version", buildVersion())
+	if o.ready != nil {
+		o.ready(d.apiAddr)
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var err error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			d.log.Info("shutting down", "timeout", d.cfg.ShutdownTimeout.String())
+			break loop
+		case <-hup:
+			d.reload(ctx)
+		case err = <-d.runErr:
+			if err != nil {
+				d.log.Error("dispatcher stopped", "err", err)
+				err = fmt.Errorf("dispatcher: %w", err)
+			}
+			break loop
+		}
+	}
+	_ = o.notify.Notify("STOPPING=1")
+	done := make(chan struct{})
+	go func() { d.stop(); close(done) }()
+	select {
+	case <-done:
+		d.log.Info("stopped")
+	case <-time.After(d.cfg.ShutdownTimeout.D() + 2*time.Second):
+		d.log.Error("shutdown did not finish in time; exiting anyway")
+		if err == nil {
+			err = errors.New("shutdown timed out")
+		}
+	}
+	return err
+}
+
+// start brings the gateway up in dependency order: registry, store, events,
+// webhooks, dispatcher, inbox, modems, API.
+func (d *daemon) start(ctx context.Context) error {
+	cfg := d.cfg
+	d.reg = newRegistry()
+	storeLog := d.log.With("component", "store")
+	db, err := store.Open(cfg.Store.Path, store.Options{
+		Timeout:    cfg.Store.OpenTimeout.D(),
+		NoSync:     d.opts.noSync,
+		Logger:     storeLog,
+		Registerer: d.reg,
+	})
+	if err != nil {
+		if errors.Is(err, gateway.ErrStoreLocked) {
+			return fmt.Errorf("%w (is another simgate running on %s?)", err, cfg.Store.Path)
+		}
+		return err
+	}
+	d.db = db
+
+	if !IsLoopback(cfg.Listen) || cfg.API.RequireKeysOnLoopback {
+		n, err := activeKeys(ctx, db)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("refusing to listen on %s with no API key in %s: create one first with\n  simgate keys create -config FILE -owner admin -scopes admin,send,read\n(the daemon must be stopped while keys are created)", cfg.Listen, cfg.Store.Path)
+		}
+	}
+
+	d.events = gateway.NewEvents(db, d.log.With("component", "events"), d.reg)
+	d.hooks, err = newHookSync(ctx, cfg, db, d.events, d.log.With("component", "webhooks"), d.reg)
+	if err != nil {
+		return err
+	}
+
+	gcfg := cfg.Gateway()
+	gcfg.Logger = d.log.With("component", "dispatcher")
+	gcfg.Registerer = d.reg
+	gcfg.CloseTimeout = cfg.ShutdownTimeout.D() / 2
+	d.disp, err = gateway.NewDispatcher(gcfg, db, d.events)
+	if err != nil {
+		return err
+	}
+	d.inbox = gateway.NewInbox(gateway.InboxConfig{
+		DefaultRegion: cfg.DefaultRegion,
+		StopWords:     cfg.OptOut.StopWords,
+		StartWords:    cfg.OptOut.StartWords,
+		HelpWords:     cfg.OptOut.HelpWords,
+		StopReply:     cfg.OptOut.StopReply,
+		StartReply:    cfg.OptOut.StartReply,
+		HelpReply:     cfg.OptOut.HelpReply,
+		Logger:        d.log.With("component", "inbox"),
+		Registerer:    d.reg,
+	}, db, d.disp, d.disp, d.events)
+
+	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	d.bgCancel = cancel
+	d.bg.Add(2)
+	go func() {
+		defer d.bg.Done()
+		d.runErr <- d.disp.Run(bgCtx)
+	}()
+	go func() {
+		defer d.bg.Done()
+		_ = d.inbox.Run(bgCtx)
+	}()
+
+	for _, m := range cfg.Modems {
+		if err := d.openModem(ctx, m, false); err != nil {
+			return err
+		}
+	}
+	for _, m := range d.opts.extraDevices {
+		if err := d.openModem(ctx, m, false); err != nil {
+			return err
+		}
+	}
+	if cfg.Discovery.Enabled {
+		d.bg.Add(1)
+		go func() {
+			defer d.bg.Done()
+			d.discoverLoop(bgCtx)
+		}()
+	}
+
+	d.api, err = api.New(api.Config{
+		DefaultRegion:   cfg.DefaultRegion,
+		BodyLimit:       cfg.API.BodyLimit,
+		Logger:          d.log.With("component", "api"),
+		Registerer:      d.reg,
+		Version:         buildVersion(),
+		ShutdownTimeout: cfg.ShutdownTimeout.D() / 2,
+	}, api.Deps{
+		Messages: db,
+		OptOuts:  db,
+		Keys:     db,
+		Webhooks: db,
+		Sender:   d.disp,
+		Fleet:    d.disp,
+		Events:   d.events,
+		Ready:    d.ready,
+	})
+	if err != nil {
+		return err
+	}
+	metrics := promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{Registry: d.reg, ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)})
+	mux := http.NewServeMux()
+	if cfg.Metrics.Listen == "" {
+		mux.Handle(cfg.Metrics.Path, metrics)
+	}
+	mux.Handle(backupPath, backupHandler(db, d.log.With("component", "backup")))
+	mux.Handle("/", d.api.Handler())
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	d.apiAddr = ln.Addr().String()
+	d.srv = newHTTPServer(mux, d.log)
+	go func() {
+		if err := d.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("api server", "err", err)
+		}
+	}()
+	if cfg.Metrics.Listen != "" {
+		mln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			return fmt.Errorf("metrics listen: %w", err)
+		}
+		mm := http.NewServeMux()
+		mm.Handle(cfg.Metrics.Path, metrics)
+		d.metrics = newHTTPServer(mm, d.log)
+		go func() {
+			if err := d.metrics.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				d.log.Error("metrics server", "err", err)
+			}
+		}()
+	}
+	if d.opts.watchdog > 0 {
+		d.bg.Add(1)
+		go func() {
+			defer d.bg.Done()
+			runWatchdog(bgCtx, d.opts.notify, d.opts.watchdog, d.healthy, d.log)
+		}()
+	}
+	return nil
+}
+
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+}
+
+// stop shuts down in reverse order: the API stops taking work, the
+// dispatcher finishes in-flight sends, inbox and webhooks stop, modems
+// close, the store closes. It tolerates a partial start.
+func (d *daemon) stop() {
+	timeout := d.cfg.ShutdownTimeout.D()
+	if d.srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), timeout/2)
+		if err := d.srv.Shutdown(sctx); err != nil {
+			d.log.Warn("api shutdown", "err", err)
+			_ = d.srv.Close()
+		}
+		cancel()
+	}
+	if d.metrics != nil {
+		_ = d.metrics.Close()
+	}
+	if d.disp != nil {
+		if err := d.disp.Close(); err != nil {
+			d.log.Warn("dispatcher close", "err", err)
+		}
+	}
+	if d.bgCancel != nil {
+		d.bgCancel()
+	}
+	d.bg.Wait()
+	if d.hooks != nil {
+		d.hooks.Close()
+	}
+	if d.events != nil {
+		_ = d.events.Close()
+	}
+	d.mu.Lock()
+	var wg sync.WaitGroup
+	for _, m := range d.modems {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = m.dev.Close()
+		}()
+	}
+	d.modems = map[string]*runningModem{}
+	d.mu.Unlock()
+	wg.Wait()
+	if d.db != nil {
+		if err := d.db.Close(); err != nil {
+			d.log.Error("store close", "err", err)
+		}
+	}
+}
+
+// ready is GET /readyz: the store takes writes and at least one modem can send.
+func (d *daemon) ready(ctx context.Context) error {
+	if err := d.db.Writable(ctx); err != nil {
+		return errors.New("store not writable")
+	}
+	for _, m := range d.disp.Modems() {
+		if m.Status.Usable() {
+			return nil
+		}
+	}
+	return errors.New("no modem is up and registered")
+}
+
+// healthy is the watchdog's check: the store commits a write and the
+// dispatcher's lock is free within the deadline (its event loop is not stuck).
+func (d *daemon) healthy(ctx context.Context) error {
+	if err := d.db.Writable(ctx); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	go func() {
+		d.disp.Modems()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return errors.New("dispatcher not responding")
+	}
+}
+
+func activeKeys(ctx context.Context, ks gateway.KeyStore) (int, error) {
+	keys, err := ks.ListKeys(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, k := range keys {
+		if k.RevokedAt.IsZero() {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// modemConfig is the driver's configuration of m.
+func (d *daemon) modemConfig(m ModemConfig) modem.Config {
+	return modem.Config{
+		Name:          m.Name,
+		Port:          m.Port,
+		Globs:         m.Globs,
+		ExpectedIMEI:  m.ExpectedIMEI,
+		ExpectedICCID: m.ExpectedICCID,
+		PIN:           m.PIN,
+		Baud:          m.Baud,
+		Logger:        d.log.With("modem", m.Name),
+	}
+}
+
+// openModem opens m and adds it to the dispatcher's pool.
+func (d *daemon) openModem(ctx context.Context, m ModemConfig, discovered bool) error {
+	dev, err := modem.Open(ctx, d.modemConfig(m), d.inbox, d.disp)
+	if err != nil {
+		return fmt.Errorf("modem %s: %w", m.Name, err)
+	}
+	d.mu.Lock()
+	d.modems[m.Name] = &runningModem{cfg: m, dev: dev, discovered: discovered}
+	d.mu.Unlock()
+	d.disp.AddDevice(dev, d.cfg.GatewayModem(m))
+	d.log.Info("modem added", "modem", m.Name, "port", m.Port, "discovered", discovered)
+	return nil
+}
+
+// closeModem takes the modem out of the pool (its queue waits, sticky) and closes it.
+func (d *daemon) closeModem(name string) {
+	d.mu.Lock()
+	m := d.modems[name]
+	delete(d.modems, name)
+	d.mu.Unlock()
+	if m == nil {
+		return
+	}
+	d.disp.RemoveDevice(name)
+	_ = m.dev.Close()
+	d.log.Info("modem removed", "modem", name)
+}
+
+// discoverLoop serves modems on ports no configured modem holds, at start,
+// every discovery.interval and after SIGHUP.
+func (d *daemon) discoverLoop(ctx context.Context) {
+	d.discover(ctx)
+	if d.cfg.Discovery.Interval <= 0 {
+		return
+	}
+	t := time.NewTicker(d.cfg.Discovery.Interval.D())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			d.discover(ctx)
+		}
+	}
+}
+
+func (d *daemon) discover(ctx context.Context) {
+	d.mu.Lock()
+	cfg := d.cfg
+	held := map[string]bool{}
+	imeis := map[string]bool{}
+	for _, m := range d.modems {
+		if m.cfg.Port != "" {
+			held[resolvePath(m.cfg.Port)] = true
+		}
+		if m.cfg.ExpectedIMEI != "" {
+			imeis[m.cfg.ExpectedIMEI] = true
+		}
+		if info := m.dev.Info(); info.IMEI != "" {
+			imeis[info.IMEI] = true
+		}
+	}
+	d.mu.Unlock()
+	found, err := modem.Discover(ctx, cfg.Discovery.Globs, func(p string) bool { return held[resolvePath(p)] })
+	if err != nil {
+		d.log.Warn("discovery", "err", err)
+		return
+	}
+	for _, f := range found {
+		if f.Info.IMEI == "" || imeis[f.Info.IMEI] {
+			continue
+		}
+		name := discoveredName(f.Info.IMEI)
+		d.mu.Lock()
+		_, exists := d.modems[name]
+		d.mu.Unlock()
+		if exists {
+			continue
+		}
+		m := ModemConfig{Name: name, Port: f.Path, Globs: cfg.Discovery.Globs, ExpectedIMEI: f.Info.IMEI, Groups: cfg.Discovery.Groups}
+		if err := d.openModem(ctx, m, true); err != nil {
+			d.log.Warn("discovered modem", "port", f.Path, "err", err)
+		}
+	}
+}
+
+// discoveredName names a discovered modem after the end of its IMEI.
+func discoveredName(imei string) string {
+	if len(imei) > 6 {
+		imei = imei[len(imei)-6:]
+	}
+	return "imei-" + imei
+}
+
+func resolvePath(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return p
+}
+
+// reload re-reads the configuration and applies what can change without a
+// restart: modems added, removed or changed, default and per-modem pacing,
+// groups, webhooks, log level. Everything else is logged as needing a restart.
+func (d *daemon) reload(ctx context.Context) {
+	if d.opts.reload == nil {
+		return
+	}
+	next, err := d.opts.reload()
+	if err != nil {
+		d.log.Error("reload: configuration refused; keeping the running one", "err", err)
+		return
+	}
+	old := d.cfg
+	var restart []string
+	if old.Listen != next.Listen {
+		restart = append(restart, "listen")
+	}
+	if old.Metrics != next.Metrics {
+		restart = append(restart, "metrics")
+	}
+	if old.Store != next.Store {
+		restart = append(restart, "store")
+	}
+	if old.DefaultRegion != next.DefaultRegion {
+		restart = append(restart, "default_region")
+	}
+	if old.Timezone != next.Timezone {
+		restart = append(restart, "timezone")
+	}
+	if old.Log.Format != next.Log.Format {
+		restart = append(restart, "log.format")
+	}
+	if old.StickyTimeout != next.StickyTimeout || old.Retries != next.Retries || old.Pause != next.Pause ||
+		old.StatusReports != next.StatusReports || old.ReportWindow != next.ReportWindow {
+		restart = append(restart, "sticky_timeout/retries/pause/status_reports/report_window")
+	}
+	if !equalOptOut(old.OptOut, next.OptOut) {
+		restart = append(restart, "optout")
+	}
+	if old.API != next.API || old.ShutdownTimeout != next.ShutdownTimeout {
+		restart = append(restart, "api/shutdown_timeout")
+	}
+	if !slices.Equal(old.WebhookAllow, next.WebhookAllow) {
+		restart = append(restart, "webhook_allow")
+	}
+	if old.Discovery.Enabled != next.Discovery.Enabled || old.Discovery.Interval != next.Discovery.Interval {
+		restart = append(restart, "discovery.enabled/interval")
+	}
+
+	var changed []string
+	if old.Log.Level != next.Log.Level && d.opts.level != nil {
+		d.opts.level.Set(parseLevel(next.Log.Level))
+		changed = append(changed, "log.level")
+	}
+	if old.Pacing != next.Pacing {
+		d.disp.SetPacing(next.Pacing.Gateway())
+		changed = append(changed, "pacing")
+	}
+	d.mu.Lock()
+	d.cfg.Log.Level = next.Log.Level
+	d.cfg.Pacing = next.Pacing
+	d.cfg.Modems = next.Modems
+	d.cfg.Webhooks = next.Webhooks
+	d.cfg.Discovery.Globs = next.Discovery.Globs
+	d.cfg.Discovery.Groups = next.Discovery.Groups
+	running := make(map[string]*runningModem, len(d.modems))
+	for k, v := range d.modems {
+		running[k] = v
+	}
+	d.mu.Unlock()
+
+	want := map[string]ModemConfig{}
+	for _, m := range next.Modems {
+		want[m.Name] = m
+	}
+	for _, m := range d.opts.extraDevices {
+		want[m.Name] = m
+	}
+	for name, r := range running {
+		m, ok := want[name]
+		switch {
+		case !ok && r.discovered:
+			// Discovered modems stay until unplugged for good.
+		case !ok:
+			d.closeModem(name)
+			changed = append(changed, "modems: removed "+name)
+		case driverChanged(r.cfg, m):
+			d.closeModem(name)
+			if err := d.openModem(ctx, m, false); err != nil {
+				d.log.Error("reload: reopen modem", "modem", name, "err", err)
+			}
+			changed = append(changed, "modems: reopened "+name)
+		default:
+			if !slices.Equal(r.cfg.Groups, m.Groups) || r.cfg.Pacing != m.Pacing {
+				if err := d.disp.UpdateModemConfig(d.cfg.GatewayModem(m)); err != nil {
+					d.log.Error("reload: modem config", "modem", name, "err", err)
+				}
+				d.mu.Lock()
+				r.cfg = m
+				d.mu.Unlock()
+				changed = append(changed, "modems: groups/pacing of "+name)
+			}
+		}
+	}
+	for _, m := range next.Modems {
+		if _, ok := running[m.Name]; ok {
+			continue
+		}
+		if err := d.openModem(ctx, m, false); err != nil {
+			d.log.Error("reload: open modem", "modem", m.Name, "err", err)
+			continue
+		}
+		changed = append(changed, "modems: added "+m.Name)
+	}
+	if hc, err := d.hooks.Sync(ctx, next); err != nil {
+		d.log.Error("reload: webhooks", "err", err)
+	} else if hc != "" {
+		changed = append(changed, hc)
+	}
+	if next.Discovery.Enabled && old.Discovery.Enabled {
+		go d.discover(ctx)
+	}
+	d.log.Info("configuration reloaded", "applied", strings.Join(changed, "; "), "needs_restart", strings.Join(restart, ", "))
+}
+
+// driverChanged reports whether the modem must be reopened for the change from a to b.
+func driverChanged(a, b ModemConfig) bool {
+	return a.Port != b.Port || !slices.Equal(a.Globs, b.Globs) || a.ExpectedIMEI != b.ExpectedIMEI ||
+		a.ExpectedICCID != b.ExpectedICCID || a.PIN != b.PIN || a.Baud != b.Baud
+}
+
+func equalOptOut(a, b OptOutConfig) bool {
+	return slices.Equal(a.StopWords, b.StopWords) && slices.Equal(a.StartWords, b.StartWords) &&
+		slices.Equal(a.HelpWords, b.HelpWords) && a.StopReply == b.StopReply && a.StartReply == b.StartReply && a.HelpReply == b.HelpReply
+}
