@@ -88,9 +88,12 @@ echo "+ simgate demo -listen 127.0.0.1:$port"
 demo_pid=$!
 wait_for 60 "the demo's /healthz" curl -fsS -m 2 "$base/healthz"
 wait_for 30 "the demo's /readyz (a modem up)" curl -fsS -m 2 "$base/readyz"
-# The demo prints ready-to-paste curl examples with its key.
-wait_for 10 "the demo key in its output" grep -qE 'Bearer [A-Za-z0-9_.-]+' "$tmp/demo.log"
-key=$(grep -oE 'Bearer [A-Za-z0-9_.-]+' "$tmp/demo.log" | head -n 1 | cut -d' ' -f2)
+# The demo prints its key (export SIMGATE_KEY=...) and the simulator's control endpoint
+# (curl ... http://127.0.0.1:N/sms) with its ready-to-paste examples.
+wait_for 10 "the demo key in its output" grep -qE '^ *export SIMGATE_KEY=[^ ]+' "$tmp/demo.log"
+key=$(sed -n 's/^ *export SIMGATE_KEY=\([^ ]*\).*/\1/p' "$tmp/demo.log" | head -n 1)
+control=$(grep -oE 'http://127\.0\.0\.1:[0-9]+/sms' "$tmp/demo.log" | head -n 1 | sed 's#/sms$##')
+[[ -n "$key" && -n "$control" ]] || fail "no key or control endpoint in the demo's output"
 
 send() { # send TO BODY
 	curl -fsS -m 5 -X POST "$base/v1/messages" \
@@ -134,17 +137,29 @@ for i in 0 1 2 3 4 5 6 7; do send "+1202555010$i" "prometheus check $i"; done
 echo "sent 8 messages; parts sent before: $before"
 wait_for 90 "8 more parts sent" sent_at_least $((before + 8))
 echo "parts sent now: $(metric_sum simgate_parts_sent_total)"
+# Two contacts reply through the simulated network, one of them with STOP.
+curl -fsS -m 5 -d '{"from": "+12025550100", "text": "Yes, count me in"}' "$control/sms" >/dev/null
+curl -fsS -m 5 -d '{"from": "+12025550101", "text": "STOP"}' "$control/sms" >/dev/null
+received() { (($(metric_sum simgate_messages_received_total) >= 2)); }
+opted_out() { (($(metric_sum simgate_optouts_total) >= 1)); }
+wait_for 60 "2 inbound messages received" received
+wait_for 30 "1 opt-out counted" opted_out
 
 # --- /metrics -------------------------------------------------------------------------
 curl -fsS -m 5 "$base/metrics" >"$tmp/metrics.txt"
 echo "+ promtool check metrics < /metrics ($(grep -c '^simgate_' "$tmp/metrics.txt") simgate series)"
 promtool check metrics <"$tmp/metrics.txt" || fail "promtool check metrics found problems"
 echo "+ go test ./configs/grafana -run TestScrapeMatchesFixedMetrics (real scrape)"
-SIMGATE_METRICS_FILE="$tmp/metrics.txt" go test -count=1 -run '^TestScrapeMatchesFixedMetrics$' -v ./configs/grafana
+failed=""
+# On failure go on to the Prometheus queries (they tell more), and fail at the end.
+SIMGATE_METRICS_FILE="$tmp/metrics.txt" go test -count=1 -run '^TestScrapeMatchesFixedMetrics$' -v ./configs/grafana ||
+	failed="$failed TestScrapeMatchesFixedMetrics"
 
 # rate() needs the increase inside its window: wait until Prometheus sees throughput.
 moving() { curl -fsS -m 2 "$prom/api/v1/query" --data-urlencode 'query=sum(rate(simgate_parts_sent_total[1m])) > 0' | grep -q '"value"'; }
 wait_for 30 "Prometheus to see parts being sent" moving
 echo "+ go test ./configs/grafana -run TestDashboardAgainstPrometheus ($prom)"
-SIMGATE_PROMETHEUS_URL="$prom" go test -count=1 -run '^TestDashboardAgainstPrometheus$' -v ./configs/grafana
+SIMGATE_PROMETHEUS_URL="$prom" go test -count=1 -run '^TestDashboardAgainstPrometheus$' -v ./configs/grafana ||
+	failed="$failed TestDashboardAgainstPrometheus"
+[[ -z "$failed" ]] || fail "failed:$failed"
 echo "prometheus-check: ok"

@@ -44,7 +44,7 @@ var fixedMetrics = map[string]fixedMetric{
 }
 
 // presentAfterDemoTraffic lists the metrics a scrape of the demo must contain once messages
-// were sent through it (see .ci/prometheus-check.sh). The others are label vectors that
+// were sent through it and two contacts replied, one with STOP (.ci/prometheus-check.sh). The others are label vectors that
 // only get a series when their event happens (a failure, an opt-out, a webhook delivery, a
 // store error ...), so their absence from a healthy demo is no defect.
 var presentAfterDemoTraffic = []string{
@@ -58,6 +58,8 @@ var presentAfterDemoTraffic = []string{
 	"simgate_modem_budget_remaining",
 	"simgate_messages_accepted_total",
 	"simgate_parts_sent_total",
+	"simgate_messages_received_total",
+	"simgate_optouts_total",
 	"simgate_send_duration_seconds",
 	"simgate_queue_depth",
 	"simgate_queue_oldest_age_seconds",
