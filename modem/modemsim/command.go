@@ -117,7 +117,7 @@ func init() {
 // execLine runs one command line (m.mu held).
 func (s *session) execLine(line string) {
 	m := s.m
-	idx := strings.Index(strings.ToUpper(line), "AT")
+	idx := strings.Index(asciiUpper(line), "AT")
 	if idx < 0 {
 		return // no AT prefix: modems ignore the line
 	}
@@ -133,6 +133,9 @@ func (s *session) execLine(line string) {
 	var after []func()
 	for _, c := range cmds {
 		h := handlers[c.name]
+		if h == nil && len(c.name) > 1 && c.name[0] == 'S' {
+			h = cmdSReg
+		}
 		if h == nil {
 			s.answer(info, errPlain)
 			return
@@ -653,4 +656,34 @@ func cmdCLAC(s *session, c command) ([]string, *atError) {
 	}
 	sort.Strings(names)
 	return names, nil
+}
+
+// asciiUpper upper-cases ASCII letters only, keeping byte offsets.
+func asciiUpper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			b[i] = c - 0x20
+		}
+	}
+	return string(b)
+}
+
+// cmdSReg is ATSn=v / ATSn? (S registers are kept but have no effect).
+func cmdSReg(s *session, c command) ([]string, *atError) {
+	m := s.m
+	if m.sregs == nil {
+		m.sregs = map[string]int{"S0": 0, "S3": 13, "S4": 10, "S5": 8, "S7": 60}
+	}
+	switch c.op {
+	case "?":
+		return []string{fmt.Sprintf("%03d", m.sregs[c.name])}, nil
+	case "=":
+		v, ok := argInt([]string{c.args}, 0, 0)
+		if !ok || v < 0 || v > 255 {
+			return nil, errPlain
+		}
+		m.sregs[c.name] = v
+	}
+	return nil, nil
 }

@@ -140,3 +140,7 @@ func mustContain(t testing.TB, got string, want ...string) {
 		}
 	}
 }
+
+var reNumeric = regexpMust(`[04]\r`)
+
+func regexpMust(s string) *regexp.Regexp { return regexp.MustCompile(s) }

@@ -44,10 +44,10 @@ type Faults struct {
 
 // StoredSMS is one message in a modem's message storage.
 type StoredSMS struct {
-	Mem   string // "SM" or "ME"
-	Index int    // index as used by AT+CMGR/AT+CMGD for that storage
-	Stat  int    // 0 REC UNREAD, 1 REC READ, 2 STO UNSENT, 3 STO SENT
-	TPDU  []byte // the TPDU without SMSC address
+	Mem   string `json:"mem"`   // "SM" or "ME"
+	Index int    `json:"index"` // index as used by AT+CMGR/AT+CMGD for that storage
+	Stat  int    `json:"stat"`  // 0 REC UNREAD, 1 REC READ, 2 STO UNSENT, 3 STO SENT
+	TPDU  []byte `json:"tpdu"`  // the TPDU without SMSC address
 }
 
 // Modem is one simulated modem with its SIM.
@@ -75,6 +75,7 @@ type Modem struct {
 	cusdSeq  int
 	port     *ptyPort
 	lastLink string
+	sregs    map[string]int
 	closed   bool
 }
 
@@ -186,7 +187,9 @@ func (m *Modem) Info() (imei, imsi, iccid string) {
 	return m.cfg.IMEI, m.cfg.IMSI, m.cfg.ICCID
 }
 
-// SetFaults replaces the modem's faults. A change of registration is
+// SetFaults replaces the modem's faults. Changing Echo also sets the
+// current echo state (as if the modem had booted that way). A change of
+// registration is
 // announced with +CREG/+CGREG per the URC modes; messages held by the
 // network are delivered once the modem can take them.
 func (m *Modem) SetFaults(f Faults) {
@@ -194,6 +197,9 @@ func (m *Modem) SetFaults(f Faults) {
 		f.CMSErrorCode = 500
 	}
 	m.mu.Lock()
+	if f.Echo != m.faults.Echo {
+		m.set.echo = f.Echo // as if the modem had booted with it
+	}
 	m.faults = f
 	if !f.Hang && !f.HangHard && !f.HangAfterPDU {
 		m.hung = false

@@ -34,19 +34,19 @@ type NetworkOptions struct {
 
 // Submission is one SMS-SUBMIT the network accepted from a simulated modem.
 type Submission struct {
-	Seq        int       // 1-based order of acceptance
-	Modem      string    // name of the sending modem
-	FromMSISDN string    // sending modem's number
-	To         string    // TP-DA as a number (leading + when international)
-	MR         int       // TP-MR assigned by the modem (the +CMGS answer)
-	TPDU       []byte    // the SMS-SUBMIT TPDU as received (without SMSC address)
-	Text       string    // decoded text of this part
-	ConcatRef  int       // concatenation reference, 0 when single part
-	Part       int       // 1-based part number, 1 when single part
-	Parts      int       // number of parts, 1 when single part
-	SRR        bool      // TP-SRR: a status report was requested
-	At         time.Time // when the network accepted it
-	Ambiguous  bool      // the PDU was accepted but +CMGS was never answered (HangAfterPDU)
+	Seq        int       `json:"seq"`        // 1-based order of acceptance
+	Modem      string    `json:"modem"`      // name of the sending modem
+	FromMSISDN string    `json:"from"`       // sending modem's number
+	To         string    `json:"to"`         // TP-DA as a number (leading + when international)
+	MR         int       `json:"mr"`         // TP-MR assigned by the modem (the +CMGS answer)
+	TPDU       []byte    `json:"tpdu"`       // the SMS-SUBMIT TPDU with the assigned TP-MR (no SMSC address); base64 in JSON
+	Text       string    `json:"text"`       // decoded text of this part
+	ConcatRef  int       `json:"concat_ref"` // concatenation reference, 0 when single part
+	Part       int       `json:"part"`       // 1-based part number, 1 when single part
+	Parts      int       `json:"parts"`      // number of parts, 1 when single part
+	SRR        bool      `json:"srr"`        // TP-SRR: a status report was requested
+	At         time.Time `json:"at"`         // when the network accepted it
+	Ambiguous  bool      `json:"ambiguous"`  // the PDU was accepted but +CMGS was never answered (HangAfterPDU)
 }
 
 // Network is a small GSM network of simulated modems.

@@ -82,7 +82,7 @@ func (m *Modem) store(mem string, t []byte, stat int) (int, bool) {
 	base := 0
 	for _, st := range m.view(mem) {
 		if i := st.free(); i >= 0 {
-			st.slots[i] = &StoredSMS{Mem: st.name, Index: base + i + 1, Stat: stat, TPDU: append([]byte(nil), t...)}
+			st.slots[i] = &StoredSMS{Mem: st.name, Index: i + 1, Stat: stat, TPDU: append([]byte(nil), t...)}
 			return base + i + 1, true
 		}
 		base += len(st.slots)
