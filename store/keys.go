@@ -55,18 +55,27 @@ func encTime(t time.Time) []byte {
 	return b[:]
 }
 
+var (
+	minTime = time.Unix(0, math.MinInt64+1)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
 func timeBits(t time.Time) uint64 {
 	if t.IsZero() {
 		return 0
 	}
-	// UnixNano is only defined for years 1678..2262; clamp outside that.
+	// UnixNano is only defined from 1677 to 2262; clamp outside that. The
+	// smallest value is 1 so that no real time encodes like the zero time.
 	switch {
-	case t.Year() < 1678:
+	case t.Before(minTime):
 		return 1
-	case t.Year() > 2261:
+	case t.After(maxTime):
 		return math.MaxUint64
 	}
-	return uint64(t.UnixNano()) ^ (1 << 63)
+	if b := uint64(t.UnixNano()) ^ (1 << 63); b != 0 {
+		return b
+	}
+	return 1
 }
 
 func decTime(b []byte) time.Time {

@@ -1,0 +1,194 @@
+package store
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/simgate/simgate/gateway"
+)
+
+// benchMsg is a realistic outbound message: 1-3 parts of ~160-byte PDUs.
+func benchMsg(r *rand.Rand, at time.Time) *gateway.Message {
+	n := 1 + r.IntN(3)
+	m := &gateway.Message{
+		ID:        ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(),
+		Direction: gateway.Outbound,
+		Contact:   fmt.Sprintf("+1555%07d", r.IntN(100_000)),
+		Body:      "Hi Sam, this is Alex from the campaign. Polls are open 7am to 8pm tomorrow; reply with your ZIP and I'll send your polling place.",
+		Agent:     fmt.Sprintf("agent%02d", r.IntN(40)),
+		Encoding:  "gsm7",
+		Segments:  n,
+		Status:    gateway.StatusQueued,
+		Metadata:  map[string]string{"campaign": "gotv-2026"},
+		APIKeyID:  "key_abc123",
+		CreatedAt: at,
+		UpdatedAt: at,
+	}
+	for i := range n {
+		pdu := make([]byte, 150+r.IntN(20))
+		for j := range pdu {
+			pdu[j] = byte(r.Uint32())
+		}
+		m.Parts = append(m.Parts, gateway.Part{Seq: i + 1, PDU: pdu, State: gateway.PartQueued, MR: -1, ReportStatus: -1, UpdatedAt: at})
+	}
+	return m
+}
+
+// BenchmarkCreateMessage measures durable (fsynced, group-committed)
+// CreateMessage with 1, 16 and 64 concurrent producers: accepts/s and the
+// p50/p99 latency of one call.
+func BenchmarkCreateMessage(b *testing.B) {
+	for _, producers := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("producers=%d", producers), func(b *testing.B) {
+			db, err := Open(filepath.Join(b.TempDir(), "bench.db"), Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			// messages prepared up front, so that only the store is measured
+			msgs := make([]*gateway.Message, b.N)
+			r := rand.New(rand.NewPCG(1, 2))
+			now := time.Now()
+			for i := range msgs {
+				msgs[i] = benchMsg(r, now.Add(time.Duration(i)))
+			}
+			lat := make([]time.Duration, b.N)
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			start := time.Now()
+			for range producers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						i := int(next.Add(1) - 1)
+						if i >= b.N {
+							return
+						}
+						t := time.Now()
+						if err := db.CreateMessage(ctx, msgs[i]); err != nil {
+							b.Error(err)
+							return
+						}
+						lat[i] = time.Since(t)
+					}
+				}()
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "accepts/s")
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
+			if nb := db.batches.Load(); nb > 0 {
+				b.ReportMetric(float64(db.batchedOps.Load())/float64(nb), "ops/commit")
+				b.ReportMetric(float64(db.commitNanos.Load())/float64(nb)/1e6, "ms/commit")
+			}
+		})
+	}
+}
+
+// readyDB builds (once, cached under $TMPDIR/simgate-ready-<n>) a database
+// of n messages, ~1,000 of them active and the rest delivered, with NoSync.
+func readyDB(b *testing.B, n int) string {
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("simgate-ready-%d", n))
+	path := filepath.Join(dir, "ready.db")
+	if _, err := os.Stat(filepath.Join(dir, "complete")); err == nil {
+		return path
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		b.Fatal(err)
+	}
+	_ = os.Remove(path)
+	start := time.Now()
+	db, err := Open(path, Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	base := time.Now().Add(-30 * 24 * time.Hour)
+	step := 30 * 24 * time.Hour / time.Duration(n)
+	const chunk = 5000
+	activeEvery := max(n/1000, 1)
+	for i := 0; i < n; i += chunk {
+		var wg sync.WaitGroup
+		var failed atomic.Bool
+		// concurrent callers so that the committer batches them
+		for j := i; j < min(i+chunk, n); j++ {
+			m := benchMsg(r, base.Add(time.Duration(j)*step))
+			if j%activeEvery != 0 {
+				m.Status, m.Modem = gateway.StatusDelivered, fmt.Sprintf("modem%d", j%16)
+				for k := range m.Parts {
+					p := &m.Parts[k]
+					p.State, p.Modem, p.MR, p.ReportStatus, p.SubmittedAt = gateway.PartDelivered, m.Modem, (j+k)%256, 0, m.CreatedAt
+				}
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := db.CreateMessage(ctx, m); err != nil {
+					failed.Store(true)
+				}
+			}()
+		}
+		wg.Wait()
+		if failed.Load() {
+			b.Fatal("create failed")
+		}
+	}
+	if err := db.bolt.Sync(); err != nil {
+		b.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		b.Fatal(err)
+	}
+	fi, _ := os.Stat(path)
+	b.Logf("built %d messages in %s, file %d MB", n, time.Since(start).Round(time.Second), fi.Size()>>20)
+	if err := os.WriteFile(filepath.Join(dir, "complete"), nil, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// BenchmarkReadyAfterRestart times Open + ActiveMessages on a database of
+// 1,000,000 stored messages (~1,000 active). SIMGATE_READY_N overrides the
+// size. The database is built once and cached in the temp dir.
+func BenchmarkReadyAfterRestart(b *testing.B) {
+	n := 1_000_000
+	if s := os.Getenv("SIMGATE_READY_N"); s != "" {
+		fmt.Sscan(s, &n)
+	}
+	path := readyDB(b, n)
+	b.ResetTimer()
+	var active int
+	for range b.N {
+		start := time.Now()
+		db, err := Open(path, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		active = 0
+		if err := db.ActiveMessages(ctx, func(*gateway.Message) error { active++; return nil }); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "ready_ms")
+		b.StopTimer()
+		if err := db.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(active), "active")
+	b.ReportMetric(float64(n), "stored")
+}
