@@ -18,6 +18,7 @@ type client struct {
 	rw   io.ReadWriter
 	mu   sync.Mutex
 	buf  string
+	all  string // everything received, never consumed
 	more chan struct{}
 	done chan struct{}
 }
@@ -32,6 +33,7 @@ func newClient(t testing.TB, rw io.ReadWriteCloser) *client {
 			if n > 0 {
 				c.mu.Lock()
 				c.buf += string(b[:n])
+				c.all += string(b[:n])
 				c.mu.Unlock()
 				select {
 				case c.more <- struct{}{}:
@@ -71,6 +73,27 @@ func (c *client) until(re *regexp.Regexp) string {
 		case <-c.more:
 		case <-deadline:
 			c.t.Fatalf("timeout waiting for %v; have %q", re, got)
+		}
+	}
+}
+
+// matches waits until re matched count times in everything received and
+// returns the matches.
+func (c *client) matches(re *regexp.Regexp, count int) []string {
+	c.t.Helper()
+	deadline := time.After(waitFor)
+	for {
+		c.mu.Lock()
+		got := re.FindAllString(c.all, -1)
+		all := c.all
+		c.mu.Unlock()
+		if len(got) >= count {
+			return got
+		}
+		select {
+		case <-c.more:
+		case <-deadline:
+			c.t.Fatalf("timeout waiting for %d x %v; have %q", count, re, all)
 		}
 	}
 }
