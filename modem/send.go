@@ -14,6 +14,9 @@ import (
 	"github.com/simgate/simgate/gateway"
 )
 
+// handoffCheck is how often a SendPDU waiting for the owner re-reads the state.
+const handoffCheck = 100 * time.Millisecond
+
 // maxTPDU is the largest SMS-SUBMIT TPDU (7 header octets + 12 address + 140 UD, rounded up).
 const maxTPDU = 176
 
@@ -59,12 +62,25 @@ func (d *Device) SendPDU(ctx context.Context, tpdu []byte) (int, error) {
 		return 0, &gateway.SendError{Temporary: true, Err: fmt.Errorf("modem %s is %s", d.name, st.State)}
 	}
 	r := &sendReq{ctx: ctx, tpdu: tpdu, res: make(chan sendResult, 1)}
-	select {
-	case d.reqs <- r:
-	case <-ctx.Done():
-		return 0, &gateway.SendError{Temporary: true, Err: ctx.Err()}
-	case <-d.done:
-		return 0, &gateway.SendError{Temporary: true, Err: gateway.ErrClosed}
+	// Hand it over; while the owner is busy (a send, a sweep, a recovery),
+	// keep an eye on the state so that a caller without a deadline does not
+	// wait through a whole recovery.
+	tick := time.NewTicker(handoffCheck)
+	defer tick.Stop()
+handoff:
+	for {
+		select {
+		case d.reqs <- r:
+			break handoff
+		case <-ctx.Done():
+			return 0, &gateway.SendError{Temporary: true, Err: ctx.Err()}
+		case <-d.done:
+			return 0, &gateway.SendError{Temporary: true, Err: gateway.ErrClosed}
+		case <-tick.C:
+			if st := d.Status(); st.State != gateway.ModemUp {
+				return 0, &gateway.SendError{Temporary: true, Err: fmt.Errorf("modem %s is %s", d.name, st.State)}
+			}
+		}
 	}
 	select {
 	case res := <-r.res:
@@ -104,6 +120,11 @@ func (s *session) send(r *sendReq) (int, error) {
 	written := s.tap.pduSent.Load()
 	s.account(err)
 	mr, serr := classifySend(lines, err, written)
+	if !written && serr != nil && !errors.Is(err, at.ErrClosed) {
+		// A prompt may still come (or a stale answer ended the command
+		// early): cancel it so the next command is not taken for a PDU.
+		s.at.Escape()
+	}
 	s.d.log.Debug("cmgs", "octets", len(r.tpdu), "took", time.Since(start).String(), "error", serr)
 	if serr != nil {
 		return 0, serr

@@ -786,3 +786,69 @@ func TestNoLeakHangRecover(t *testing.T) {
 	}
 	settle(t, base)
 }
+
+func TestTwoDevicesNeverShareAPort(t *testing.T) {
+	r := newRig(t, modemsim.ModemConfig{}, modemsim.Faults{})
+	d1 := r.open(fastConfig("m1", r.link))
+	r.waitUp(10 * time.Second)
+	d2, err := Open(context.Background(), fastConfig("m2", r.link), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	eventually(t, 10*time.Second, "second device refused", func() bool {
+		st := d2.Status()
+		return st.State == gateway.ModemDown && strings.Contains(st.LastError, "held by another modem")
+	})
+	if !d1.Status().Usable() {
+		t.Fatalf("first device disturbed: %+v", d1.Status())
+	}
+	// once the first lets go, the second may have it
+	d1.Close()
+	eventually(t, 10*time.Second, "second device up", func() bool { return d2.Status().Usable() })
+}
+
+func TestExpectedICCIDMismatch(t *testing.T) {
+	r := newRig(t, modemsim.ModemConfig{}, modemsim.Faults{})
+	cfg := fastConfig("m1", r.link)
+	cfg.ExpectedICCID = "89012600000000000000"
+	d := r.open(cfg)
+	eventually(t, 10*time.Second, "refused", func() bool {
+		st := d.Status()
+		return st.State == gateway.ModemDown && strings.Contains(st.LastError, "ICCID")
+	})
+}
+
+func TestHealthFollowsModem(t *testing.T) {
+	r := newRig(t, modemsim.ModemConfig{}, modemsim.Faults{})
+	d := r.open(fastConfig("m1", r.link))
+	r.waitUp(10 * time.Second)
+	r.sim.SetSignal(5)
+	eventually(t, 5*time.Second, "rssi 5", func() bool { return d.Status().RSSI == 5 })
+	if dbm, ok := d.Status().SignalDBm(); !ok || dbm != -103 {
+		t.Fatalf("dbm %d %v", dbm, ok)
+	}
+	r.sim.SetFaults(modemsim.Faults{NotRegistered: true})
+	eventually(t, 5*time.Second, "not registered", func() bool {
+		st := d.Status()
+		return !st.Registration.Registered() && !st.Usable() && st.State == gateway.ModemUp
+	})
+	r.sim.SetFaults(modemsim.Faults{})
+	eventually(t, 5*time.Second, "registered", func() bool { return d.Status().Usable() })
+}
+
+func TestSendWhileHungFailsFast(t *testing.T) {
+	r := newRig(t, modemsim.ModemConfig{}, modemsim.Faults{})
+	cfg := fastConfig("m1", r.link)
+	cfg.ResetWait = 10 * time.Second
+	d := r.open(cfg)
+	r.waitUp(10 * time.Second)
+	r.sim.SetFaults(modemsim.Faults{HangHard: true})
+	eventually(t, 10*time.Second, "hung", func() bool { return d.Status().State == gateway.ModemHung })
+	// no deadline: must not wait for the whole recovery
+	_, err := d.SendPDU(context.Background(), encode(t, "+15557654321", "x", false)[0])
+	var se *gateway.SendError
+	if !errors.As(err, &se) || !se.Temporary || se.Ambiguous {
+		t.Fatalf("err = %v", err)
+	}
+}
