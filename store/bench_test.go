@@ -192,3 +192,27 @@ func BenchmarkReadyAfterRestart(b *testing.B) {
 	b.ReportMetric(float64(active), "active")
 	b.ReportMetric(float64(n), "stored")
 }
+
+// BenchmarkEncodeMessage measures the record encoding (JSON) of a realistic
+// message: size and encode+decode time.
+func BenchmarkEncodeMessage(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	msgs := make([]*gateway.Message, 64)
+	total := 0
+	for i := range msgs {
+		msgs[i] = benchMsg(r, time.Now())
+		raw, _ := encodeMessage(msgs[i])
+		total += len(raw)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		raw, err := encodeMessage(msgs[i%len(msgs)])
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := decodeMessage(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(total)/float64(len(msgs)), "bytes/msg")
+}

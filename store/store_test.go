@@ -654,6 +654,10 @@ func TestStickyAndBudgets(t *testing.T) {
 		{gateway.Sticky{Modem: "a", Since: t0.Add(time.Hour)}, nil},
 		{gateway.Sticky{Modem: "b", Since: t0.Add(2 * time.Hour)}, []string{"a>b:rebound"}},
 		{gateway.Sticky{Modem: "c", Since: t0.Add(3 * time.Hour), Moves: []gateway.StickyMove{{From: "b", To: "c", Reason: "gone"}}}, []string{"a>b:rebound", "b>c:gone"}},
+		// the caller carried the history over and added its own move
+		{gateway.Sticky{Modem: "d", Since: t0.Add(4 * time.Hour), Moves: []gateway.StickyMove{
+			{From: "a", To: "b", At: t0.Add(2 * time.Hour), Reason: "rebound"}, {From: "b", To: "c", Reason: "gone"}, {From: "c", To: "d", Reason: "paused"},
+		}}, []string{"a>b:rebound", "b>c:gone", "c>d:paused"}},
 	}
 	for i, s := range steps {
 		if err := db.SetSticky(ctx, "+1", s.set); err != nil {
@@ -1018,5 +1022,98 @@ func TestBatchSurvivesAFailingWrite(t *testing.T) {
 	}
 	if all := listAll(t, db, gateway.MessageFilter{}); len(all) != 19 {
 		t.Errorf("%d stored, want 19", len(all))
+	}
+}
+
+func TestCancelledContextStoresNothing(t *testing.T) {
+	db := openTest(t, "")
+	c, cancel := context.WithCancel(ctx)
+	cancel()
+	m := newMsg(1)
+	if err := db.CreateMessage(c, m); !errors.Is(err, context.Canceled) {
+		t.Fatalf("CreateMessage: %v", err)
+	}
+	if _, err := db.GetMessage(ctx, m.ID); !errors.Is(err, gateway.ErrNotFound) {
+		t.Errorf("stored anyway: %v", err)
+	}
+}
+
+func TestUpdateSetsUpdatedAt(t *testing.T) {
+	db := openTest(t, "")
+	m := newMsg(1)
+	mustCreate(t, db, m)
+	got, err := db.UpdateMessage(ctx, m.ID, func(m *gateway.Message) error { m.Priority = 3; return nil })
+	if err != nil || !got.UpdatedAt.After(m.UpdatedAt) || got.Priority != 3 {
+		t.Errorf("UpdateMessage = %+v, %v", got, err)
+	}
+	at := t0.Add(time.Minute)
+	got, _ = db.UpdateMessage(ctx, m.ID, func(m *gateway.Message) error { m.UpdatedAt = at; return nil })
+	if !got.UpdatedAt.Equal(at) {
+		t.Errorf("UpdatedAt set by fn overwritten: %v", got.UpdatedAt)
+	}
+}
+
+// With MaxBatchDelay the committer waits for more writers; all commit.
+func TestMaxBatchDelay(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "d.db"), Options{MaxBatchDelay: 2 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := db.CreateMessage(ctx, newMsg(i)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if all := listAll(t, db, gateway.MessageFilter{Limit: 500}); len(all) != 100 {
+		t.Errorf("%d stored", len(all))
+	}
+}
+
+// Writes queued while a commit is in progress share the next transaction.
+func TestGroupCommit(t *testing.T) {
+	db := openTest(t, "")
+	release := make(chan struct{})
+	running := make(chan struct{})
+	go func() {
+		_ = db.update(ctx, func(*bbolt.Tx) error {
+			close(running)
+			<-release
+			return nil
+		})
+	}()
+	<-running
+	before := db.batches.Load()
+	const n = 50
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := db.CreateMessage(ctx, newMsg(i)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(db.writes) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d writes queued", len(db.writes))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	if got := db.batches.Load() - before; got != 1 {
+		t.Errorf("%d writes took %d commits, want 1", n, got)
+	}
+	if all := listAll(t, db, gateway.MessageFilter{Limit: 500}); len(all) != n {
+		t.Errorf("%d stored", len(all))
 	}
 }
