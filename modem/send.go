@@ -59,6 +59,9 @@ func (d *Device) SendPDU(ctx context.Context, tpdu []byte) (int, error) {
 		return 0, &gateway.SendError{Temporary: true, Err: err}
 	}
 	if st := d.Status(); st.State != gateway.ModemUp {
+		if st.State == gateway.ModemClosed {
+			return 0, &gateway.SendError{Temporary: true, Err: gateway.ErrClosed}
+		}
 		return 0, &gateway.SendError{Temporary: true, Err: fmt.Errorf("modem %s is %s", d.name, st.State)}
 	}
 	r := &sendReq{ctx: ctx, tpdu: tpdu, res: make(chan sendResult, 1)}

@@ -249,6 +249,14 @@ func (s *session) init() error {
 	if s.hung() {
 		return errHung
 	}
+	d.mu.Lock()
+	if d.imei == "" {
+		d.imei = info.IMEI // bind this Device to this modem from now on
+	}
+	if d.info.IMEI != info.IMEI {
+		d.info = info // so a locked SIM still shows which modem it is in
+	}
+	d.mu.Unlock()
 
 	if err := s.unlock(); err != nil {
 		return err
@@ -283,9 +291,6 @@ func (s *session) init() error {
 
 	d.mu.Lock()
 	d.info = info
-	if d.imei == "" {
-		d.imei = info.IMEI // bind this Device to this modem from now on
-	}
 	d.mu.Unlock()
 	d.log.Info("modem identified", "manufacturer", info.Manufacturer, "model", info.Model, "firmware", info.Firmware, "port", s.path)
 	d.log.Debug("modem identity", "imei", info.IMEI, "imsi", info.IMSI, "iccid", info.ICCID)
@@ -384,10 +389,15 @@ func (s *session) iccid() string {
 	return ""
 }
 
+// cnmiModes are tried in order: store new messages and announce them with
+// +CMTI, route status reports (+CDS) or store them (+CDSI), and so on down
+// to what old firmwares accept.
+var cnmiModes = []string{"+CNMI=2,1,0,1,0", "+CNMI=2,1,0,2,0", "+CNMI=1,1,0,1,0", "+CNMI=2,1,0,0,0", "+CNMI=2,1"}
+
 // setCNMI asks for stored-message indications, falling back to what older
 // firmwares accept; with none the CMGL poll still finds every message.
 func (s *session) setCNMI() {
-	for _, c := range []string{"+CNMI=2,1,0,1,0", "+CNMI=2,1,0,2,0", "+CNMI=1,1,0,1,0", "+CNMI=2,1,0,0,0", "+CNMI=2,1"} {
+	for _, c := range cnmiModes {
 		if _, err := s.cmd(c, s.d.cfg.CommandTimeout); err == nil {
 			s.srMem = strings.HasPrefix(c, "+CNMI=2,1,0,2")
 			return

@@ -852,3 +852,76 @@ func TestSendWhileHungFailsFast(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// withCNMI makes the driver ask for these +CNMI settings only.
+func withCNMI(t *testing.T, modes ...string) {
+	old := cnmiModes
+	cnmiModes = modes
+	t.Cleanup(func() { cnmiModes = old })
+}
+
+func TestReceivePaths(t *testing.T) {
+	tests := []struct {
+		name string
+		cnmi []string
+		poll time.Duration
+	}{
+		// +CMTI alone must do it: the safety-net poll is an hour away
+		{"indication", []string{"+CNMI=2,1,0,1,0"}, time.Hour},
+		// no indications at all: the poll must find it
+		{"poll only", []string{"+CNMI=0,0,0,0,0"}, 100 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			withCNMI(t, tt.cnmi...)
+			r := newRig(t, modemsim.ModemConfig{}, modemsim.Faults{})
+			cfg := fastConfig("m1", r.link)
+			cfg.PollInterval = tt.poll
+			r.open(cfg)
+			r.waitUp(10 * time.Second)
+			if err := r.net.InjectSMS(r.sim.MSISDN(), "+15550009999", "which path"); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 5*time.Second, "received", func() bool { return decodeAll(t, r.in.got()) == "which path" })
+			eventually(t, 5*time.Second, "deleted", func() bool { return len(r.sim.Stored()) == 0 })
+		})
+	}
+}
+
+func TestStatusReportStored(t *testing.T) {
+	// ds=2: the report is stored and announced with +CDSI; the driver reads
+	// it by index and deletes it after the handler took it.
+	withCNMI(t, "+CNMI=2,1,0,2,0")
+	net := modemsim.NewNetwork(modemsim.NetworkOptions{})
+	defer net.Close()
+	a := net.AddModem(modemsim.ModemConfig{Name: "a"})
+	link := filepath.Join(t.TempDir(), "a")
+	if _, err := a.ServePTY(link); err != nil {
+		t.Fatal(err)
+	}
+	in := &recorder{}
+	cfg := fastConfig("a", link)
+	cfg.PollInterval = time.Hour
+	d, err := Open(context.Background(), cfg, in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	eventually(t, 10*time.Second, "up", func() bool { return d.Status().Usable() })
+	mr, err := d.SendPDU(context.Background(), encode(t, "+15557654321", "report me", true)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "status report", func() bool {
+		got := in.got()
+		return len(got) == 1 && got[0].Kind == gateway.KindStatusReport
+	})
+	s, err := sms.Unmarshal(in.got()[0].TPDU, sms.AsMT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int(s.MR) != mr {
+		t.Fatalf("report mr %d, sent %d", s.MR, mr)
+	}
+	eventually(t, 5*time.Second, "deleted", func() bool { return len(a.Stored()) == 0 })
+}
