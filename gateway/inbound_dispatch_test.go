@@ -1,0 +1,67 @@
+package gateway_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/simgate/simgate/gateway"
+)
+
+// inbIdleDevice is a modem that never sends (the dispatcher is not run).
+type inbIdleDevice struct{ name string }
+
+func (d inbIdleDevice) Name() string            { return d.name }
+func (d inbIdleDevice) Info() gateway.ModemInfo { return gateway.ModemInfo{} }
+func (d inbIdleDevice) Status() gateway.ModemStatus {
+	return gateway.ModemStatus{State: gateway.ModemUp, Registration: gateway.RegHome}
+}
+func (d inbIdleDevice) SendPDU(context.Context, []byte) (int, error) {
+	return 0, errors.New("idle device")
+}
+
+// TestInboxStopThroughDispatcher wires the Inbox to the real Dispatcher and
+// bbolt store: a STOP queues one confirmation from the receiving SIM, and an
+// agent's later send to the number is refused.
+func TestInboxStopThroughDispatcher(t *testing.T) {
+	const num = "+12025550123"
+	ctx := context.Background()
+	st := inbOpenStore(t)
+	cfg := gateway.DefaultConfig()
+	cfg.DefaultRegion = "US"
+	d, err := gateway.NewDispatcher(cfg, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.AddDevice(inbIdleDevice{name: "sim7"}, gateway.ModemConfig{})
+	in := gateway.NewInbox(gateway.InboxConfig{DefaultRegion: "US", Now: func() time.Time { return inbT0 }}, st, d, d, nil)
+
+	// Before the STOP an agent may text the number.
+	if _, err := d.Submit(ctx, gateway.SendRequest{To: num, Body: "Can you volunteer Saturday?", Agent: "ana"}); err != nil {
+		t.Fatalf("send before STOP: %v", err)
+	}
+	stop := inbDeliver(t, num, "STOP", inbT0)[0]
+	for i := 0; i < 2; i++ { // the second read is a re-read after a crash
+		if err := in.HandlePDU(ctx, gateway.InboundPDU{Modem: "sim7", TPDU: stop, Received: inbT0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := st.OptedOut(ctx, num); err != nil || !out {
+		t.Fatalf("opted out = %v, %v", out, err)
+	}
+	page, err := st.ListMessages(ctx, gateway.MessageFilter{Direction: gateway.Outbound, Contact: num, Agent: gateway.OptOutAgent, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Messages) != 1 {
+		t.Fatalf("%d confirmations queued, want 1", len(page.Messages))
+	}
+	c := page.Messages[0]
+	if c.Body != gateway.DefaultStopReply || c.From != "sim7" || c.Status != gateway.StatusQueued {
+		t.Fatalf("confirmation = %+v", c)
+	}
+	if _, err := d.Submit(ctx, gateway.SendRequest{To: "(202) 555-0123", Body: "one more thing", Agent: "ana"}); !errors.Is(err, gateway.ErrOptedOut) {
+		t.Fatalf("send after STOP: err = %v, want ErrOptedOut", err)
+	}
+}
