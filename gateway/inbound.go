@@ -500,17 +500,25 @@ func (in *Inbox) deliver(ctx context.Context, msg *Message, key string) error {
 // returns the first message), and the list change is idempotent. It returns
 // the event to emit once the message is stored (nil for none).
 func (in *Inbox) applyKeyword(ctx context.Context, msg *Message, kw Keyword) (*Event, error) {
-	was, err := in.st.OptedOut(ctx, msg.Contact)
+	at := msg.SentAt // when the person sent the keyword
+	if at.IsZero() {
+		at = msg.CreatedAt
+	}
+	keyword := strings.ToUpper(strings.TrimRight(strings.TrimSpace(msg.Body), ".! \t\r\n"))
+	entry, was, err := in.optOutEntry(ctx, msg.Contact)
 	if err != nil {
 		return nil, fmt.Errorf("inbound: opt-out check: %w", err)
 	}
 	switch kw {
 	case KeywordStop:
-		if was {
+		// An entry written by an earlier attempt at this very message (a
+		// crash before it was stored) is finished, not treated as old.
+		ours := was && entry.Source == "sms" && entry.Modem == msg.Modem && entry.Keyword == keyword && entry.At.Equal(at)
+		if was && !ours {
 			return nil, nil // one confirmation per opt-out, nothing more
 		}
 		in.reply(ctx, msg, kw, in.cfg.StopReply)
-		o := OptOut{Number: msg.Contact, Keyword: strings.ToUpper(strings.TrimSpace(msg.Body)), Source: "sms", Modem: msg.Modem, At: msg.CreatedAt}
+		o := OptOut{Number: msg.Contact, Keyword: keyword, Source: "sms", Modem: msg.Modem, At: at}
 		if err := in.st.AddOptOut(ctx, o); err != nil {
 			return nil, fmt.Errorf("inbound: add opt-out: %w", err)
 		}
@@ -527,12 +535,37 @@ func (in *Inbox) applyKeyword(ctx context.Context, msg *Message, kw Keyword) (*E
 		}
 		in.optouts.WithLabelValues("removed").Inc()
 		in.log.Info("opt-out removed", "number", MaskNumber(msg.Contact), "modem", msg.Modem)
-		o := OptOut{Number: msg.Contact, Keyword: strings.ToUpper(strings.TrimSpace(msg.Body)), Source: "sms", Modem: msg.Modem, At: msg.CreatedAt}
+		o := OptOut{Number: msg.Contact, Keyword: keyword, Source: "sms", Modem: msg.Modem, At: at}
 		return &Event{Type: EventOptIn, MessageID: msg.ID, Modem: msg.Modem, Data: o}, nil
 	case KeywordHelp:
 		in.reply(ctx, msg, kw, in.cfg.HelpReply)
 	}
 	return nil, nil
+}
+
+// optOutEntry returns number's suppression-list entry, if any. OptOutStore
+// has no point lookup; ListOptOuts lists after a key (exclusive), so it is
+// asked for the first entry after the greatest string below number that no
+// E.164 number lies between.
+func (in *Inbox) optOutEntry(ctx context.Context, number string) (OptOut, bool, error) {
+	if number == "" {
+		return OptOut{}, false, nil
+	}
+	last := number[len(number)-1]
+	after := ""
+	if last > 0 {
+		after = number[:len(number)-1] + string([]byte{last - 1, 0x7f})
+	}
+	list, err := in.st.ListOptOuts(ctx, after, 1)
+	if err != nil {
+		return OptOut{}, false, err
+	}
+	if len(list) == 1 && list[0].Number == number {
+		return list[0], true, nil
+	}
+	// Fall back to the authoritative check (a store whose ordering differs).
+	out, err := in.st.OptedOut(ctx, number)
+	return OptOut{}, out, err
 }
 
 // reply queues text to msg's sender from the modem that received msg. A

@@ -612,6 +612,14 @@ func TestInboxStopSurvivesCrashBeforeStore(t *testing.T) {
 	if n := len(h2.inbound(t)); n != 1 {
 		t.Fatalf("stored %d messages, want 1", n)
 	}
+	// The repaired read finishes the job: the event is not lost.
+	if n := len(h2.em.of(gateway.EventOptOut)); n != 1 {
+		t.Fatalf("%d optout.added events after recovery, want 1", n)
+	}
+	list, err := st.ListOptOuts(context.Background(), "", 10)
+	if err != nil || len(list) != 1 || list[0].Keyword != "STOP" || list[0].Source != "sms" || list[0].Modem != "m1" || !list[0].At.Equal(inbT0) {
+		t.Fatalf("opt-out entries %+v, %v", list, err)
+	}
 }
 
 func TestInboxConfiguredKeywords(t *testing.T) {

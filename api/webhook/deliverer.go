@@ -368,6 +368,10 @@ func (d *Deliverer) attempt(ctx context.Context, del gateway.Delivery) {
 		d.finish(ctx, del, now, "failed", 0, "webhook deleted")
 		return
 	}
+	if err := CheckURL(u); err != nil {
+		d.finish(ctx, del, now, "failed", 0, "url "+err.Error())
+		return
+	}
 	body, err := json.Marshal(payload{Type: del.Event.Type, Timestamp: del.Event.Time.UTC(), Data: del.Event})
 	if err != nil {
 		d.finish(ctx, del, now, "failed", 0, "payload: "+err.Error())

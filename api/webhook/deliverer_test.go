@@ -523,3 +523,26 @@ func TestCallbackURLAndSubscriptions(t *testing.T) {
 		t.Fatalf("webhook receiver got %+v", got)
 	}
 }
+
+func TestBadURLAndDeletedWebhookFail(t *testing.T) {
+	db := openDB(t, filepath.Join(t.TempDir(), "db"))
+	putHook(t, db, "bad", "ftp://example.com/x")
+	putHook(t, db, "gone", "http://127.0.0.1:9/never")
+	reg := prometheus.NewRegistry()
+	d, err := webhook.New(fastConfig(loopbackOnly), db, nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Notify(gateway.Event{ID: "e1", Type: gateway.EventModemUp, Time: time.Now()})
+	if err := db.DeleteWebhook(context.Background(), "gone"); err != nil {
+		t.Fatal(err)
+	}
+	running(t, d)
+	eventually(t, "bad URL given up", allSettled(t, db, "bad", 1))
+	if del := deliveries(t, db, "bad")[0]; !del.Failed || !strings.Contains(del.LastError, "http or https") {
+		t.Fatalf("bad URL delivery = %+v", del)
+	}
+	if del := deliveries(t, db, "gone")[0]; !del.Failed || del.Done {
+		t.Fatalf("deleted webhook's delivery = %+v", del)
+	}
+}
