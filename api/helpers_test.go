@@ -205,6 +205,14 @@ func newEnv(t testing.TB, opts ...envOpt) *env {
 	for _, n := range []string{"sim1", "sim2"} {
 		disp.AddDevice(fakeDevice{name: n}, gateway.ModemConfig{Name: n, Groups: []string{"field"}})
 	}
+	return attachServer(t, db, disp, ac)
+}
+
+// attachServer builds the API over db and disp and stores one key per
+// scope set.
+func attachServer(t testing.TB, db *store.DB, disp *gateway.Dispatcher, ac api.Config) *env {
+	t.Helper()
+	var err error
 	e := &env{t: t, db: db, disp: disp, reg: prometheus.NewRegistry(), keys: map[string]string{}}
 	e.sender = &gateSender{Sender: disp}
 	ac.Registerer = e.reg

@@ -1,8 +1,6 @@
 package api
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"net/http"
 	"slices"
@@ -11,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/oklog/ulid/v2"
 
+	"github.com/simgate/simgate/api/webhook"
 	"github.com/simgate/simgate/gateway"
 )
 
@@ -69,10 +68,7 @@ func (s *Server) createWebhook(c echo.Context) error {
 		return fe
 	}
 	slices.Sort(wb.Events)
-	secret, err := newWebhookSecret()
-	if err != nil {
-		return err
-	}
+	secret := webhook.GenerateSecret()
 	w := gateway.Webhook{
 		ID:        "wh_" + ulid.Make().String(),
 		URL:       wb.URL,
@@ -116,13 +112,4 @@ func (s *Server) deleteWebhook(c echo.Context) error {
 	k, _ := keyOf(c)
 	s.log.Info("webhook deleted", "webhook", id, "key_id", k.ID)
 	return c.NoContent(http.StatusNoContent)
-}
-
-// newWebhookSecret is a Standard Webhooks secret: "whsec_" + base64(24 random bytes).
-func newWebhookSecret() (string, error) {
-	var b [24]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("webhook secret: %w", err)
-	}
-	return "whsec_" + base64.StdEncoding.EncodeToString(b[:]), nil
 }

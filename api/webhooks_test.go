@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/base64"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,9 @@ func TestWebhooks(t *testing.T) {
 	must(t, e.do("POST", "/v1/webhooks", "admin", map[string]any{"url": "https://hooks.example.com/sms", "events": []string{"message.received", "optout.added"}}), 201).decode(t, &w)
 	if !strings.HasPrefix(w.Secret, "whsec_") || w.ID == "" || len(w.Events) != 2 || w.Source != "api" {
 		t.Fatalf("created %+v", w)
+	}
+	if raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(w.Secret, "whsec_")); err != nil || len(raw) != 24 {
+		t.Errorf("secret %q is not whsec_ + base64(24 bytes)", w.Secret)
 	}
 	stored, err := e.db.ListWebhooks(context.Background())
 	if err != nil || len(stored) != 1 || stored[0].Secret != w.Secret {
