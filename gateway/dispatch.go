@@ -133,6 +133,7 @@ type Dispatcher struct {
 	bound   map[string]string    // contact → SIM, as known to this process
 	removed map[string]time.Time // modems removed, and when
 	budgets map[string]BudgetUsage
+	early   []earlyReport // status reports that overtook their part's record
 	seq     uint64
 	started time.Time
 	running bool
@@ -748,6 +749,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	for _, m := range ms {
 		d.saveBudget(m)
 	}
+	d.flushEarly(context.Background(), d.now(), true)
 	return nil
 }
 
@@ -995,6 +997,7 @@ func (d *Dispatcher) housekeep(ctx context.Context, now time.Time, save bool) {
 		for _, m := range ms {
 			d.saveBudget(m)
 		}
+		d.flushEarly(context.WithoutCancel(ctx), now, false)
 	}
 }
 

@@ -397,6 +397,7 @@ func (d *Dispatcher) submitted(ctx context.Context, m *modemEntry, it *item, i, 
 		d.drop(it)
 		return msg, true
 	}
+	d.applyEarly(ctx, name, mr)
 	if it.newBind {
 		it.newBind = false
 		d.persistSticky(ctx, it, name, now)
@@ -446,6 +447,9 @@ func (d *Dispatcher) undoBind(it *item, modem string) {
 		}
 	}
 	it.moveFrom = ""
+	if !it.explicit && it.pinned == modem {
+		it.pinned = "" // any SIM may take it again
+	}
 }
 
 func (d *Dispatcher) backoff(attempts int) time.Duration {
@@ -598,6 +602,12 @@ func (d *Dispatcher) HandleReport(ctx context.Context, r StatusReport) error {
 		r.Received = now
 	}
 	id, seq, err := d.st.PartByMR(ctx, r.Modem, r.MR, now.Add(-d.cfg.ReportWindow))
+	if errors.Is(err, ErrNotFound) && d.stashEarly(r, now) {
+		// A report can overtake the commit of its part's +CMGS answer:
+		// it is applied when that commit lands, or kept as unmatched
+		// after earlyReportGrace.
+		return nil
+	}
 	if errors.Is(err, ErrNotFound) {
 		d.met.unmatched.Inc()
 		d.log.Info("unmatched status report", "modem", r.Modem, "mr", r.MR, "status", r.Status)
@@ -662,4 +672,77 @@ func (d *Dispatcher) HandleReport(ctx context.Context, r StatusReport) error {
 		}
 	}
 	return nil
+}
+
+// earlyReportGrace is how long a status report that matched no part waits
+// for its part's submission to be recorded before it counts as unmatched.
+const earlyReportGrace = 10 * time.Second
+
+type earlyReport struct {
+	r  StatusReport
+	at time.Time
+}
+
+// stashEarly keeps r for a while if modem is sending; false if not stashed.
+func (d *Dispatcher) stashEarly(r StatusReport, now time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.modems[r.Modem] == nil || len(d.early) >= 10000 {
+		return false
+	}
+	d.early = append(d.early, earlyReport{r: r, at: now})
+	return true
+}
+
+// applyEarly re-handles stashed reports for (modem, mr) once that part's
+// submission is recorded.
+func (d *Dispatcher) applyEarly(ctx context.Context, modem string, mr int) {
+	d.mu.Lock()
+	var match []StatusReport
+	keep := d.early[:0]
+	for _, e := range d.early {
+		if e.r.Modem == modem && e.r.MR == mr {
+			match = append(match, e.r)
+		} else {
+			keep = append(keep, e)
+		}
+	}
+	d.early = keep
+	d.mu.Unlock()
+	for _, r := range match {
+		if err := d.HandleReport(ctx, r); err != nil {
+			d.log.Error("status report", "modem", modem, "err", err)
+		}
+	}
+}
+
+// flushEarly stores the stashed reports older than earlyReportGrace (all of
+// them when all is set) as unmatched.
+func (d *Dispatcher) flushEarly(ctx context.Context, now time.Time, all bool) {
+	d.mu.Lock()
+	var old []StatusReport
+	keep := d.early[:0]
+	for _, e := range d.early {
+		if all || now.Sub(e.at) >= earlyReportGrace {
+			old = append(old, e.r)
+		} else {
+			keep = append(keep, e)
+		}
+	}
+	d.early = keep
+	d.mu.Unlock()
+	for _, r := range old {
+		// One last look: the part may have been recorded meanwhile.
+		if _, _, err := d.st.PartByMR(ctx, r.Modem, r.MR, now.Add(-d.cfg.ReportWindow)); err == nil {
+			if err := d.HandleReport(ctx, r); err != nil {
+				d.log.Error("status report", "modem", r.Modem, "err", err)
+			}
+			continue
+		}
+		d.met.unmatched.Inc()
+		d.log.Info("unmatched status report", "modem", r.Modem, "mr", r.MR, "status", r.Status)
+		if err := d.st.SaveUnmatchedReport(ctx, r); err != nil {
+			d.log.Error("save unmatched report", "modem", r.Modem, "err", err)
+		}
+	}
 }

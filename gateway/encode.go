@@ -4,8 +4,18 @@ import (
 	"fmt"
 
 	"github.com/warthog618/sms"
+	"github.com/warthog618/sms/encoding/gsm7/charset"
 	"github.com/warthog618/sms/encoding/tpdu"
 )
+
+// warthog618/sms builds its default GSM-7 tables lazily without locking, so
+// concurrent first uses race. Build them before any goroutine runs.
+func init() {
+	charset.DefaultEncoder()
+	charset.DefaultExtEncoder()
+	charset.DefaultDecoder()
+	charset.DefaultExtDecoder()
+}
 
 // MaxParts is the most SMS parts one message may be split into. A body that
 // needs more is refused (field "body"): 10 parts is 1,530 GSM-7 characters or
