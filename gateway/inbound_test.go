@@ -160,7 +160,7 @@ func (h *inbHarness) pendingSets(t *testing.T) int {
 
 // inbDeliver encodes body from sender as SMS-DELIVER TPDUs with the library's
 // encoder (concatenated with an 8-bit reference when long).
-func inbDeliver(t *testing.T, from, body string, scts time.Time, opts ...sms.EncoderOption) [][]byte {
+func inbDeliver(t testing.TB, from, body string, scts time.Time, opts ...sms.EncoderOption) [][]byte {
 	t.Helper()
 	opts = append([]sms.EncoderOption{sms.AsDeliver, sms.From(from)}, opts...)
 	tps, err := sms.Encode([]byte(body), opts...)
@@ -184,7 +184,7 @@ func inbDeliver(t *testing.T, from, body string, scts time.Time, opts ...sms.Enc
 
 // inbConcat builds concatenated SMS-DELIVERs by hand: 7-bit text split into
 // chunks, each with a concatenation IE (IEI 0x00 8-bit or 0x08 16-bit ref).
-func inbConcat(t *testing.T, from string, chunks []string, ref int, ref16 bool, scts time.Time) [][]byte {
+func inbConcat(t testing.TB, from string, chunks []string, ref int, ref16 bool, scts time.Time) [][]byte {
 	t.Helper()
 	var out [][]byte
 	for i, c := range chunks {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -140,4 +141,19 @@ func FuzzNormalizeNumber(f *testing.F) {
 			t.Fatalf("IsPhoneNumber(%q) = false for a normalised number", got)
 		}
 	})
+}
+
+func ExampleNormalizeNumber() {
+	n, err := NormalizeNumber("(202) 555-0123", "US")
+	fmt.Println(n, err)
+	_, err = NormalizeNumber("555-0123", "US")
+	fmt.Println(err)
+	// Output:
+	// +12025550123 <nil>
+	// to: is too short for its country (include the area code)
+}
+
+func ExampleMaskNumber() {
+	fmt.Println(MaskNumber("+15551234567"))
+	// Output: +1555***4567
 }
