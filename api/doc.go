@@ -17,6 +17,17 @@
 // HashKey: "sg_" + base64url(32 random bytes), stored only as SHA-256) and
 // the OpenAPI 3.1 description in openapi.yaml, embedded and served.
 //
+// # Authentication
+//
+// Every /v1 route needs "Authorization: Bearer <key>". The key is hashed and
+// looked up (gateway.KeyStore.KeyByHash); an unknown, malformed or revoked
+// key is a 401 with WWW-Authenticate: Bearer. Scopes: send (POST messages,
+// cancel), read (GET messages, conversations, modems, opt-outs), admin
+// (pause/resume/drain, opt-out import and removal, webhooks); admin implies
+// send and read. A missing scope is a 403. A request body with no
+// Content-Type is read as JSON; any other type than application/json (or
+// application/*+json) is a 415.
+//
 // # Errors
 //
 // Every error answer is an RFC 9457 application/problem+json document written

@@ -179,6 +179,7 @@ type env struct {
 	srv    *api.Server
 	reg    *prometheus.Registry
 	sender *gateSender
+	events *recorder
 	keys   map[string]string // "send", "read", "admin", "sendread", "revoked" → secret
 	ready  error
 }
@@ -215,10 +216,11 @@ func attachServer(t testing.TB, db *store.DB, disp *gateway.Dispatcher, ac api.C
 	var err error
 	e := &env{t: t, db: db, disp: disp, reg: prometheus.NewRegistry(), keys: map[string]string{}}
 	e.sender = &gateSender{Sender: disp}
+	e.events = &recorder{}
 	ac.Registerer = e.reg
 	e.srv, err = api.New(ac, api.Deps{
 		Messages: db, OptOuts: db, Keys: db, Webhooks: db,
-		Sender: e.sender, Fleet: disp,
+		Sender: e.sender, Fleet: disp, Events: e.events,
 		Ready: func(ctx context.Context) error {
 			if e.ready != nil {
 				return e.ready
@@ -369,4 +371,26 @@ func (g *gateSender) Submit(ctx context.Context, req gateway.SendRequest) (*gate
 		<-release
 	}
 	return g.Sender.Submit(ctx, req)
+}
+
+// recorder is an Emitter that keeps events.
+type recorder struct {
+	mu     sync.Mutex
+	events []gateway.Event
+}
+
+func (r *recorder) Emit(_ context.Context, e gateway.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+func (r *recorder) types() []gateway.EventType {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []gateway.EventType
+	for _, e := range r.events {
+		out = append(out, e.Type)
+	}
+	return out
 }

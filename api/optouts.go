@@ -107,10 +107,11 @@ func (s *Server) importOptOuts(c echo.Context) error {
 	}
 	now := s.now().UTC()
 	for _, n := range norm {
-		if err := s.optouts.AddOptOut(ctx, gateway.OptOut{Number: n, Keyword: ib.Keyword, Source: source, At: now}); err != nil {
+		o := gateway.OptOut{Number: n, Keyword: ib.Keyword, Source: source, At: now}
+		if err := s.optouts.AddOptOut(ctx, o); err != nil {
 			return fmt.Errorf("add opt-out: %w", err)
 		}
-		s.emit(ctx, gateway.Event{Type: gateway.EventOptOut, Time: now, Data: map[string]string{"number": n, "source": source}})
+		s.emit(ctx, gateway.Event{Type: gateway.EventOptOut, Time: now, Data: o})
 	}
 	k, _ := keyOf(c)
 	s.log.Info("opt-outs imported", "count", len(norm), "key_id", k.ID)
@@ -130,7 +131,8 @@ func (s *Server) deleteOptOut(c echo.Context) error {
 	if err := s.optouts.RemoveOptOut(ctx, n); err != nil {
 		return err
 	}
-	s.emit(ctx, gateway.Event{Type: gateway.EventOptIn, Time: s.now().UTC(), Data: map[string]string{"number": n, "source": "api"}})
+	now := s.now().UTC()
+	s.emit(ctx, gateway.Event{Type: gateway.EventOptIn, Time: now, Data: gateway.OptOut{Number: n, Source: "api", At: now}})
 	k, _ := keyOf(c)
 	s.log.Info("opt-out removed", "number", gateway.MaskNumber(n), "key_id", k.ID)
 	return c.NoContent(http.StatusNoContent)

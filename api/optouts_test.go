@@ -64,6 +64,9 @@ func TestOptOuts(t *testing.T) {
 		t.Error("still on the list")
 	}
 	must(t, e.do("POST", "/v1/messages", "send", map[string]any{"to": "+15550000002", "body": "welcome back"}), 202)
+	if got := fmt.Sprint(e.events.types()); got != "[optout.added optout.added optout.added optout.removed]" {
+		t.Errorf("events %s", got)
+	}
 	must(t, e.do("DELETE", "/v1/optouts/+15550000002", "admin", nil), 404).problem(t)
 	must(t, e.do("DELETE", "/v1/optouts/12", "admin", nil), 422).problem(t)
 }
