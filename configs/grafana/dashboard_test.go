@@ -294,6 +294,10 @@ func TestDashboardStructure(t *testing.T) {
 		if v.Datasource == nil || v.Datasource.UID != "${datasource}" {
 			t.Errorf("variable %s does not use the datasource variable", name)
 		}
+		var q string
+		if err := json.Unmarshal(v.Query, &q); err != nil || q != v.Definition {
+			t.Errorf("variable %s: query %s, want the string %q (the form every Grafana version reads)", name, v.Query, v.Definition)
+		}
 	}
 	ids := map[int]bool{}
 	for _, p := range allPanels(d.Panels) {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"testing"
 	"time"
@@ -26,13 +27,19 @@ var mainPanels = []string{
 	"HTTP requests by route and code",
 }
 
+// labelValuesCallRE splits label_values(selector, label).
+var labelValuesCallRE = regexp.MustCompile(`^label_values\((.*),\s*([a-zA-Z_][a-zA-Z0-9_]*)\)$`)
+
+// promResponse is the envelope of Prometheus' HTTP API. Data is an object for queries and
+// rules, and an array for label values: promGet puts the latter in Data.Result.
 type promResponse struct {
-	Status    string `json:"status"`
-	ErrorType string `json:"errorType"`
-	Error     string `json:"error"`
-	Data      struct {
-		ResultType string `json:"resultType"`
-		Result     json.RawMessage
+	Status    string          `json:"status"`
+	ErrorType string          `json:"errorType"`
+	Error     string          `json:"error"`
+	RawData   json.RawMessage `json:"data"`
+	Data      struct {        // filled by promGet from RawData
+		ResultType string          `json:"resultType"`
+		Result     json.RawMessage `json:"result"`
 		Groups     []struct {
 			Name  string `json:"name"`
 			Rules []struct {
@@ -41,7 +48,7 @@ type promResponse struct {
 				LastError string `json:"lastError"`
 			} `json:"rules"`
 		} `json:"groups"`
-	} `json:"data"`
+	} `json:"-"`
 }
 
 func promGet(t *testing.T, base, path string, params url.Values) promResponse {
@@ -60,6 +67,13 @@ func promGet(t *testing.T, base, path string, params url.Values) promResponse {
 	var pr promResponse
 	if err := json.NewDecoder(resp.Body).Decode(&pr); err != nil {
 		t.Fatalf("%s: %v", path, err)
+	}
+	if len(pr.RawData) > 0 && pr.RawData[0] == '[' {
+		pr.Data.Result = pr.RawData
+	} else if len(pr.RawData) > 0 {
+		if err := json.Unmarshal(pr.RawData, &pr.Data); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
 	}
 	return pr
 }
@@ -119,6 +133,28 @@ func TestDashboardAgainstPrometheus(t *testing.T) {
 		if !nonEmpty[title] {
 			t.Errorf("main panel %q shows no data", title)
 		}
+	}
+
+	// The template variables: label_values(selector, label) must list values, as Grafana
+	// asks Prometheus for them (/api/v1/label/<label>/values?match[]=<selector>).
+	for _, v := range d.Templating.List {
+		if v.Type != "query" {
+			continue
+		}
+		m := labelValuesCallRE.FindStringSubmatch(grafanaVars.Replace(v.Definition))
+		if m == nil {
+			t.Errorf("variable %s: cannot read %q", v.Name, v.Definition)
+			continue
+		}
+		var values []string
+		pr := promGet(t, base, "/api/v1/label/"+m[2]+"/values", url.Values{"match[]": {m[1]}})
+		if pr.Status != "success" || json.Unmarshal(pr.Data.Result, &values) != nil {
+			t.Errorf("variable %s: %s %s", v.Name, pr.ErrorType, pr.Error)
+		}
+		if len(values) == 0 {
+			t.Errorf("variable %s (%s) has no values", v.Name, v.Definition)
+		}
+		t.Logf("variable %s: %v", v.Name, values)
 	}
 
 	pr := promGet(t, base, "/api/v1/rules", url.Values{"type": {"alert"}})
