@@ -697,3 +697,33 @@ func FuzzHandlePDU(f *testing.F) {
 		_ = in.FlushStale(context.Background())
 	})
 }
+
+// TestInboxUCS2SurrogateSplitAcrossParts: a phone may cut a UTF-16
+// surrogate pair between two parts; the emoji must survive reassembly.
+func TestInboxUCS2SurrogateSplitAcrossParts(t *testing.T) {
+	h := newInbHarness(t, nil)
+	// "A" + U+1F600 (D83D DE00) + "B", cut between D83D and DE00.
+	uds := [][]byte{{0x00, 0x41, 0xD8, 0x3D}, {0xDE, 0x00, 0x00, 0x42}}
+	var pdus [][]byte
+	for i, ud := range uds {
+		tp, err := tpdu.NewDeliver(tpdu.WithOA(tpdu.NewAddress(tpdu.FromNumber("+12025550123"))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tp.SCTS = tpdu.Timestamp{Time: inbT0}
+		tp.DCS = tpdu.DcsUCS2Data
+		tp.SetUDH(tpdu.UserDataHeader{{ID: 0x00, Data: []byte{77, 2, byte(i + 1)}}})
+		tp.SetUD(ud)
+		b, err := tp.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pdus = append(pdus, b)
+	}
+	h.handle(t, "m1", pdus[1])
+	h.handle(t, "m1", pdus[0])
+	msgs := h.inbound(t)
+	if len(msgs) != 1 || msgs[0].Body != "A😀B" || msgs[0].Encoding != "ucs2" {
+		t.Fatalf("stored %+v", msgs)
+	}
+}
