@@ -110,11 +110,49 @@ type ruleFile struct {
 	Groups []struct {
 		Name  string `yaml:"name"`
 		Rules []struct {
-			Alert  string `yaml:"alert"`
-			Record string `yaml:"record"`
-			Expr   string `yaml:"expr"`
+			Alert       string            `yaml:"alert"`
+			Record      string            `yaml:"record"`
+			Expr        string            `yaml:"expr"`
+			Annotations map[string]string `yaml:"annotations"`
 		} `yaml:"rules"`
 	} `yaml:"groups"`
+}
+
+// TestAlertsNamePanelsThatExist: an alert text that sends the operator to a "Panel title"
+// panel must name a panel of the dashboard.
+func TestAlertsNamePanelsThatExist(t *testing.T) {
+	titles := map[string]bool{}
+	for _, p := range allPanels(loadDashboard(t).Panels) {
+		titles[p.Title] = true
+	}
+	b, err := os.ReadFile(alertsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rf ruleFile
+	if err := yaml.Unmarshal(b, &rf); err != nil {
+		t.Fatal(err)
+	}
+	quoted := regexp.MustCompile(`"([^"]+)"`)
+	var n int
+	for _, g := range rf.Groups {
+		for _, r := range g.Rules {
+			for key, text := range r.Annotations {
+				if !strings.Contains(text, " panel") {
+					continue
+				}
+				for _, m := range quoted.FindAllStringSubmatch(text, -1) {
+					n++
+					if !titles[m[1]] {
+						t.Errorf("alert %s %s names panel %q, which the dashboard does not have", r.Alert, key, m[1])
+					}
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no alert names a panel; the test checks nothing")
+	}
 }
 
 func alertQueries(t *testing.T) []query {
