@@ -210,16 +210,19 @@ func (d *Dispatcher) AddDevice(dev Device, mc ModemConfig) {
 		pc = *mc.Pacing
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if old := d.modems[mc.Name]; old != nil {
-		old.dev = dev
-		old.groups = slices.Clone(mc.Groups)
-		old.pacer.cfg = pc
-		old.customPacing = mc.Pacing != nil
-		old.poke()
-		return
+	_, exists := d.modems[mc.Name]
+	d.mu.Unlock()
+	if exists {
+		// A new device for the same name: retire the old worker first
+		// (the budget carries over through d.budgets).
+		d.RemoveDevice(mc.Name)
 	}
 	st := dev.Status()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.modems[mc.Name] != nil {
+		return // a concurrent AddDevice won
+	}
 	m := &modemEntry{
 		name:         mc.Name,
 		groups:       slices.Clone(mc.Groups),
@@ -256,6 +259,7 @@ func (d *Dispatcher) RemoveDevice(name string) {
 		return
 	}
 	delete(d.modems, name)
+	d.budgets[name] = m.pacer.usage
 	d.order = slices.DeleteFunc(d.order, func(s string) bool { return s == name })
 	d.removed[name] = d.now()
 	close(m.stop)
@@ -980,6 +984,9 @@ func (d *Dispatcher) housekeep(ctx context.Context, now time.Time, save bool) {
 	}
 	nowN := now.UnixNano()
 	for id, it := range d.byID {
+		if !save {
+			break // expiry is checked once a second
+		}
 		if it.expires != 0 && it.expires <= nowN && (it.where == inReady || it.where == inDelayed) {
 			d.removeLocked(it)
 			delete(d.byID, id)
@@ -1039,4 +1046,18 @@ func (d *Dispatcher) saveBudget(m *modemEntry) {
 		m.pacer.dirty = true
 		d.mu.Unlock()
 	}
+}
+
+// QueueLen is the number of messages waiting in the in-memory queue (not
+// counting those being sent).
+func (d *Dispatcher) QueueLen() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, it := range d.byID {
+		if it.where != inFlight {
+			n++
+		}
+	}
+	return n
 }

@@ -674,3 +674,26 @@ func TestPacer(t *testing.T) {
 		t.Fatalf("per day: ready %v", got)
 	}
 }
+
+func TestRemoveDeviceMovesContactsAfterTimeout(t *testing.T) {
+	cfg := testConfig()
+	cfg.StickyTimeout = 50 * time.Millisecond
+	h := newHarness(t, cfg, nil, "a", "b")
+	h.start()
+	first := h.submit(SendRequest{To: "+12025550143", Body: "one", From: "a"})
+	h.waitStatus(first.ID, StatusSent)
+	h.d.RemoveDevice("a")
+	if _, err := h.d.Modem("a"); !errors.Is(err, ErrNoModem) {
+		t.Fatalf("removed modem still listed: %v", err)
+	}
+	m := h.submit(SendRequest{To: "+12025550143", Body: "two"})
+	if got := h.waitStatus(m.ID, StatusSent); got.Modem != "b" {
+		t.Fatalf("sent by %s", got.Modem)
+	}
+	// Re-adding a device under the same name keeps its budget.
+	h.add("a", nil)
+	v, err := h.d.Modem("a")
+	if err != nil || v.Budget.UsedToday != 1 {
+		t.Fatalf("re-added a: %+v %v", v.Budget, err)
+	}
+}

@@ -13,8 +13,8 @@ type ModemConfig struct {
 	Pacing *PacingConfig // nil = Config.Pacing
 }
 
-// modemEntry is one modem in the pool. Every field but dev, wake, stop and
-// done is guarded by Dispatcher.mu.
+// modemEntry is one modem in the pool. name and dev never change; wake,
+// stop and done are channels; every other field is guarded by Dispatcher.mu.
 type modemEntry struct {
 	name   string
 	groups []string
