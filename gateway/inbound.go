@@ -220,6 +220,12 @@ func (in *Inbox) contactOf(t *tpdu.TPDU) (contact, raw string) {
 	if e, err := NormalizeNumber(raw, in.cfg.DefaultRegion); err == nil {
 		return e, raw
 	}
+	// Some networks send international digits with TON "unknown".
+	if !strings.HasPrefix(raw, "+") && len(raw) >= 8 {
+		if e, err := NormalizeNumber("+"+raw, ""); err == nil {
+			return e, raw
+		}
+	}
 	return raw, raw // a short code or a number we cannot normalise
 }
 

@@ -303,6 +303,7 @@ func TestInboxBodies(t *testing.T) {
 		{name: "gsm7 long", from: "+12025550123", body: long, contact: "+12025550123", encoding: "gsm7"},
 		{name: "national sender normalised", from: "2025550123", body: "hi", contact: "+12025550123", encoding: "gsm7"},
 		{name: "short code kept", from: "72345", body: "code 1234", contact: "72345", encoding: "gsm7"},
+		{name: "international digits with TON unknown", from: "4915112345678", body: "hallo", contact: "+4915112345678", encoding: "gsm7"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
