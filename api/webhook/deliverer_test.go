@@ -546,3 +546,42 @@ func TestBadURLAndDeletedWebhookFail(t *testing.T) {
 		t.Fatalf("deleted webhook's delivery = %+v", del)
 	}
 }
+
+// TestEventsToWebhook wires gateway.Events to the Deliverer as cmd does: an
+// emitted event is stored in the event log and reaches the endpoint.
+func TestEventsToWebhook(t *testing.T) {
+	db := openDB(t, filepath.Join(t.TempDir(), "db"))
+	rcv := newReceiver(t, "")
+	rcv.secret = putHook(t, db, "h1", rcv.srv.URL, gateway.EventMessageReceived, gateway.EventOptOut)
+	d, err := webhook.New(fastConfig(loopbackOnly), db, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running(t, d)
+	ev := gateway.NewEvents(db, nil, nil)
+	ev.Subscribe(d)
+	defer ev.Close()
+	msg := &gateway.Message{ID: "01IN", Direction: gateway.Inbound, Contact: "+12025550123", Body: "STOP", Modem: "m1"}
+	ev.Emit(context.Background(), gateway.Event{Type: gateway.EventMessageReceived, MessageID: msg.ID, Modem: "m1", Data: msg})
+	ev.Emit(context.Background(), gateway.Event{Type: gateway.EventOptOut, MessageID: msg.ID, Modem: "m1", Data: gateway.OptOut{Number: msg.Contact, Source: "sms"}})
+	ev.Emit(context.Background(), gateway.Event{Type: gateway.EventModemUp, Modem: "m1"}) // not subscribed
+	eventually(t, "two deliveries", allSettled(t, db, "h1", 2))
+	got := rcv.requests()
+	if len(got) != 2 {
+		t.Fatalf("receiver got %d requests", len(got))
+	}
+	types := map[any]bool{}
+	for _, r := range got {
+		if !r.sigOK {
+			t.Error("bad signature")
+		}
+		types[r.payload["type"]] = true
+		data, _ := r.payload["data"].(map[string]any)
+		if id, _ := data["id"].(string); len(id) != 26 {
+			t.Errorf("event id %q is not a ULID", id)
+		}
+	}
+	if !types["message.received"] || !types["optout.added"] {
+		t.Fatalf("types %v", types)
+	}
+}
