@@ -66,9 +66,7 @@ type serveOptions struct {
 	watchdog time.Duration
 	// ready, if set, is called once the API listens, with its address.
 	ready func(apiAddr string)
-	// modems, if set, replaces opening cfg.Modems' ports (the demo's simulated modems still go through modem.Open).
-	extraDevices []ModemConfig
-	// storeOpts are passed to store.Open (the demo, tests).
+	// noSync opens the store without fsync (never for real data).
 	noSync bool
 }
 
@@ -248,6 +246,13 @@ func (d *daemon) start(ctx context.Context) error {
 		Registerer:    d.reg,
 	}, db, d.disp, d.disp, d.events)
 
+	for _, m := range cfg.Modems {
+		if err := d.openModem(ctx, m, false); err != nil {
+			return err
+		}
+	}
+	// Devices are added before Run starts their workers: Run's recovery
+	// (crash rules) sees the whole pool at once.
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	d.bgCancel = cancel
 	d.bg.Add(2)
@@ -260,16 +265,6 @@ func (d *daemon) start(ctx context.Context) error {
 		_ = d.inbox.Run(bgCtx)
 	}()
 
-	for _, m := range cfg.Modems {
-		if err := d.openModem(ctx, m, false); err != nil {
-			return err
-		}
-	}
-	for _, m := range d.opts.extraDevices {
-		if err := d.openModem(ctx, m, false); err != nil {
-			return err
-		}
-	}
 	if cfg.Discovery.Enabled {
 		d.bg.Add(1)
 		go func() {
@@ -637,9 +632,6 @@ func (d *daemon) reload(ctx context.Context) {
 
 	want := map[string]ModemConfig{}
 	for _, m := range next.Modems {
-		want[m.Name] = m
-	}
-	for _, m := range d.opts.extraDevices {
 		want[m.Name] = m
 	}
 	for name, r := range running {

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor polls cond until it is true or the deadline passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func httpJSON(t *testing.T, method, url, key string, body any, out any) int {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		_ = json.Unmarshal(data, out)
+	}
+	return resp.StatusCode
+}
+
+// TestDemoSmoke runs `simgate demo` in process: it becomes ready, the
+// printed key sends a message, the message is sent by a simulated modem,
+// a reply injected through the printed control URL arrives as inbound, and
+// Ctrl-C (context cancel) stops it cleanly.
+func TestDemoSmoke(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"demo", "-modems", "2", "-listen", "127.0.0.1:0", "-latency", "20ms"}, &stdout, &stderr)
+	}()
+	keyRE := regexp.MustCompile(`export SIMGATE_KEY=(\S+)`)
+	addrRE := regexp.MustCompile(`export SIMGATE_ADDR=(\S+)`)
+	ctlRE := regexp.MustCompile(`(http://127\.0\.0\.1:\d+)/sms`)
+	waitFor(t, "the demo banner", 30*time.Second, func() bool {
+		select {
+		case code := <-done:
+			t.Fatalf("demo exited with %d: %s", code, stderr.String())
+		default:
+		}
+		return ctlRE.MatchString(stdout.String())
+	})
+	out := stdout.String()
+	key := keyRE.FindStringSubmatch(out)[1]
+	addr := addrRE.FindStringSubmatch(out)[1]
+	ctl := ctlRE.FindStringSubmatch(out)[1]
+
+	waitFor(t, "/readyz 200", 30*time.Second, func() bool {
+		return httpJSON(t, "GET", addr+"/readyz", "", nil, nil) == http.StatusOK
+	})
+	var msg struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+		Modem  string `json:"modem"`
+	}
+	if code := httpJSON(t, "POST", addr+"/v1/messages", key, map[string]string{"to": demoContact, "body": "smoke test"}, &msg); code != http.StatusAccepted {
+		t.Fatalf("POST /v1/messages: %d", code)
+	}
+	waitFor(t, "the message to be sent", 30*time.Second, func() bool {
+		httpJSON(t, "GET", addr+"/v1/messages/"+msg.ID, key, nil, &msg)
+		return msg.Status == "sent" || msg.Status == "delivered"
+	})
+
+	// The contact replies through the simulator; the reply reaches the
+	// modem that texted them and is listed as inbound.
+	if code := httpJSON(t, "POST", ctl+"/sms", "", map[string]string{"from": demoContact, "text": "smoke reply"}, nil); code != http.StatusOK {
+		t.Fatalf("POST %s/sms: %d", ctl, code)
+	}
+	waitFor(t, "the reply to arrive", 30*time.Second, func() bool {
+		var page map[string]json.RawMessage
+		httpJSON(t, "GET", addr+"/v1/messages?direction=in", key, nil, &page)
+		for _, v := range page {
+			if strings.Contains(string(v), "smoke reply") && strings.Contains(string(v), fmt.Sprintf("%q", msg.Modem)) {
+				return true
+			}
+		}
+		return false
+	})
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("demo exited with %d: %s", code, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("demo did not stop after cancel")
+	}
+}
