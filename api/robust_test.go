@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"sort"
 	"strconv"
@@ -410,4 +411,49 @@ func rawTruncated(addr string, rq genRequest) (int, http.Header, []byte, error) 
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
 	return res.StatusCode, res.Header, body, nil
+}
+
+// FuzzHandler sends arbitrary methods, paths, bodies and content types with
+// an admin key to the whole handler: no answer is a 5xx and every error
+// answer is a problem document.
+func FuzzHandler(f *testing.F) {
+	e := newEnv(f)
+	for _, s := range []struct{ method, path, ct, body string }{
+		{"POST", "/v1/messages", "application/json", `{"to":"+15551234567","body":"hi"}`},
+		{"POST", "/v1/optouts", "application/json", `{"numbers":["+15551234567"]}`},
+		{"POST", "/v1/webhooks", "application/json", `{"url":"https://example.com"}`},
+		{"POST", "/v1/modems/sim1/pause", "", `{"until":"2999-01-01T00:00:00Z"}`},
+		{"GET", "/v1/messages?limit=2&cursor=abc", "", ""},
+		{"DELETE", "/v1/optouts/%2B15551234567", "", ""},
+		{"GET", "/v1/conversations/abc", "", ""},
+	} {
+		f.Add(s.method, s.path, s.ct, []byte(s.body))
+	}
+	admin := e.keys["admin"]
+	f.Fuzz(func(t *testing.T, method, path, ct string, body []byte) {
+		if !strings.HasPrefix(path, "/") {
+			path = "/" + path
+		}
+		u, err := url.ParseRequestURI(path)
+		if err != nil || !validHeaderValue(ct) || method == "" || strings.ContainsAny(method, " \t\r\n/()<>@,;:\\\"[]?={}") {
+			return
+		}
+		req := httptest.NewRequest("GET", "/", bytes.NewReader(body))
+		req.Method, req.URL, req.RequestURI = method, u, path
+		req.ContentLength = int64(len(body))
+		req.Header.Set("Authorization", "Bearer "+admin)
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		rec := httptest.NewRecorder()
+		e.srv.Handler().ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("%s %s → %d: %s", method, path, rec.Code, rec.Body.Bytes())
+		}
+		if rec.Code >= 400 && method != http.MethodHead {
+			if msg := problemError(rec.Code, rec.Header(), rec.Body.Bytes()); msg != "" {
+				t.Fatalf("%s %s → %d: %s", method, path, rec.Code, msg)
+			}
+		}
+	})
 }
