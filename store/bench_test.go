@@ -163,16 +163,24 @@ func readyDB(b *testing.B, n int) string {
 
 // BenchmarkReadyAfterRestart times Open + ActiveMessages on a database of
 // 1,000,000 stored messages (~1,000 active). SIMGATE_READY_N overrides the
-// size. The database is built once and cached in the temp dir.
+// size. The database is built once and cached in the temp dir. With
+// SIMGATE_READY_COLD=1 the file's pages are dropped from the page cache
+// before each Open (a cold start after a reboot).
 func BenchmarkReadyAfterRestart(b *testing.B) {
 	n := 1_000_000
 	if s := os.Getenv("SIMGATE_READY_N"); s != "" {
 		fmt.Sscan(s, &n)
 	}
 	path := readyDB(b, n)
+	cold := os.Getenv("SIMGATE_READY_COLD") != ""
 	b.ResetTimer()
 	var active int
 	for range b.N {
+		if cold {
+			b.StopTimer()
+			dropCache(b, path)
+			b.StartTimer()
+		}
 		start := time.Now()
 		db, err := Open(path, Options{})
 		if err != nil {
@@ -216,3 +224,4 @@ func BenchmarkEncodeMessage(b *testing.B) {
 	}
 	b.ReportMetric(float64(total)/float64(len(msgs)), "bytes/msg")
 }
+
