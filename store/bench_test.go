@@ -224,4 +224,3 @@ func BenchmarkEncodeMessage(b *testing.B) {
 	}
 	b.ReportMetric(float64(total)/float64(len(msgs)), "bytes/msg")
 }
-
