@@ -66,6 +66,9 @@ type serveOptions struct {
 	watchdog time.Duration
 	// ready, if set, is called once the API listens, with its address.
 	ready func(apiAddr string)
+	// reloaded, if set, is called after each SIGHUP reload with what was
+	// applied and what needs a restart.
+	reloaded func(applied, restart []string)
 	// noSync opens the store without fsync (never for real data).
 	noSync bool
 }
@@ -149,15 +152,14 @@ func serve(ctx context.Context, cfg Config, o serveOptions) error {
 		d.stop()
 		return err
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	_ = o.notify.Notify("READY=1\nSTATUS=serving on " + d.apiAddr)
 	d.log.Info("simgate ready", "listen", d.apiAddr, "modems", len(d.modems), "version", buildVersion())
 	if o.ready != nil {
 		o.ready(d.apiAddr)
 	}
-
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	var err error
 loop:
 	for {
@@ -348,8 +350,9 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 }
 
 // stop shuts down in reverse order: the API stops taking work, the
-// dispatcher finishes in-flight sends, inbox and webhooks stop, modems
-// close, the store closes. It tolerates a partial start.
+// dispatcher finishes in-flight sends, its loop and the inbox's stop, the
+// modems close (no more inbound), events are handed to the webhook outbox
+// and the deliverer stops, the store closes. It tolerates a partial start.
 func (d *daemon) stop() {
 	timeout := d.cfg.ShutdownTimeout.D()
 	if d.srv != nil {
@@ -372,12 +375,6 @@ func (d *daemon) stop() {
 		d.bgCancel()
 	}
 	d.bg.Wait()
-	if d.hooks != nil {
-		d.hooks.Close()
-	}
-	if d.events != nil {
-		_ = d.events.Close()
-	}
 	d.mu.Lock()
 	var wg sync.WaitGroup
 	for _, m := range d.modems {
@@ -390,6 +387,13 @@ func (d *daemon) stop() {
 	d.modems = map[string]*runningModem{}
 	d.mu.Unlock()
 	wg.Wait()
+	// No more inbound: hand the last events to the webhook outbox, then stop it.
+	if d.events != nil {
+		_ = d.events.Close()
+	}
+	if d.hooks != nil {
+		d.hooks.Close()
+	}
 	if d.db != nil {
 		if err := d.db.Close(); err != nil {
 			d.log.Error("store close", "err", err)
@@ -569,6 +573,9 @@ func (d *daemon) reload(ctx context.Context) {
 	next, err := d.opts.reload()
 	if err != nil {
 		d.log.Error("reload: configuration refused; keeping the running one", "err", err)
+		if d.opts.reloaded != nil {
+			d.opts.reloaded(nil, nil)
+		}
 		return
 	}
 	old := d.cfg
@@ -679,6 +686,9 @@ func (d *daemon) reload(ctx context.Context) {
 		go d.discover(ctx)
 	}
 	d.log.Info("configuration reloaded", "applied", strings.Join(changed, "; "), "needs_restart", strings.Join(restart, ", "))
+	if d.opts.reloaded != nil {
+		d.opts.reloaded(changed, restart)
+	}
 }
 
 // driverChanged reports whether the modem must be reopened for the change from a to b.

@@ -6,12 +6,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/simgate/simgate/api/webhook"
 	"github.com/simgate/simgate/gateway"
 )
 
@@ -19,26 +21,37 @@ import (
 // (Source "config"; those added through the API are left alone) and runs
 // the webhook deliverer.
 type hookSync struct {
-	st  gateway.WebhookStore
-	log *slog.Logger
-	del deliverer
+	st     gateway.WebhookStore
+	log    *slog.Logger
+	del    *webhook.Deliverer
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
-// deliverer is what serve needs of api/webhook's Deliverer.
-type deliverer interface {
-	Close() error
-}
-
+// newHookSync stores cfg's webhooks, subscribes a Deliverer to ev and runs it.
 func newHookSync(ctx context.Context, cfg Config, st gateway.WebhookStore, ev *gateway.Events, log *slog.Logger, reg prometheus.Registerer) (*hookSync, error) {
 	h := &hookSync{st: st, log: log}
 	if _, err := h.Sync(ctx, cfg); err != nil {
 		return nil, err
 	}
-	del, err := startDeliverer(cfg, st, ev, log, reg)
+	var allow []netip.Prefix
+	for _, a := range cfg.WebhookAllow {
+		allow = append(allow, netip.MustParsePrefix(a)) // validated
+	}
+	del, err := webhook.New(webhook.Config{Allow: allow}, st, log, reg)
 	if err != nil {
 		return nil, err
 	}
 	h.del = del
+	ev.Subscribe(del)
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	h.cancel, h.done = cancel, make(chan struct{})
+	go func() {
+		defer close(h.done)
+		if err := del.Run(rctx); err != nil {
+			log.Error("webhook deliverer stopped", "err", err)
+		}
+	}()
 	return h, nil
 }
 
@@ -109,11 +122,15 @@ func (h *hookSync) Sync(ctx context.Context, cfg Config) (string, error) {
 	return "webhooks: " + strings.Join(parts, ", "), nil
 }
 
-// Close stops the deliverer (pending deliveries stay stored).
+// Close stops the deliverer (pending deliveries stay stored and are sent
+// after the next start).
 func (h *hookSync) Close() {
-	if h.del != nil {
-		if err := h.del.Close(); err != nil {
-			h.log.Warn("webhook deliverer close", "err", err)
-		}
+	if h.del == nil {
+		return
+	}
+	h.cancel()
+	<-h.done
+	if err := h.del.Close(); err != nil {
+		h.log.Warn("webhook deliverer close", "err", err)
 	}
 }

@@ -1,0 +1,331 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/simgate/simgate/gateway"
+	"github.com/simgate/simgate/store"
+)
+
+// testGateway is serve running in process on simulated modems.
+type testGateway struct {
+	cfg    Config
+	sim    *demoSim
+	base   string // http://addr
+	key    string // admin, send, read
+	cancel context.CancelFunc
+	done   chan error
+	logs   *syncBuffer
+	// next is what the reload function returns (guarded by mu).
+	mu       sync.Mutex
+	next     Config
+	reloaded chan [2][]string
+}
+
+// startGateway starts serve on nModems simulated modems (sim1..), of which
+// the first useModems are configured; edit adjusts the configuration.
+func startGateway(t *testing.T, nModems, useModems int, edit func(*Config)) *testGateway {
+	t.Helper()
+	dir := t.TempDir()
+	sim, err := startDemoSim(nModems, dir, 10*time.Millisecond, "127.0.0.1:0", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	cfg := DefaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Store.Path = filepath.Join(dir, "simgate.db")
+	cfg.Pacing = PacingConfig{}
+	cfg.ShutdownTimeout = Duration(5 * time.Second)
+	for _, m := range sim.modems[:useModems] {
+		cfg.Modems = append(cfg.Modems, ModemConfig{Name: m.name, Port: m.link})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(cfg.Store.Path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := createKey(context.Background(), db, "test", []string{"admin", "send", "read"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	g := &testGateway{cfg: cfg, sim: sim, key: key.secret, done: make(chan error, 1), logs: &syncBuffer{}, next: cfg, reloaded: make(chan [2][]string, 4)}
+	ctx, cancel := context.WithCancel(context.Background())
+	g.cancel = cancel
+	ready := make(chan string, 1)
+	go func() {
+		g.done <- serve(ctx, cfg, serveOptions{
+			log:   slog.New(slog.NewTextHandler(g.logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+			level: new(slog.LevelVar),
+			reload: func() (Config, error) {
+				g.mu.Lock()
+				defer g.mu.Unlock()
+				c := g.next
+				if err := c.Validate(); err != nil { // as LoadConfig does
+					return Config{}, err
+				}
+				return c, nil
+			},
+			ready:    func(addr string) { ready <- addr },
+			reloaded: func(a, r []string) { g.reloaded <- [2][]string{a, r} },
+		})
+	}()
+	select {
+	case addr := <-ready:
+		g.base = "http://" + addr
+	case err := <-g.done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve not ready")
+	}
+	t.Cleanup(func() { g.stop(t) })
+	return g
+}
+
+func (g *testGateway) stop(t *testing.T) {
+	t.Helper()
+	if g.cancel == nil {
+		return
+	}
+	g.cancel()
+	g.cancel = nil
+	select {
+	case err := <-g.done:
+		if err != nil {
+			t.Errorf("serve returned %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("serve did not stop")
+	}
+}
+
+func (g *testGateway) modemNames(t *testing.T) []string {
+	t.Helper()
+	var list []gateway.ModemView
+	var page struct {
+		Modems []gateway.ModemView `json:"modems"`
+		Data   []gateway.ModemView `json:"data"`
+	}
+	raw := getRaw(t, g.base+"/v1/modems", g.key)
+	if err := jsonUnmarshal(raw, &list); err != nil {
+		if err := jsonUnmarshal(raw, &page); err != nil {
+			t.Fatalf("GET /v1/modems: %s", raw)
+		}
+		list = append(page.Modems, page.Data...)
+	}
+	var names []string
+	for _, m := range list {
+		names = append(names, m.Name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func getRaw(t *testing.T, url, key string) []byte {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return b
+}
+
+// sighup sends SIGHUP to this process (serve has a handler) and waits for the reload.
+func (g *testGateway) sighup(t *testing.T, next Config) (applied, restart []string) {
+	t.Helper()
+	g.mu.Lock()
+	g.next = next
+	g.mu.Unlock()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-g.reloaded:
+		return r[0], r[1]
+	case <-time.After(30 * time.Second):
+		t.Fatal("no reload after SIGHUP")
+	}
+	return nil, nil
+}
+
+func TestServeReloadOnSIGHUP(t *testing.T) {
+	g := startGateway(t, 3, 2, nil)
+	if got := g.modemNames(t); !slices.Equal(got, []string{"sim1", "sim2"}) {
+		t.Fatalf("modems %v", got)
+	}
+	// Accept a message before the reload; it must still be sent after.
+	var msg struct{ ID, Status string }
+	if code := httpJSON(t, "POST", g.base+"/v1/messages", g.key, map[string]string{"to": demoContact, "body": "across a reload"}, &msg); code != http.StatusAccepted {
+		t.Fatalf("POST: %d", code)
+	}
+
+	next := g.cfg
+	next.Modems = []ModemConfig{
+		{Name: "sim2", Port: g.sim.modems[1].link, Groups: []string{"east"}},
+		{Name: "sim3", Port: g.sim.modems[2].link},
+	}
+	next.Pacing.PerDay = 77
+	next.Log.Level = "debug"
+	next.Listen = "127.0.0.1:1" // needs a restart: reported, not applied
+	applied, restart := g.sighup(t, next)
+	for _, want := range []string{"pacing", "log.level", "modems: removed sim1", "modems: added sim3", "modems: groups/pacing of sim2"} {
+		if !slices.Contains(applied, want) {
+			t.Errorf("applied %q, want it to include %q", applied, want)
+		}
+	}
+	if !slices.Contains(restart, "listen") {
+		t.Errorf("needs restart %q, want listen", restart)
+	}
+	if got := g.modemNames(t); !slices.Equal(got, []string{"sim2", "sim3"}) {
+		t.Fatalf("modems after reload %v, want [sim2 sim3]", got)
+	}
+	var view gateway.ModemView
+	if err := jsonUnmarshal(getRaw(t, g.base+"/v1/modems/sim3", g.key), &view); err != nil || view.Budget.PerDay != 77 {
+		t.Errorf("sim3 per_day %d (%v), want the reloaded default 77", view.Budget.PerDay, err)
+	}
+	waitFor(t, "the message accepted before the reload to be sent", 30*time.Second, func() bool {
+		httpJSON(t, "GET", g.base+"/v1/messages/"+msg.ID, g.key, nil, &msg)
+		return msg.Status == "sent" || msg.Status == "delivered"
+	})
+
+	// A broken configuration is refused and the running one kept.
+	bad := next
+	bad.Modems = append(bad.Modems, ModemConfig{Name: "sim2"})
+	if applied, _ := g.sighup(t, bad); applied != nil {
+		t.Errorf("a refused configuration applied %q", applied)
+	}
+	if got := g.modemNames(t); !slices.Equal(got, []string{"sim2", "sim3"}) {
+		t.Fatalf("modems after a refused reload %v", got)
+	}
+}
+
+func TestServeRefusesNonLoopbackWithoutKeys(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Listen = "0.0.0.0:0"
+	cfg.Store.Path = filepath.Join(t.TempDir(), "simgate.db")
+	err := serve(context.Background(), cfg, serveOptions{})
+	if err == nil || !strings.Contains(err.Error(), "refusing to listen on 0.0.0.0:0 with no API key") {
+		t.Fatalf("serve = %v, want a refusal naming the address", err)
+	}
+	// The store was closed again: it opens.
+	db, err := store.Open(cfg.Store.Path, store.Options{Timeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("store left locked: %v", err)
+	}
+	db.Close()
+}
+
+func TestServeMetricsWebhooksBackup(t *testing.T) {
+	// A webhook receiver on loopback, allowed explicitly.
+	got := make(chan http.Header, 16)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if bytes.Contains(body, []byte(`"message.sent"`)) {
+			got <- r.Header.Clone()
+		}
+	}))
+	defer recv.Close()
+	secretFile := filepath.Join(t.TempDir(), "hook.secret")
+	if err := os.WriteFile(secretFile, []byte("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, 1, 1, func(c *Config) {
+		c.Webhooks = []WebhookConfig{{URL: recv.URL + "/hook", Events: []string{"message.sent"}, SecretFile: secretFile, Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}
+		c.WebhookAllow = []string{"127.0.0.0/8"}
+	})
+	var msg struct{ ID string }
+	if code := httpJSON(t, "POST", g.base+"/v1/messages", g.key, map[string]string{"to": demoContact, "body": "hook me"}, &msg); code != http.StatusAccepted {
+		t.Fatalf("POST: %d", code)
+	}
+	select {
+	case h := <-got:
+		if h.Get("webhook-signature") == "" || h.Get("webhook-id") == "" {
+			t.Errorf("delivery without Standard Webhooks headers: %v", h)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no message.sent delivery to the configured webhook; logs:\n%s", g.logs.String())
+	}
+
+	metrics := string(getRaw(t, g.base+"/metrics", ""))
+	for _, name := range []string{"simgate_build_info{", "simgate_modem_up{modem=\"sim1\"} 1", "simgate_messages_accepted_total", "simgate_http_requests_total", "go_goroutines", "process_resident_memory_bytes", "simgate_webhook_deliveries_total"} {
+		if !strings.Contains(metrics, name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+
+	// keys needs the daemon stopped: a clear error while it runs.
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"keys", "list", "-store", g.cfg.Store.Path, "-timeout", "100ms"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "stop the daemon first") {
+		t.Errorf("keys list while the daemon runs: exit %d, %q", code, errb.String())
+	}
+	// backup works online, through the daemon, with the admin key.
+	copyPath := filepath.Join(t.TempDir(), "copy.db")
+	out.Reset()
+	errb.Reset()
+	if code := run(context.Background(), []string{"backup", "-store", g.cfg.Store.Path, "-timeout", "100ms", "-addr", g.base, "-key", g.key, "-o", copyPath}, &out, &errb); code != 0 {
+		t.Fatalf("online backup: exit %d: %s", code, errb.String())
+	}
+	db, err := store.Open(copyPath, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := db.GetMessage(context.Background(), msg.ID)
+	db.Close()
+	if err != nil || m.Body != "hook me" {
+		t.Fatalf("backup lacks the message: %v", err)
+	}
+	// Without an admin key the endpoint refuses.
+	req, _ := http.NewRequest("GET", g.base+backupPath, nil)
+	req.Header.Set("Authorization", "Bearer sg_nope")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("backup with a bad key: %v %v", resp, err)
+	}
+
+	// After the daemon stops, keys and backup work on the file.
+	g.stop(t)
+	out.Reset()
+	errb.Reset()
+	if code := run(context.Background(), []string{"keys", "list", "-store", g.cfg.Store.Path}, &out, &errb); code != 0 || !strings.Contains(out.String(), "test") {
+		t.Errorf("keys list after stop: exit %d %q %q", code, out.String(), errb.String())
+	}
+	offline := filepath.Join(t.TempDir(), "offline.db")
+	if code := run(context.Background(), []string{"backup", "-store", g.cfg.Store.Path, "-o", offline}, &out, &errb); code != 0 {
+		t.Errorf("offline backup: exit %d: %s", code, errb.String())
+	}
+}
+
+func jsonUnmarshal(b []byte, v any) error {
+	if len(b) == 0 {
+		return errors.New("empty")
+	}
+	return json.Unmarshal(b, v)
+}
