@@ -59,6 +59,7 @@ func (s *Server) postMessage(c echo.Context) error {
 			if old.RequestHash != hash {
 				return gateway.ErrIdempotencyMismatch
 			}
+			c.Response().Header().Set(echo.HeaderLocation, "/v1/messages/"+old.ID)
 			return c.JSON(http.StatusAccepted, viewMessage(old))
 		case !errors.Is(err, gateway.ErrNotFound):
 			return fmt.Errorf("idempotency lookup: %w", err)

@@ -137,8 +137,15 @@ func TestIdempotency(t *testing.T) {
 	t.Run("same key same body", func(t *testing.T) {
 		// Other spacing and key order are the same request.
 		must(t, e.do("POST", "/v1/messages", "send", ` { "body" : "once only", "to":"+15551234567" }`, "Idempotency-Key", "k-1"), 202).decode(t, &again)
-		if again.ID != first.ID {
-			t.Fatalf("repeat got %s, first %s", again.ID, first.ID)
+		if again.ID != first.ID || again.Status != first.Status || again.Body != first.Body {
+			t.Fatalf("repeat got %+v, first %+v", again, first)
+		}
+		// Validity written as seconds or as a duration is the same request.
+		var a, b api.MessageView
+		must(t, e.do("POST", "/v1/messages", "send", `{"to":"+15551234567","body":"v","validity":3600}`, "Idempotency-Key", "k-v"), 202).decode(t, &a)
+		must(t, e.do("POST", "/v1/messages", "send", `{"to":"+15551234567","body":"v","validity":"1h","metadata":{}}`, "Idempotency-Key", "k-v"), 202).decode(t, &b)
+		if a.ID != b.ID {
+			t.Errorf("equivalent bodies are different requests: %s, %s", a.ID, b.ID)
 		}
 	})
 	t.Run("same key other body", func(t *testing.T) {
@@ -182,8 +189,8 @@ func TestIdempotency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(page.Messages) != 3 {
-		t.Errorf("%d messages stored, want 3 (k-1 alice, k-1 bob, k-2)", len(page.Messages))
+	if len(page.Messages) != 4 {
+		t.Errorf("%d messages stored, want 4 (k-1 alice, k-v, k-1 bob, k-2)", len(page.Messages))
 	}
 }
 
