@@ -114,7 +114,31 @@ type OptOutChecker interface {
 // Dispatcher is the outbound engine: it accepts messages (Submit), keeps a
 // lean in-memory queue over the durable store, and runs one worker per modem
 // that sends the next message that modem may send when its pacer allows.
-// All methods are safe for concurrent use.
+//
+// Durability: Submit returns only after Store.CreateMessage. Every part
+// transition (assigned, submitting, submitted / unknown / queued for retry /
+// failed) is one Store.UpdateMessage committed before the next step; the
+// store, not the memory, decides whether a part still needs sending, so a
+// stale queue entry can never send twice. "submitting" is committed before
+// the PDU is written: a part found in it at start-up (or whose answer was
+// lost) is unknown, never resent blindly, unless the message asked for
+// at-least-once. Budgets are saved once a second (a crash forgets at most a
+// second of counting); pauses and drains are not persisted.
+//
+// Scheduling: the queue holds ids and scheduling fields only (about 300
+// bytes a message). A modem's own queue holds messages pinned to it (its
+// contacts, From naming it, later parts of a message it started); shared
+// queues per group and for "any" hold the rest, highest priority first, then
+// oldest. A worker takes the best head it may send: within its daily part
+// budget, a new contact only within NewContactsPerDay and not while draining.
+// A shared message whose contact got bound meanwhile moves to that SIM.
+// Idle workers are woken in round-robin order when work arrives. All parts
+// of a message leave through one SIM.
+//
+// Concurrency: all methods are safe for concurrent use. Run starts the
+// workers and the scheduler and waits for them; Close stops them, letting
+// in-flight AT+CMGS exchanges finish and be recorded (bounded by
+// Config.CloseTimeout).
 type Dispatcher struct {
 	cfg Config
 	st  Store

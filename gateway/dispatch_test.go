@@ -697,3 +697,22 @@ func TestRemoveDeviceMovesContactsAfterTimeout(t *testing.T) {
 		t.Fatalf("re-added a: %+v %v", v.Budget, err)
 	}
 }
+
+func TestGroupFromOverridesStickyWithoutRebinding(t *testing.T) {
+	h := newHarness(t, testConfig(), nil)
+	h.add("a", []string{"east"})
+	h.add("c", []string{"west"})
+	h.st.sticky["+12025550143"] = Sticky{Modem: "c"}
+	h.start()
+	m := h.submit(SendRequest{To: "+12025550143", Body: "from east", From: "east"})
+	if got := h.waitStatus(m.ID, StatusSent); got.Modem != "a" {
+		t.Fatalf("sent by %s, want a (group east)", got.Modem)
+	}
+	if s, _ := h.st.Sticky(context.Background(), "+12025550143"); s.Modem != "c" {
+		t.Fatalf("binding moved to %s", s.Modem)
+	}
+	m2 := h.submit(SendRequest{To: "+12025550143", Body: "any"})
+	if got := h.waitStatus(m2.ID, StatusSent); got.Modem != "c" {
+		t.Fatalf("sticky lost: sent by %s", got.Modem)
+	}
+}

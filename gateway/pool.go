@@ -266,14 +266,16 @@ func (d *Dispatcher) takeLocked(m *modemEntry, now time.Time) *item {
 			continue
 		}
 		b, bound := d.bound[h.contact]
-		if bound && b != m.name && !own && !d.goneLocked(b, now) {
+		// The contact's SIM may send it unless From rules that SIM out.
+		eligible := bound && (h.from == "" || h.from == b || d.inGroupLocked(b, h.from))
+		if bound && b != m.name && !own && eligible && !d.goneLocked(b, now) {
 			// The contact has a SIM: send from it.
 			heap.Pop(best)
 			h.pinned = b
 			d.pushLocked(h, now)
 			continue
 		}
-		newContact := !bound || (b != m.name && d.goneLocked(b, now))
+		newContact := !bound || (b != m.name && eligible && d.goneLocked(b, now))
 		if newContact && (m.pacer.newContactsLeft(now) <= 0 || (m.draining && !own)) {
 			keys[bi] = "\x00"
 			continue
@@ -286,6 +288,11 @@ func (d *Dispatcher) takeLocked(m *modemEntry, now time.Time) *item {
 		h.where = inFlight
 		h.qkey = ""
 		h.newBind = newContact
+		if bound && b != m.name && !newContact {
+			// From asked for SIMs the contact is not bound to: send
+			// without moving the binding, but it is new to this SIM.
+			m.pacer.addNewContact(now)
+		}
 		if newContact {
 			if bound && b != m.name {
 				h.moveFrom = b
