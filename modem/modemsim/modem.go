@@ -76,6 +76,7 @@ type Modem struct {
 	port     *ptyPort
 	lastLink string
 	sregs    map[string]int
+	fed      int // bytes fed by clients (tests await it)
 	closed   bool
 }
 
@@ -246,6 +247,7 @@ func (m *Modem) Stored() []StoredSMS {
 func (m *Modem) Conn() io.ReadWriteCloser {
 	c := newPipeConn()
 	s := m.attach(c.out)
+	s.stop = func() { c.Close() }
 	m.onReopen()
 	m.net.mu.Lock()
 	closed := m.net.closed
@@ -315,6 +317,9 @@ func (m *Modem) shutdown() {
 		p.close()
 	}
 	for _, s := range ss {
+		if s.stop != nil {
+			s.stop()
+		}
 		m.detach(s)
 	}
 }

@@ -59,6 +59,11 @@ func (m *Modem) newPTY(linkPath string) (*ptyPort, error) {
 		return nil, fmt.Errorf("modemsim: open pty: %w", err)
 	}
 	tty := slave.Name()
+	master, err = pollable(master)
+	if err != nil {
+		slave.Close()
+		return nil, fmt.Errorf("modemsim: pty master: %w", err)
+	}
 	if err := makeRaw(int(slave.Fd())); err != nil {
 		master.Close()
 		slave.Close()
@@ -247,4 +252,28 @@ func makeRaw(fd int) error {
 	t.Cc[unix.VMIN] = 1
 	t.Cc[unix.VTIME] = 0
 	return unix.IoctlSetTermios(fd, unix.TCSETS, t)
+}
+
+// pollable re-opens the master as a non-blocking, poller-backed file so
+// that read deadlines work and Close interrupts a blocked Read.
+func pollable(f *os.File) (*os.File, error) {
+	defer f.Close()
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var fd int
+	var derr error
+	if err := sc.Control(func(raw uintptr) { fd, derr = unix.Dup(int(raw)) }); err != nil {
+		return nil, err
+	}
+	if derr != nil {
+		return nil, derr
+	}
+	unix.CloseOnExec(fd)
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), "/dev/ptmx"), nil
 }

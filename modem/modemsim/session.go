@@ -18,6 +18,7 @@ type session struct {
 	overflow bool
 	prompt   *prompt
 	after    func() // run after the current command line's final result
+	stop     func() // closes the session's input (Network.Close)
 }
 
 // prompt is a pending AT+CMGS/AT+CMGW body after the "> " prompt.
@@ -47,6 +48,7 @@ func (s *session) feed(b []byte) {
 	m := s.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	defer func() { m.fed += len(b) }()
 	var echo []byte
 	flushEcho := func() {
 		if len(echo) > 0 {
