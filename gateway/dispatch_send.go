@@ -249,6 +249,10 @@ func (d *Dispatcher) deliver(ctx context.Context, m *modemEntry, it *item, msg *
 	return nil
 }
 
+// prefetchBelow: modems paced at most this much between sends take and
+// assign their next message while a send is on the wire.
+const prefetchBelow = 50 * time.Millisecond
+
 // prefetch takes and assigns m's next message while a send is in flight.
 func (d *Dispatcher) prefetch(ctx context.Context, m *modemEntry) <-chan *prepared {
 	ch := make(chan *prepared, 1)
@@ -328,7 +332,12 @@ func (d *Dispatcher) sendPart(runCtx, ctx context.Context, m *modemEntry, it *it
 
 	var next <-chan *prepared
 	last := countPending(msg) == 0
-	if last {
+	d.mu.Lock()
+	// With a person's pace (seconds between sends) taking the next message
+	// early would only keep it from a SIM that is free sooner.
+	eager := m.pacer.cfg.MinInterval+m.pacer.cfg.Jitter <= prefetchBelow
+	d.mu.Unlock()
+	if last && eager {
 		next = d.prefetch(runCtx, m)
 	}
 	sctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
