@@ -143,7 +143,8 @@ var _ gateway.Device = (*Device)(nil)
 
 // Open starts a Device and returns at once; the port is opened and the modem
 // initialised in the background (watch Status or the observer). in receives
-// inbound PDUs and obs hears about status changes; either may be nil. ctx
+// inbound PDUs and obs hears about status changes; either may be nil (with
+// no handler, stored messages are left on the modem untouched). ctx
 // bounds nothing but Open itself: the Device lives until Close.
 func Open(ctx context.Context, cfg Config, in gateway.InboundHandler, obs gateway.DeviceObserver) (*Device, error) {
 	return open(ctx, cfg, in, obs, openSerial)

@@ -10,6 +10,9 @@ import (
 // poll lists every stored message (AT+CMGL=4, PDU mode "all") and hands the
 // inbound ones to the handler. It is the safety net for lost +CMTI.
 func (s *session) poll() {
+	if s.d.in == nil {
+		return // nobody to hand messages to: leave them stored
+	}
 	lines, err := s.cmd("+CMGL=4", s.d.cfg.CommandTimeout)
 	if err != nil {
 		s.d.log.Debug("cmgl failed", "error", err)
@@ -23,6 +26,9 @@ func (s *session) poll() {
 // readIndicated reads the messages announced by +CMTI / +CDSI.
 func (s *session) readIndicated() {
 	refs := s.takePending()
+	if s.d.in == nil {
+		return
+	}
 	for _, r := range refs {
 		if s.lost() || s.hung() {
 			return
@@ -95,6 +101,9 @@ func (s *session) take(mem string, m stored) {
 // handler; it is not stored on the modem, so there is nothing to delete.
 func (s *session) handleRouted(p routedPDU) {
 	d := s.d
+	if d.in == nil {
+		return
+	}
 	kind, ok := pduKind(p.tpdu)
 	if !ok {
 		return

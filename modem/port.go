@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.bug.st/serial"
 )
@@ -24,11 +25,15 @@ type tap struct {
 	rw      io.ReadWriteCloser
 	log     *slog.Logger
 	pduSent atomic.Bool
+	lastRx  atomic.Int64 // UnixNano of the last byte read
 }
 
 func (t *tap) Read(p []byte) (int, error) {
 	for {
 		n, err := t.rw.Read(p)
+		if n > 0 {
+			t.lastRx.Store(time.Now().UnixNano())
+		}
 		if n > 0 && t.log.Enabled(context.Background(), slog.LevelDebug) {
 			t.log.Debug("at rx", "data", string(p[:n]))
 		}

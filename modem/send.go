@@ -107,6 +107,7 @@ func (s *session) send(r *sendReq) (int, error) {
 	if err := r.ctx.Err(); err != nil {
 		return 0, &gateway.SendError{Temporary: true, Err: err}
 	}
+	s.quiesce()
 	timeout := s.d.cfg.SendTimeout
 	if dl, ok := r.ctx.Deadline(); ok {
 		if rem := time.Until(dl); rem < timeout {

@@ -25,6 +25,7 @@ type session struct {
 	at       *at.AT
 
 	consec  int  // consecutive AT timeouts
+	dirty   bool // a command timed out: its answer may still arrive
 	full    bool // storage full seen
 	srMem   bool // status reports are stored in "SR" (+CDSI)
 	kick    chan struct{}
@@ -140,9 +141,36 @@ func (s *session) cmd(c string, timeout time.Duration) ([]string, error) {
 	if err := s.d.ctx.Err(); err != nil {
 		return nil, err
 	}
+	s.quiesce()
 	lines, err := s.at.Command(c, at.WithTimeout(timeout))
 	s.account(err)
 	return lines, err
+}
+
+// quietGap is how long the line must be silent after a timeout before the
+// next command goes out.
+const quietGap = 150 * time.Millisecond
+
+// quiesce runs after a command timed out: the late answer of that command
+// would otherwise be taken for the answer of the next one (and every answer
+// after it would be off by one). While no command is pending the AT layer
+// drops what arrives, so waiting for a moment of silence realigns.
+func (s *session) quiesce() {
+	if !s.dirty {
+		return
+	}
+	s.dirty = false
+	gap := min(quietGap, s.d.cfg.CommandTimeout/2)
+	deadline := time.Now().Add(s.d.cfg.CommandTimeout)
+	for {
+		idle := time.Since(time.Unix(0, s.tap.lastRx.Load()))
+		if idle >= gap || !time.Now().Before(deadline) {
+			return
+		}
+		if !s.d.sleep(gap - idle) {
+			return
+		}
+	}
 }
 
 // account updates the timeout counters after a command.
@@ -150,6 +178,7 @@ func (s *session) account(err error) {
 	switch {
 	case errors.Is(err, at.ErrDeadlineExceeded):
 		s.consec++
+		s.dirty = true
 		s.d.countTimeout()
 	case errors.Is(err, at.ErrClosed):
 	default:
@@ -185,7 +214,11 @@ func (s *session) resync(deadline time.Time) error {
 		if err := s.d.ctx.Err(); err != nil {
 			return err
 		}
+		s.quiesce()
 		_, err := s.at.Command("", at.WithTimeout(step))
+		if errors.Is(err, at.ErrDeadlineExceeded) {
+			s.dirty = true
+		}
 		if err == nil {
 			s.consec = 0
 			return nil

@@ -130,7 +130,7 @@ func fastConfig(name, port string) Config {
 		Logger:         lg,
 		Name:           name,
 		Port:           port,
-		CommandTimeout: 500 * time.Millisecond,
+		CommandTimeout: time.Second, // generous: the machine is shared and -race is slow
 		SendTimeout:    3 * time.Second,
 		PollInterval:   200 * time.Millisecond,
 		HealthInterval: 200 * time.Millisecond,
@@ -203,7 +203,7 @@ func TestInitQuirks(t *testing.T) {
 			want := gateway.ModemInfo{Manufacturer: "SIMCOM_Ltd", Model: "SIM800", Firmware: "1418B05",
 				IMEI: imei, IMSI: imsi, ICCID: iccid, MSISDN: r.sim.MSISDN()}
 			if got != want {
-				t.Fatalf("Info() = %+v\nwant     %+v", got, want)
+				t.Fatalf("Info() = %+v\nwant     %+v\nstatus %+v", got, want, d.Status())
 			}
 			st := d.Status()
 			if st.Port != r.link || st.Operator == "" || st.RSSI == 99 {
@@ -944,4 +944,54 @@ func BenchmarkSendPDU(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "parts/s")
+}
+
+func TestLateAnswerNotTakenForNextSend(t *testing.T) {
+	r := newRig(t, modemsim.ModemConfig{}, modemsim.Faults{})
+	cfg := fastConfig("m1", r.link)
+	cfg.HangAfter = 10 // a slow network is not a hang
+	// nothing else between the sends: the next command after the timeout is the next AT+CMGS
+	cfg.HealthInterval = time.Hour
+	cfg.PollInterval = time.Hour
+	d := r.open(cfg)
+	r.waitUp(10 * time.Second)
+	r.sim.SetFaults(modemsim.Faults{SendLatency: 1500 * time.Millisecond})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	_, err := d.SendPDU(ctx, encode(t, "+15557654321", "first", false)[0])
+	cancel()
+	var se *gateway.SendError
+	if !errors.As(err, &se) || !se.Ambiguous {
+		t.Fatalf("first: %v, want ambiguous", err)
+	}
+	// The first part's "+CMGS: <mr>" is still on its way: the next send
+	// must not take it for its own answer.
+	mrs := map[string]int{}
+	for _, text := range []string{"second", "third", "fourth"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		mr, err := d.SendPDU(ctx, encode(t, "+15557654321", text, false)[0])
+		cancel()
+		if err == nil {
+			mrs[text] = mr
+		} else if !errors.As(err, &se) || se.Ambiguous {
+			t.Fatalf("%s: %v", text, err)
+		}
+	}
+	if len(mrs) == 0 {
+		t.Fatal("no send succeeded after the late answer")
+	}
+	for text, mr := range mrs {
+		found := false
+		for _, s := range r.net.Submissions() {
+			if s.Text == text {
+				found = true
+				if mr != s.MR {
+					t.Errorf("%q: driver returned mr %d, the modem gave it %d", text, mr, s.MR)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%q: driver reported it sent (mr %d) but the modem never got it", text, mr)
+		}
+	}
 }
