@@ -485,7 +485,9 @@ func (d *Dispatcher) enqueue(ctx context.Context, msg *Message) error {
 			sticky = s.Modem
 		case errors.Is(err, ErrNotFound):
 		default:
-			return fmt.Errorf("sticky: %w", err)
+			// Queue it anyway (never strand an accepted message); the
+			// binding is read again when it is sent.
+			d.log.Error("read sticky binding", "id", msg.ID, "err", err)
 		}
 	}
 	now := d.now()
