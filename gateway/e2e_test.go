@@ -66,6 +66,9 @@ type rig struct {
 	stop  func()
 }
 
+// rigSendTimeout is the driver's AT+CMGS timeout in the rigs.
+var rigSendTimeout = 5 * time.Second
+
 func e2eConfig() gateway.Config {
 	cfg := gateway.DefaultConfig()
 	cfg.DefaultRegion = "US"
@@ -109,7 +112,7 @@ func newRig(t *testing.T, n int, cfg gateway.Config, db *store.DB, mc func(name 
 		}
 		dev, err := modem.Open(context.Background(), modem.Config{
 			Name: name, Port: link, Globs: []string{link},
-			CommandTimeout: 2 * time.Second, SendTimeout: 5 * time.Second,
+			CommandTimeout: 2 * time.Second, SendTimeout: rigSendTimeout,
 			PollInterval: 300 * time.Millisecond, HealthInterval: 200 * time.Millisecond,
 			MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 		}, r.inbox, d)
@@ -523,6 +526,39 @@ func TestE2ECrashLeavesSubmittingUnknown(t *testing.T) {
 		t.Fatalf("%d submissions, want 2", n)
 	}
 	if r.em.count(gateway.EventMessageUnknown, "") != 1 {
+		t.Fatal("no message.unknown event")
+	}
+}
+
+// TestE2EAmbiguousSendIsUnknown: the modem takes the PDU and never answers
+// +CMGS (the network did get it). The part is unknown and not resent; the
+// SIM recovers and sends the next message.
+func TestE2EAmbiguousSendIsUnknown(t *testing.T) {
+	old := rigSendTimeout
+	rigSendTimeout = time.Second
+	t.Cleanup(func() { rigSendTimeout = old })
+	r := newRig(t, 1, e2eConfig(), nil, nil)
+	r.sims["sim1"].SetFaults(modemsim.Faults{HangAfterPDU: true})
+	r.start()
+	a := r.submit(gateway.SendRequest{To: number(500), Body: "did it go?"})
+	m := r.waitStatus(a.ID, gateway.StatusUnknown)
+	if m.Parts[0].State != gateway.PartUnknown || m.Parts[0].ErrorClass != "ambiguous" {
+		t.Fatalf("part %+v", m.Parts[0])
+	}
+	r.sims["sim1"].SetFaults(modemsim.Faults{})
+	b := r.submit(gateway.SendRequest{To: number(501), Body: "next one"})
+	r.waitStatus(b.ID, gateway.StatusSent, gateway.StatusDelivered)
+	count := map[string]int{}
+	for _, s := range r.net.Submissions() {
+		count[s.To]++
+		if s.To == number(500) && !s.Ambiguous {
+			t.Error("the network saw the hung send as answered")
+		}
+	}
+	if count[number(500)] != 1 || count[number(501)] != 1 {
+		t.Fatalf("submissions per number: %v", count)
+	}
+	if r.em.count(gateway.EventMessageUnknown, "sim1") != 1 {
 		t.Fatal("no message.unknown event")
 	}
 }
