@@ -94,6 +94,8 @@ func BenchmarkCreateMessage(b *testing.B) {
 			if nb := db.batches.Load(); nb > 0 {
 				b.ReportMetric(float64(db.batchedOps.Load())/float64(nb), "ops/commit")
 				b.ReportMetric(float64(db.commitNanos.Load())/float64(nb)/1e6, "ms/commit")
+				st := db.bolt.Stats()
+				b.ReportMetric(float64(st.TxStats.GetWrite())/float64(nb), "pages/commit")
 			}
 		})
 	}

@@ -29,7 +29,8 @@
 //	ix_agent             prefix(agent) | createdAt | id       (set when Agent != "")
 //	ix_mr                prefix(modem) | mr (4) | submittedAt | id → seq (2)   one per submitted part
 //	ix_idempotency       idempotency key → id
-//	counts               index bucket name | 0x00 | value → number of entries (8);
+//	counts               index bucket name | 0x00 | value → number of entries (8),
+//	                     for every message index but ix_contact;
 //	                     "deliveries_pending", "unmatched_reports" → count
 //	unmatched_reports    received | sequence (8) → status report JSON
 //	fragments            prefix(set key) | seq (2) → fragment JSON
@@ -52,10 +53,11 @@
 // function (messageEntries); CreateMessage writes them, UpdateMessage
 // removes the entries of the old message that the new one lacks and adds
 // the new ones, in the same transaction, and keeps the counts in step.
-// ListMessages walks the index of the filter field with the smallest count
-// between the Since/Until bounds and checks the other fields on the
-// message; ActiveMessages seeks over the terminal statuses of ix_status and
-// reads only the non-terminal ones, so start-up cost does not grow with the
+// ListMessages walks the contact's index if the filter names one, else the
+// index of the filter field with the smallest count, between the
+// Since/Until bounds, and checks the other fields on the message.
+// ActiveMessages seeks over the terminal statuses of ix_status and reads
+// only the non-terminal ones, so start-up cost does not grow with the
 // number of delivered messages. Cursors are opaque base64url strings holding
 // the (time, id) position of a page's last message; decodeCursor rejects
 // anything else with a *gateway.ValidationError for field "cursor".

@@ -50,7 +50,10 @@ func messageEntries(m *gateway.Message) []entry {
 	add(bIxStatus, string(m.Status))
 	add(bIxDir, string(m.Direction))
 	if m.Contact != "" {
-		add(bIxContact, m.Contact)
+		// Not counted: a contact's conversation is always the most
+		// selective listing, and per-contact counters would add a random
+		// page write per message to every commit.
+		es = append(es, entry{bucket: bIxContact, key: ixKey(m.Contact, m.CreatedAt, m.ID)})
 	}
 	if m.Modem != "" {
 		add(bIxModem, m.Modem)
@@ -329,8 +332,9 @@ func (db *DB) UpdateMessage(ctx context.Context, id string, fn func(*gateway.Mes
 
 // ListMessages lists the messages matching f, newest first (oldest first if
 // f.Ascending), a page at a time. It walks the index of the most selective
-// filter field (by the stored per-value counts: contact, agent, modem,
-// status or direction; the time index when none is set) within the
+// filter field (the contact's if set, else the agent, modem, status or
+// direction with the smallest stored count; the time index when none is
+// set) within the
 // Since/Until range and checks the other fields on each message. A malformed
 // cursor, or one from a listing in the other order, gives a
 // *gateway.ValidationError for field "cursor".
@@ -437,18 +441,18 @@ func (db *DB) ListMessages(ctx context.Context, f gateway.MessageFilter) (gatewa
 	return page, nil
 }
 
-// pickIndex chooses the index bucket and value to walk for f: the filter
-// field with the fewest stored messages. ok is false when a filter value
-// has no messages at all (the page is empty).
+// pickIndex chooses the index bucket and value to walk for f: the contact
+// if set, else the filter field with the fewest stored messages. ok is false
+// when a counted filter value has no messages at all (the page is empty).
 func pickIndex(tx *bbolt.Tx, f gateway.MessageFilter) (b []byte, v string, ok bool) {
 	type cand struct {
 		b []byte
 		v string
 	}
-	var cs []cand
 	if f.Contact != "" {
-		cs = append(cs, cand{bIxContact, f.Contact})
+		return bIxContact, f.Contact, true
 	}
+	var cs []cand
 	if f.Agent != "" {
 		cs = append(cs, cand{bIxAgent, f.Agent})
 	}
