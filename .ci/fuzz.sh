@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Runs every fuzz target of the module for a short time: FUZZTIME each (default 10s),
-# discovered with `go test -list`. FUZZ_BUDGET (seconds, default 420) bounds the total:
+# discovered with `go test -list`. FUZZ_BUDGET (seconds, default 240) bounds the total:
 # once it is spent, the remaining targets run for 2s each so that every one still runs.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 fuzztime=${FUZZTIME:-10s}
-budget=${FUZZ_BUDGET:-420}
+budget=${FUZZ_BUDGET:-240}
 
 list=$(mktemp)
 trap 'rm -f "$list"' EXIT
