@@ -153,12 +153,13 @@ func (s *demoSim) Close() {
 	_ = s.net.Close()
 }
 
-// handler is the demo simulator's control endpoint:
+// handler is the demo simulator's control endpoint: modemsim's
+// (Network.Handler: /inject, /modems, /modems/{name}/faults, /submissions ...)
+// plus
 //
 //	POST /sms {"from": "+15551234567", "text": "Yes!", "modem": "sim1"}
 //	    a contact texts a simulated modem; without "modem", the modem that
 //	    last texted that contact (so a reply lands in the conversation)
-//	GET /submissions   every SMS the network accepted from the modems
 func (s *demoSim) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /sms", func(w http.ResponseWriter, r *http.Request) {
@@ -183,14 +184,7 @@ func (s *demoSim) handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]string{"delivered_to": to.name, "msisdn": to.msisdn})
 	})
-	mux.HandleFunc("GET /submissions", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		subs := s.net.Submissions()
-		if subs == nil {
-			subs = []modemsim.Submission{}
-		}
-		_ = json.NewEncoder(w).Encode(subs)
-	})
+	mux.Handle("/", s.net.Handler())
 	return mux
 }
 
@@ -265,9 +259,11 @@ The same from the command line (another terminal, with the exports above):
   go run ./cmd/simgate messages
   go run ./cmd/simgate modems
 
-What the simulated network accepted: curl -s %s/submissions
+The simulator: what the network accepted, and faults (e.g. a SIM that fails):
+  curl -s %s/submissions
+  curl -s -d '{"cms_error_rate": 1, "cms_error_code": 500}' %s/modems/sim1/faults
 Ctrl-C stops the demo and deletes its temporary files.
 `, len(b.modems), strings.Join(names, ", "), b.dir, b.key, b.api,
 		auth, demoContact, auth, demoContact, b.control, auth, auth, contact,
-		demoContact, b.control, auth, auth, b.metricsPath, demoContact, b.control)
+		demoContact, b.control, auth, auth, b.metricsPath, demoContact, b.control, b.control)
 }

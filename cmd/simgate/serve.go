@@ -127,6 +127,7 @@ type daemon struct {
 	srv      *http.Server
 	metrics  *http.Server
 	apiAddr  string
+	bgCtx    context.Context
 	bgCancel context.CancelFunc
 	bg       sync.WaitGroup // dispatcher, inbox, discovery, watchdog
 	runErr   chan error     // the dispatcher's Run result
@@ -156,9 +157,19 @@ func serve(ctx context.Context, cfg Config, o serveOptions) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	_ = o.notify.Notify("READY=1\nSTATUS=serving on " + d.apiAddr)
-	d.log.Info("simgate ready", "listen", d.apiAddr, "modems", len(d.modems), "version", buildVersion())
+	d.mu.Lock()
+	nModems := len(d.modems)
+	d.mu.Unlock()
+	d.log.Info("simgate ready", "listen", d.apiAddr, "modems", nModems, "version", buildVersion())
 	if o.ready != nil {
 		o.ready(d.apiAddr)
+	}
+	if o.watchdog > 0 {
+		d.bg.Add(1)
+		go func() {
+			defer d.bg.Done()
+			runWatchdog(d.bgCtx, o.notify, o.watchdog, d.healthy, d.log)
+		}()
 	}
 	var err error
 loop:
@@ -327,13 +338,7 @@ func (d *daemon) start(ctx context.Context) error {
 			}
 		}()
 	}
-	if d.opts.watchdog > 0 {
-		d.bg.Add(1)
-		go func() {
-			defer d.bg.Done()
-			runWatchdog(bgCtx, d.opts.notify, d.opts.watchdog, d.healthy, d.log)
-		}()
-	}
+	d.bgCtx = bgCtx
 	return nil
 }
 

@@ -39,7 +39,7 @@ type testGateway struct {
 
 // startGateway starts serve on nModems simulated modems (sim1..), of which
 // the first useModems are configured; edit adjusts the configuration.
-func startGateway(t *testing.T, nModems, useModems int, edit func(*Config)) *testGateway {
+func startGateway(t *testing.T, nModems, useModems int, edit func(*Config), opts ...func(*serveOptions)) *testGateway {
 	t.Helper()
 	dir := t.TempDir()
 	sim, err := startDemoSim(nModems, dir, 10*time.Millisecond, "127.0.0.1:0", slog.New(slog.DiscardHandler))
@@ -76,23 +76,25 @@ func startGateway(t *testing.T, nModems, useModems int, edit func(*Config)) *tes
 	ctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
 	ready := make(chan string, 1)
-	go func() {
-		g.done <- serve(ctx, cfg, serveOptions{
-			log:   slog.New(slog.NewTextHandler(g.logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
-			level: new(slog.LevelVar),
-			reload: func() (Config, error) {
-				g.mu.Lock()
-				defer g.mu.Unlock()
-				c := g.next
-				if err := c.Validate(); err != nil { // as LoadConfig does
-					return Config{}, err
-				}
-				return c, nil
-			},
-			ready:    func(addr string) { ready <- addr },
-			reloaded: func(a, r []string) { g.reloaded <- [2][]string{a, r} },
-		})
-	}()
+	o := serveOptions{
+		log:   slog.New(slog.NewTextHandler(g.logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		level: new(slog.LevelVar),
+		reload: func() (Config, error) {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			c := g.next
+			if err := c.Validate(); err != nil { // as LoadConfig does
+				return Config{}, err
+			}
+			return c, nil
+		},
+		ready:    func(addr string) { ready <- addr },
+		reloaded: func(a, r []string) { g.reloaded <- [2][]string{a, r} },
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	go func() { g.done <- serve(ctx, cfg, o) }()
 	select {
 	case addr := <-ready:
 		g.base = "http://" + addr
@@ -328,4 +330,46 @@ func jsonUnmarshal(b []byte, v any) error {
 		return errors.New("empty")
 	}
 	return json.Unmarshal(b, v)
+}
+
+// TestServeNotifiesSystemd: READY=1 once serving, WATCHDOG=1 only from the
+// health check (store writable, dispatcher answering), STOPPING=1 on shutdown.
+func TestServeNotifiesSystemd(t *testing.T) {
+	conn, path := listenNotify(t)
+	g := startGateway(t, 1, 1, nil, func(o *serveOptions) {
+		o.notify = &notifier{socket: path}
+		o.watchdog = 10 * time.Millisecond
+	})
+	if got := readDatagram(t, conn); !strings.HasPrefix(got, "READY=1\n") {
+		t.Fatalf("first notification %q, want READY=1", got)
+	}
+	if got := readDatagram(t, conn); got != "WATCHDOG=1" {
+		t.Fatalf("then %q, want WATCHDOG=1", got)
+	}
+	g.stop(t)
+	for {
+		got := readDatagram(t, conn)
+		if got == "STOPPING=1" {
+			break
+		}
+		if got != "WATCHDOG=1" {
+			t.Fatalf("got %q while waiting for STOPPING=1", got)
+		}
+	}
+}
+
+// TestServeDiscovery: with discovery on, a modem on a port no configured
+// modem holds is served under a name from its IMEI.
+func TestServeDiscovery(t *testing.T) {
+	g := startGateway(t, 2, 1, func(c *Config) {
+		c.Discovery.Enabled = true
+		c.Discovery.Globs = []string{filepath.Join(filepath.Dir(c.Modems[0].Port), "sim[0-9]*")}
+	})
+	waitFor(t, "the second modem to be discovered", 30*time.Second, func() bool {
+		return len(g.modemNames(t)) == 2
+	})
+	names := g.modemNames(t)
+	if names[1] != "sim1" || !strings.HasPrefix(names[0], "imei-") {
+		t.Fatalf("modems %v, want [imei-... sim1]", names)
+	}
 }
