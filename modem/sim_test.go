@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
 	"github.com/warthog618/sms"
 	"github.com/warthog618/sms/encoding/tpdu"
 
@@ -483,6 +485,24 @@ func TestPIN(t *testing.T) {
 			t.Fatal("no IMSI after unlock")
 		}
 	})
+	t.Run("unlocked again after a replug", func(t *testing.T) {
+		r := newRig(t, modemsim.ModemConfig{PIN: "1234"}, modemsim.Faults{})
+		cfg := fastConfig("m1", r.link)
+		cfg.PIN = "1234"
+		tx := &txCounter{needle: `+CPIN="`}
+		cfg.Logger = slog.New(tx)
+		d := r.open(cfg)
+		r.waitUp(10 * time.Second)
+		r.sim.Unplug()
+		eventually(t, 10*time.Second, "down", func() bool { return d.Status().State == gateway.ModemDown })
+		if _, err := r.sim.Replug(); err != nil { // reboots: SIM PIN required again
+			t.Fatal(err)
+		}
+		r.waitUp(15 * time.Second)
+		if n := tx.n.Load(); n != 2 {
+			t.Fatalf("PIN entered %d times, want 2 (once per boot)", n)
+		}
+	})
 	t.Run("wrong pin entered once", func(t *testing.T) {
 		r := newRig(t, modemsim.ModemConfig{PIN: "1234"}, modemsim.Faults{})
 		cfg := fastConfig("m1", r.link)
@@ -492,8 +512,9 @@ func TestPIN(t *testing.T) {
 		d := r.open(cfg)
 		eventually(t, 10*time.Second, "sim_locked", func() bool { return d.Status().State == gateway.ModemSIMLocked })
 		// let it retry a few times (backoff 20..200ms): the PIN is never sent again
-		eventually(t, 10*time.Second, "retries", func() bool {
-			return strings.Contains(d.Status().LastError, "not retried")
+		// the next attempts find the SIM still locked and say so without entering the PIN
+		eventually(t, 10*time.Second, "a retry", func() bool {
+			return strings.Contains(d.Status().LastError, "fix the PIN")
 		})
 		st := d.Status()
 		if st.State != gateway.ModemSIMLocked || !strings.Contains(st.LastError, "PIN") {
@@ -993,5 +1014,30 @@ func TestLateAnswerNotTakenForNextSend(t *testing.T) {
 		if !found {
 			t.Errorf("%q: driver reported it sent (mr %d) but the modem never got it", text, mr)
 		}
+	}
+}
+
+func TestProbeSilentPort(t *testing.T) {
+	// A tty where nothing answers (a GPS, a modem's diagnostics port ...).
+	master, slave, err := pty.Open()
+	if err != nil {
+		t.Skip("no pty:", err)
+	}
+	defer master.Close()
+	defer slave.Close()
+	go io.Copy(io.Discard, master)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	if _, err := Probe(ctx, slave.Name(), 100*time.Millisecond); err == nil {
+		t.Fatal("probe of a silent port succeeded")
+	}
+	t.Logf("probe took %s", time.Since(start))
+	if claimed(slave.Name()) {
+		t.Fatal("probe left the port claimed")
+	}
+	found, err := Discover(ctx, []string{slave.Name()}, nil)
+	if err != nil || len(found) != 0 {
+		t.Fatalf("Discover = %+v, %v", found, err)
 	}
 }
