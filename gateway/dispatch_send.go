@@ -606,12 +606,19 @@ func (d *Dispatcher) noteFailure(m *modemEntry, se *SendError, now time.Time) {
 // (modem, message reference) within Config.ReportWindow and rolls the
 // message up. Unmatched reports are stored and counted.
 func (d *Dispatcher) HandleReport(ctx context.Context, r StatusReport) error {
+	return d.handleReport(ctx, r, true)
+}
+
+// handleReport matches r; mayStash lets a report that finds no part (or
+// only an older, final part with the same wrapped MR) wait for the record
+// of the send it may have overtaken.
+func (d *Dispatcher) handleReport(ctx context.Context, r StatusReport, mayStash bool) error {
 	now := d.now()
 	if r.Received.IsZero() {
 		r.Received = now
 	}
 	id, seq, err := d.st.PartByMR(ctx, r.Modem, r.MR, now.Add(-d.cfg.ReportWindow))
-	if errors.Is(err, ErrNotFound) && d.stashEarly(r, now) {
+	if errors.Is(err, ErrNotFound) && mayStash && d.stashEarly(r, now) {
 		// A report can overtake the commit of its part's +CMGS answer:
 		// it is applied when that commit lands, or kept as unmatched
 		// after earlyReportGrace.
@@ -655,6 +662,11 @@ func (d *Dispatcher) HandleReport(ctx context.Context, r StatusReport) error {
 		return nil
 	})
 	if errors.Is(err, errGone) {
+		// The part is final already: a duplicate report, or one for a
+		// newer send with the same (wrapped) MR not yet recorded.
+		if mayStash {
+			d.stashEarly(r, now)
+		}
 		return nil
 	}
 	if err != nil {
@@ -719,7 +731,7 @@ func (d *Dispatcher) applyEarly(ctx context.Context, modem string, mr int) {
 	d.early = keep
 	d.mu.Unlock()
 	for _, r := range match {
-		if err := d.HandleReport(ctx, r); err != nil {
+		if err := d.handleReport(ctx, r, false); err != nil {
 			d.log.Error("status report", "modem", modem, "err", err)
 		}
 	}
@@ -743,7 +755,7 @@ func (d *Dispatcher) flushEarly(ctx context.Context, now time.Time, all bool) {
 	for _, r := range old {
 		// One last look: the part may have been recorded meanwhile.
 		if _, _, err := d.st.PartByMR(ctx, r.Modem, r.MR, now.Add(-d.cfg.ReportWindow)); err == nil {
-			if err := d.HandleReport(ctx, r); err != nil {
+			if err := d.handleReport(ctx, r, false); err != nil {
 				d.log.Error("status report", "modem", r.Modem, "err", err)
 			}
 			continue
