@@ -58,6 +58,12 @@ type Config struct {
 	// WebhookAllow lists CIDRs webhook targets may resolve to although they
 	// are loopback, link-local or private.
 	WebhookAllow []string `yaml:"webhook_allow"`
+	// CallbackSecretEnv or CallbackSecretFile hold the secret that signs
+	// deliveries to a message's callback_url (none: sent unsigned).
+	CallbackSecretEnv  string `yaml:"callback_secret_env"`
+	CallbackSecretFile string `yaml:"callback_secret_file"`
+	// CallbackSecret is resolved by Load.
+	CallbackSecret string `yaml:"-"`
 	// OptOut holds the opt-out keywords and replies.
 	OptOut OptOutConfig `yaml:"optout"`
 	// API tunes the HTTP API.
@@ -362,6 +368,13 @@ func (c *Config) resolveSecrets(getenv func(string) string, dir string) error {
 			errs = append(errs, err)
 		}
 		w.Secret = v
+	}
+	if c.CallbackSecretEnv != "" && c.CallbackSecretFile != "" {
+		errs = append(errs, errors.New("callback_secret: set only one of callback_secret_env and callback_secret_file"))
+	} else if v, err := secret("callback_secret", c.CallbackSecretEnv, c.CallbackSecretFile, getenv, dir); err != nil {
+		errs = append(errs, err)
+	} else {
+		c.CallbackSecret = v
 	}
 	return errors.Join(errs...)
 }

@@ -206,6 +206,9 @@ func TestSecrets(t *testing.T) {
 		{"webhook secret env", "webhooks: [{url: 'https://x', secret_env: HOOK}]", "", "whsec_env", ""},
 		{"webhook secret file", "webhooks: [{url: 'https://x', secret_file: " + hook + "}]", "", "whsec_c2VjcmV0", ""},
 		{"webhook secret file group readable", "webhooks: [{url: 'https://x', secret_file: " + group + "}]", "", "", "webhooks[0].secret_file:"},
+		{"callback secret env", "callback_secret_env: HOOK", "", "", ""},
+		{"callback secret world readable", "callback_secret_file: " + open, "", "", "callback_secret_file:"},
+		{"callback secret both", "callback_secret_env: HOOK\ncallback_secret_file: " + hook, "", "", "callback_secret: set only one"},
 		{"webhook both", "webhooks: [{url: 'https://x', secret_file: " + hook + ", secret_env: HOOK}]", "", "", "webhooks[0]: set only one"},
 	}
 	for _, tt := range tests {

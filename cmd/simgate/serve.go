@@ -661,7 +661,10 @@ func (d *daemon) reload(ctx context.Context) {
 			}
 			changed = append(changed, "modems: reopened "+name)
 		default:
-			if !slices.Equal(r.cfg.Groups, m.Groups) || r.cfg.Pacing != m.Pacing {
+			// A modem with its own pacing follows the default's changes too.
+			pacingChanged := r.cfg.Pacing.IsZero() != m.Pacing.IsZero() ||
+				(!m.Pacing.IsZero() && old.ModemPacing(r.cfg) != next.ModemPacing(m))
+			if !slices.Equal(r.cfg.Groups, m.Groups) || pacingChanged {
 				if err := d.disp.UpdateModemConfig(d.cfg.GatewayModem(m)); err != nil {
 					d.log.Error("reload: modem config", "modem", name, "err", err)
 				}

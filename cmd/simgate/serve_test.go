@@ -180,7 +180,8 @@ func (g *testGateway) sighup(t *testing.T, next Config) (applied, restart []stri
 }
 
 func TestServeReloadOnSIGHUP(t *testing.T) {
-	g := startGateway(t, 3, 2, nil)
+	five := 5
+	g := startGateway(t, 3, 2, func(c *Config) { c.Modems[1].Pacing.PerMinute = &five })
 	if got := g.modemNames(t); !slices.Equal(got, []string{"sim1", "sim2"}) {
 		t.Fatalf("modems %v", got)
 	}
@@ -192,7 +193,7 @@ func TestServeReloadOnSIGHUP(t *testing.T) {
 
 	next := g.cfg
 	next.Modems = []ModemConfig{
-		{Name: "sim2", Port: g.sim.modems[1].link, Groups: []string{"east"}},
+		{Name: "sim2", Port: g.sim.modems[1].link, Groups: []string{"east"}, Pacing: PacingOverride{PerMinute: new(5)}},
 		{Name: "sim3", Port: g.sim.modems[2].link},
 	}
 	next.Pacing.PerDay = 77
@@ -213,6 +214,10 @@ func TestServeReloadOnSIGHUP(t *testing.T) {
 	var view gateway.ModemView
 	if err := jsonUnmarshal(getRaw(t, g.base+"/v1/modems/sim3", g.key), &view); err != nil || view.Budget.PerDay != 77 {
 		t.Errorf("sim3 per_day %d (%v), want the reloaded default 77", view.Budget.PerDay, err)
+	}
+	// sim2 keeps its own per_minute and follows the new default per_day.
+	if err := jsonUnmarshal(getRaw(t, g.base+"/v1/modems/sim2", g.key), &view); err != nil || view.Budget.PerDay != 77 || view.Budget.PerMinute != 5 {
+		t.Errorf("sim2 budget %+v (%v), want per_day 77 and its own per_minute 5", view.Budget, err)
 	}
 	waitFor(t, "the message accepted before the reload to be sent", 30*time.Second, func() bool {
 		httpJSON(t, "GET", g.base+"/v1/messages/"+msg.ID, g.key, nil, &msg)

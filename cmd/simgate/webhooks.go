@@ -38,7 +38,7 @@ func newHookSync(ctx context.Context, cfg Config, st gateway.WebhookStore, ev *g
 	for _, a := range cfg.WebhookAllow {
 		allow = append(allow, netip.MustParsePrefix(a)) // validated
 	}
-	del, err := webhook.New(webhook.Config{Allow: allow}, st, log, reg)
+	del, err := webhook.New(webhook.Config{Allow: allow, CallbackSecret: cfg.CallbackSecret}, st, log, reg)
 	if err != nil {
 		return nil, err
 	}
