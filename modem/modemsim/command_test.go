@@ -72,6 +72,7 @@ func TestCommands(t *testing.T) {
 		{"numeric error", []string{"ATV0", "AT+FOO"}, "4\r"},
 		{"lf terminated", []string{"AT+CSQ\n"}, "\r\n+CSQ: 20,99\r\n" + ok},
 		{"garbage before AT", []string{"\xff\x00zzAT+CGMI"}, "\r\nSIMCOM_Ltd\r\n" + ok},
+		{"repeat A/", []string{"AT+CGMI", "A/"}, "\r\nSIMCOM_Ltd\r\n" + ok},
 		{"ats", []string{"ATS0=0", "ATS0?"}, "\r\n000\r\n" + ok},
 	}
 	for _, tt := range tests {

@@ -186,14 +186,28 @@ func (p *ptyPort) close() {
 	})
 }
 
-// Unplug simulates a USB drop: the PTY closes and the symlink is removed;
-// the modem's state (storage, settings, message reference) is kept.
+// Unplug simulates a USB drop: the PTY closes, the symlink is removed and
+// in-process connections (Conn) end too; the modem's state (storage,
+// settings, message reference) is kept.
 func (m *Modem) Unplug() error {
 	m.mu.Lock()
 	p := m.port
 	m.port = nil
+	var conns []*session
+	for s := range m.sessions {
+		if s.stop != nil {
+			conns = append(conns, s)
+		}
+	}
 	m.mu.Unlock()
+	for _, s := range conns {
+		s.stop()
+		m.detach(s)
+	}
 	if p == nil {
+		if len(conns) > 0 {
+			return nil
+		}
 		return errors.New("modemsim: not plugged")
 	}
 	p.close()

@@ -406,3 +406,63 @@ func TestMessageReferenceWraps(t *testing.T) {
 		t.Fatalf("257th send: %q", last)
 	}
 }
+
+func TestInjectLongAndOutOfOrder(t *testing.T) {
+	n := newNet(t, NetworkOptions{})
+	m := n.AddModem(ModemConfig{})
+	c := newClient(t, m.Conn())
+	c.cmd("AT+CNMI=2,1,0,0,0")
+	long := strings.Repeat("Grüße aus dem Simulator 😀 ", 8) // UCS-2, 3+ parts
+	if err := n.InjectSMS(m.MSISDN(), "+15557777", long); err != nil {
+		t.Fatal(err)
+	}
+	got := decodeListed(t, c.cmd("AT+CMGL=4"))
+	if len(got) < 3 {
+		t.Fatalf("parts: %d", len(got))
+	}
+	if msg, err := sms.Decode(got); err != nil || string(msg) != long {
+		t.Fatalf("reassembled %q, %v", msg, err)
+	}
+	c.cmd("AT+CMGD=0,4")
+
+	// parts injected in reverse order arrive in that order
+	pdus, err := sms.Encode([]byte(strings.Repeat("x", 200)), sms.AsDeliver, sms.From("+15557777"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(pdus) - 1; i >= 0; i-- {
+		b, _ := pdus[i].MarshalBinary()
+		if err := n.InjectPDU(m.MSISDN(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got = decodeListed(t, c.cmd("AT+CMGL=4"))
+	if len(got) != 2 {
+		t.Fatalf("parts: %d", len(got))
+	}
+	if _, seq, _, _ := got[0].ConcatInfo(); seq != 2 {
+		t.Fatalf("first stored part is %d, want 2", seq)
+	}
+	if err := n.InjectPDU("+19999", nil); err != ErrUnknownNumber {
+		t.Fatalf("unknown number: %v", err)
+	}
+	if err := n.InjectPDU(m.MSISDN(), []byte{0x01, 0x02}); err == nil {
+		t.Fatal("garbage PDU accepted")
+	}
+}
+
+func TestLuhnDefaults(t *testing.T) {
+	n := newNet(t, NetworkOptions{})
+	seen := map[string]bool{}
+	for range 20 {
+		m := n.AddModem(ModemConfig{})
+		imei, imsi, iccid := m.Info()
+		if len(imei) != 15 || !luhnValid(imei) || len(imsi) != 15 || !luhnValid(iccid) || seen[imei] || seen[m.MSISDN()] {
+			t.Fatalf("bad defaults: %s %s %s %s", imei, imsi, iccid, m.MSISDN())
+		}
+		seen[imei], seen[m.MSISDN()] = true, true
+	}
+	if !luhnValid("490154203237518") || luhnValid("490154203237519") {
+		t.Fatal("luhn check is wrong")
+	}
+}
