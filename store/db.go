@@ -69,6 +69,9 @@ type DB struct {
 	// committer statistics (for benchmarks and debugging)
 	batches, batchedOps atomic.Int64
 	commitNanos         atomic.Int64
+	// index keys read by ListMessages and ActiveMessages (tests check that
+	// listings walk the selective index, not everything)
+	scanned atomic.Int64
 }
 
 // Open opens (creating if needed, mode 0600) the database at path, applies

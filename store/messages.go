@@ -406,7 +406,10 @@ func (db *DB) ListMessages(ctx context.Context, f gateway.MessageFilter) (gatewa
 			}
 		}
 		var lastKey []byte
+		var scanned int64
+		defer func() { db.scanned.Add(scanned) }()
 		for ; k != nil && bytes.HasPrefix(k, p) && inRange(k); k, _ = step() {
+			scanned++
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -513,7 +516,10 @@ func (db *DB) ActiveMessages(ctx context.Context, fn func(*gateway.Message) erro
 	var ids []string
 	err := db.view(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bIxStatus).Cursor()
+		var visited int64
+		defer func() { db.scanned.Add(visited) }()
 		for k, _ := c.First(); k != nil; {
+			visited++
 			if len(k) < 2 {
 				k, _ = c.Next()
 				continue

@@ -1117,3 +1117,55 @@ func TestGroupCommit(t *testing.T) {
 		t.Errorf("%d stored", len(all))
 	}
 }
+
+// Listings walk the most selective index and ActiveMessages reads only the
+// non-terminal part of the status index.
+func TestListingsUseSelectiveIndexes(t *testing.T) {
+	db := openTest(t, "")
+	for i := range 600 {
+		m := newMsg(i)
+		m.Agent, m.Status, m.Modem, m.Contact = "busy", gateway.StatusDelivered, "big", "+1000"
+		switch {
+		case i%100 == 0:
+			m.Modem = "small" // 6 messages
+		case i%150 == 1:
+			m.Status = gateway.StatusQueued // 4 messages
+		case i == 7:
+			m.Contact = "+1999"
+		}
+		mustCreate(t, db, m)
+	}
+	tests := []struct {
+		name       string
+		f          gateway.MessageFilter
+		want, scan int // scan: at most this many index keys read
+	}{
+		{"modem beats agent and status", gateway.MessageFilter{Agent: "busy", Modem: "small", Status: gateway.StatusDelivered}, 6, 6},
+		{"status beats agent", gateway.MessageFilter{Agent: "busy", Status: gateway.StatusQueued}, 4, 4},
+		{"contact first", gateway.MessageFilter{Contact: "+1999", Agent: "busy"}, 1, 1},
+		{"unknown modem reads nothing", gateway.MessageFilter{Agent: "busy", Modem: "none"}, 0, 0},
+		{"time range on one value", gateway.MessageFilter{Modem: "big", Since: t0.Add(590 * time.Second)}, 10, 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := db.scanned.Load()
+			tt.f.Limit = 500
+			got := listAll(t, db, tt.f)
+			if len(got) != tt.want {
+				t.Errorf("%d messages, want %d", len(got), tt.want)
+			}
+			if n := db.scanned.Load() - before; n > int64(tt.scan) {
+				t.Errorf("read %d index keys, want at most %d", n, tt.scan)
+			}
+		})
+	}
+	before := db.scanned.Load()
+	n := 0
+	if err := db.ActiveMessages(ctx, func(*gateway.Message) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	// the 4 queued keys, and the first "delivered" key, which it seeks past
+	if scanned := db.scanned.Load() - before; n != 4 || scanned != 5 {
+		t.Errorf("ActiveMessages: %d messages, %d index keys read; want 4 and 5", n, scanned)
+	}
+}
