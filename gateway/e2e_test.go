@@ -252,8 +252,9 @@ func TestE2EThousandOverEight(t *testing.T) {
 	}
 	wg.Wait()
 	waitFor(t, "1000 submissions", 120*time.Second, func() bool { return len(r.net.Submissions()) >= total })
+	// Every status report comes back and is matched.
 	for _, id := range ids {
-		r.waitStatus(id, gateway.StatusSent, gateway.StatusDelivered)
+		r.waitStatus(id, gateway.StatusDelivered)
 	}
 	subs := r.net.Submissions()
 	if len(subs) != total {
