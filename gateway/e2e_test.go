@@ -563,3 +563,47 @@ func TestE2EAmbiguousSendIsUnknown(t *testing.T) {
 		t.Fatal("no message.unknown event")
 	}
 }
+
+// TestE2EQueuedForUnpluggedSIMMoves: messages already waiting for a SIM
+// (its contacts, held while it was paused) move to the others once it has
+// been unplugged for longer than StickyTimeout.
+func TestE2EQueuedForUnpluggedSIMMoves(t *testing.T) {
+	cfg := e2eConfig()
+	cfg.StickyTimeout = 300 * time.Millisecond
+	r := newRig(t, 3, cfg, nil, nil)
+	r.start()
+	var firsts []string
+	for c := range 3 {
+		firsts = append(firsts, r.submit(gateway.SendRequest{To: number(600 + c), Body: "hi", From: "sim1"}).ID)
+	}
+	for _, id := range firsts {
+		r.waitStatus(id, gateway.StatusSent, gateway.StatusDelivered)
+	}
+	if err := r.d.Pause("sim1", "hold", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for c := range 3 {
+		for i := range 2 {
+			ids = append(ids, r.submit(gateway.SendRequest{To: number(600 + c), Body: fmt.Sprint("again ", i)}).ID)
+		}
+	}
+	v, _ := r.d.Modem("sim1")
+	if v.Queued != 6 {
+		t.Fatalf("sim1 holds %d parts, want its contacts' 6", v.Queued)
+	}
+	if err := r.sims["sim1"].Unplug(); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if m := r.waitStatus(id, gateway.StatusSent, gateway.StatusDelivered); m.Modem == "sim1" {
+			t.Fatal("sent through the unplugged SIM")
+		}
+	}
+	for c := range 3 {
+		st, err := r.db.Sticky(context.Background(), number(600+c))
+		if err != nil || st.Modem == "sim1" || len(st.Moves) != 1 || st.Moves[0].From != "sim1" {
+			t.Fatalf("contact %d: %+v %v", c, st, err)
+		}
+	}
+}
