@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -147,3 +148,12 @@ func FuzzEncodeSubmit(f *testing.F) {
 }
 
 func asValidation(err error, ve **ValidationError) bool { return errors.As(err, ve) }
+
+func ExampleEncodeSubmit() {
+	enc, err := EncodeSubmit("+15551234567", "Polls are open until 8pm 🗳️", true, 7)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(enc.Encoding, len(enc.PDUs))
+	// Output: ucs2 1
+}
