@@ -178,7 +178,11 @@ func (m *Modem) defaults() {
 func (m *Modem) Name() string { return m.cfg.Name }
 
 // Config returns the modem's configuration with defaults filled in.
-func (m *Modem) Config() ModemConfig { return m.cfg }
+func (m *Modem) Config() ModemConfig {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cfg
+}
 
 // MSISDN returns the SIM's own number.
 func (m *Modem) MSISDN() string { return m.cfg.MSISDN }

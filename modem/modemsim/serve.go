@@ -1,6 +1,7 @@
 package modemsim
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -27,13 +29,24 @@ type ServeOptions struct {
 	BootNoise     bool          // vendor boot chatter after reboots and replugs
 	URCInAnswers  bool          // URCs inside answers
 	Logger        *slog.Logger  // nil discards
+	// Commands, when set (e.g. os.Stdin), is read line by line for simple
+	// commands; see Serve. Answers go to out.
+	Commands io.Reader
 }
 
 // Serve runs the standalone simulator behind `simgate sim`: it serves
 // opts.Modems modems on PTYs with symlinks LinkDir/modemN, prints each
 // modem's name, link, tty and MSISDN and the control URL to out, and serves
 // until ctx ends. The control endpoint (JSON over HTTP, loopback only) is
-// described by Network.Handler.
+// described by Network.Handler. When opts.Commands is set, these lines are
+// accepted too:
+//
+//	inject <modem name or msisdn> <from> <text...>
+//	faults <modem> <partial Faults JSON>
+//	unplug <modem>
+//	replug <modem>
+//	list
+//	outside
 func Serve(ctx context.Context, opts ServeOptions, out io.Writer) error {
 	if opts.Modems <= 0 {
 		opts.Modems = 1
@@ -72,6 +85,20 @@ func Serve(ctx context.Context, opts ServeOptions, out io.Writer) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	fmt.Fprintf(out, "control http://%s\n", ln.Addr())
+	cmdDone := make(chan struct{})
+	if opts.Commands != nil {
+		go func() {
+			defer close(cmdDone)
+			n.serveCommands(opts.Commands, out)
+		}()
+		if d, ok := opts.Commands.(interface{ SetReadDeadline(time.Time) error }); ok {
+			stop := context.AfterFunc(ctx, func() { d.SetReadDeadline(time.Now()) })
+			defer func() {
+				stop()
+				<-cmdDone
+			}()
+		}
+	}
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
@@ -292,4 +319,70 @@ func httpError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+// serveCommands runs the line commands of Serve until r ends.
+func (n *Network) serveCommands(r io.Reader, out io.Writer) {
+	sc := bufio.NewScanner(r)
+	var mu sync.Mutex
+	say := func(format string, args ...any) {
+		mu.Lock()
+		fmt.Fprintf(out, format+"\n", args...)
+		mu.Unlock()
+	}
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 {
+			continue
+		}
+		var m *Modem
+		if len(f) > 1 {
+			m = n.Modem(f[1])
+		}
+		switch {
+		case f[0] == "list":
+			for _, m := range n.Modems() {
+				i := m.ModemInfo()
+				say("%s msisdn=%s tty=%s plugged=%v stored=%d", i.Name, i.MSISDN, i.TTY, i.Plugged, len(i.Stored))
+			}
+		case f[0] == "outside":
+			for _, s := range n.Outside() {
+				say("#%d %s -> %s mr=%d part=%d/%d %q", s.Seq, s.Modem, s.To, s.MR, s.Part, s.Parts, s.Text)
+			}
+		case f[0] == "inject" && len(f) >= 4:
+			to := f[1]
+			if m != nil {
+				to = m.MSISDN()
+			}
+			text := strings.Join(f[3:], " ")
+			if err := n.InjectSMS(to, f[2], text); err != nil {
+				say("error: %v", err)
+			} else {
+				say("injected")
+			}
+		case f[0] == "faults" && m != nil && len(f) >= 3:
+			nf, err := mergeFaults(m.Faults(), []byte(strings.Join(f[2:], " ")))
+			if err != nil {
+				say("error: %v", err)
+				continue
+			}
+			m.SetFaults(nf)
+			say("%s faults %+v", m.Name(), m.Faults())
+		case f[0] == "unplug" && m != nil:
+			if err := m.Unplug(); err != nil {
+				say("error: %v", err)
+			} else {
+				say("%s unplugged", m.Name())
+			}
+		case f[0] == "replug" && m != nil:
+			tty, err := m.Replug()
+			if err != nil {
+				say("error: %v", err)
+			} else {
+				say("%s replugged tty=%s", m.Name(), tty)
+			}
+		default:
+			say("commands: inject <modem|msisdn> <from> <text...> | faults <modem> <json> | unplug <modem> | replug <modem> | list | outside")
+		}
+	}
 }

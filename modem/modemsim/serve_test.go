@@ -114,6 +114,26 @@ func TestServe(t *testing.T) {
 	http.DefaultClient.CloseIdleConnections()
 }
 
+func TestServeCommands(t *testing.T) {
+	noLeaks(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	in, w := io.Pipe()
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, ServeOptions{LinkDir: t.TempDir(), Commands: in}, &out) }()
+	io.WriteString(w, "inject modem1 +15557777 hello from stdin\n")
+	io.WriteString(w, `faults modem1 {"NotRegistered":true}`+"\n")
+	io.WriteString(w, "list\nbogus\n")
+	eventually(t, "command answers", func() bool { return strings.Contains(out.String(), "commands:") })
+	mustContain(t, out.String(), "injected\n", "NotRegistered:true", "modem1 msisdn=+1555", "stored=1")
+	w.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestServeRefusesNonLoopback(t *testing.T) {
 	err := Serve(context.Background(), ServeOptions{Control: "0.0.0.0:0", LinkDir: t.TempDir()}, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "not loopback") {
