@@ -31,13 +31,14 @@
 //	ix_idempotency       idempotency key → id
 //	counts               index bucket name | 0x00 | value → number of entries (8),
 //	                     for every message index but ix_contact;
-//	                     "deliveries_pending", "unmatched_reports" → count
+//	                     "deliveries_pending", "unmatched_reports", "events" → count
 //	unmatched_reports    received | sequence (8) → status report JSON
 //	fragments            prefix(set key) | seq (2) → fragment JSON
 //	sticky               contact → gateway.Sticky JSON
 //	budgets              modem → gateway.BudgetUsage JSON
 //	optouts              number → gateway.OptOut JSON
-//	events               id (ULID, so time order) → gateway.Event JSON
+//	events               id (ULID, so time order) → gateway.Event JSON;
+//	                     PruneEvents (by age) and TrimEvents (by number) bound it
 //	api_keys             id → gateway.APIKey JSON
 //	ix_api_key_hash      SHA-256 hash → id
 //	webhooks             id → webhook JSON (secret included)

@@ -37,7 +37,10 @@ func (db *DB) AppendEvent(ctx context.Context, e gateway.Event) error {
 		if b.Get([]byte(e.ID)) != nil {
 			return reject(fmt.Errorf("store: event %s: %w", e.ID, gateway.ErrExists))
 		}
-		return b.Put([]byte(e.ID), raw)
+		if err := b.Put([]byte(e.ID), raw); err != nil {
+			return err
+		}
+		return addCount(tx, cntEvents, 1)
 	}))
 }
 
@@ -88,9 +91,36 @@ func eventTime(k, v []byte) time.Time {
 }
 
 // PruneEvents deletes the events older than before (by their ULID time)
-// and returns how many it deleted. It works from the oldest in
-// transactions of a few thousand, so writers are not held up for long.
+// and returns how many it deleted.
 func (db *DB) PruneEvents(ctx context.Context, before time.Time) (int, error) {
+	n, err := db.pruneEvents(ctx, func(k, v []byte, _ int64) bool { return eventTime(k, v).Before(before) })
+	return n, db.fail("prune_events", err)
+}
+
+// TrimEvents deletes the oldest events until at most keep are left and
+// returns how many it deleted.
+func (db *DB) TrimEvents(ctx context.Context, keep int) (int, error) {
+	n, err := db.pruneEvents(ctx, func(_, _ []byte, stored int64) bool { return stored > int64(max(keep, 0)) })
+	return n, db.fail("trim_events", err)
+}
+
+// CountEvents returns how many events are stored (a counter, not a scan).
+func (db *DB) CountEvents(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var n int
+	err := db.view(func(tx *bbolt.Tx) error {
+		n = int(getCount(tx, cntEvents))
+		return nil
+	})
+	return n, db.fail("count_events", err)
+}
+
+// pruneEvents deletes events from the oldest while drop says so (given the
+// key, the value and the number still stored), in transactions of at most
+// pruneChunk deletions so that writers are not held up for long.
+func (db *DB) pruneEvents(ctx context.Context, drop func(k, v []byte, stored int64) bool) (int, error) {
 	total := 0
 	for {
 		if err := ctx.Err(); err != nil {
@@ -100,24 +130,28 @@ func (db *DB) PruneEvents(ctx context.Context, before time.Time) (int, error) {
 		var more bool
 		err := db.update(ctx, func(tx *bbolt.Tx) error {
 			n, more = 0, false
+			stored := getCount(tx, cntEvents)
 			c := tx.Bucket(bEvents).Cursor()
 			for k, v := c.First(); k != nil; k, v = c.First() {
-				if !eventTime(k, v).Before(before) {
-					return nil
+				if !drop(k, v, stored-int64(n)) {
+					break
 				}
 				if n == pruneChunk {
 					more = true
-					return nil
+					break
 				}
 				if err := c.Delete(); err != nil {
 					return err
 				}
 				n++
 			}
-			return nil
+			if n == 0 {
+				return nil
+			}
+			return addCount(tx, cntEvents, -int64(n))
 		})
 		if err != nil {
-			return total, db.fail("prune_events", err)
+			return total, err
 		}
 		total += n
 		if !more {

@@ -44,6 +44,7 @@ var (
 	keyProbe   = []byte("probe")
 	cntPending = []byte("deliveries_pending")
 	cntUnmatch = []byte("unmatched_reports")
+	cntEvents  = []byte("events")
 )
 
 // encTime encodes t as 8 big-endian bytes that sort like the times

@@ -734,7 +734,7 @@ func reindex(tx *bbolt.Tx) error {
 			return err
 		}
 	}
-	for b, key := range map[string][]byte{string(bIxPending): cntPending, string(bUnmatched): cntUnmatch} {
+	for b, key := range map[string][]byte{string(bIxPending): cntPending, string(bUnmatched): cntUnmatch, string(bEvents): cntEvents} {
 		n := tx.Bucket([]byte(b)).Stats().KeyN
 		if n > 0 {
 			if err := tx.Bucket(bCounts).Put(key, u64(uint64(n))); err != nil {

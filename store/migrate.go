@@ -30,6 +30,14 @@ var migrations = []func(tx *bbolt.Tx) error{
 	// picking the most selective index), and every message index rebuilt
 	// from the messages so that both agree.
 	reindex,
+	// 2 → 3: the number of stored events, for TrimEvents.
+	func(tx *bbolt.Tx) error {
+		n := tx.Bucket(bEvents).Stats().KeyN
+		if n == 0 {
+			return tx.Bucket(bCounts).Delete(cntEvents)
+		}
+		return tx.Bucket(bCounts).Put(cntEvents, u64(uint64(n)))
+	},
 }
 
 // SchemaVersion is the schema version this binary writes.

@@ -75,10 +75,13 @@ func TestMigrateFromV1(t *testing.T) {
 				return err
 			}
 		}
+		if err := tx.Bucket(bEvents).Put([]byte("01JDQ3ZK8H0000000000000000"), []byte(`{"id":"01JDQ3ZK8H0000000000000000"}`)); err != nil {
+			return err
+		}
 		return tx.Bucket(bIxPending).Put(append(encTime(t0), "d1"...), nil)
 	})
 	db := openTest(t, path)
-	if v := schemaOf(t, db); v != uint64(SchemaVersion) || SchemaVersion != 2 {
+	if v := schemaOf(t, db); v != uint64(SchemaVersion) || SchemaVersion != 3 {
 		t.Fatalf("schema after open: %d, want %d", v, SchemaVersion)
 	}
 	var seen []string
@@ -100,6 +103,49 @@ func TestMigrateFromV1(t *testing.T) {
 	}
 	if n, _ := db.PendingDeliveries(ctx); n != 1 {
 		t.Errorf("pending deliveries after migration: %d", n)
+	}
+	if n, _ := db.CountEvents(ctx); n != 1 {
+		t.Errorf("events counted after migration: %d", n)
+	}
+}
+
+// 2 → 3 alone: events counted, nothing else touched.
+func TestMigrateFromV2(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v2.db")
+	m := newMsg(1)
+	writeRaw(t, path, func(tx *bbolt.Tx) error {
+		meta, err := tx.CreateBucket(bMeta)
+		if err != nil {
+			return err
+		}
+		for _, mig := range migrations[:2] {
+			if err := mig(tx); err != nil {
+				return err
+			}
+		}
+		raw, es, err := prepare(m)
+		if err != nil {
+			return err
+		}
+		if err := putNew(tx, m.ID, raw, es); err != nil {
+			return err
+		}
+		for _, id := range []string{"01JDQ3ZK8H0000000000000001", "01JDQ3ZK8H0000000000000002"} {
+			if err := tx.Bucket(bEvents).Put([]byte(id), []byte(`{}`)); err != nil {
+				return err
+			}
+		}
+		return meta.Put(keySchema, u64(2))
+	})
+	db := openTest(t, path)
+	if v := schemaOf(t, db); v != 3 {
+		t.Errorf("schema %d", v)
+	}
+	if n, _ := db.CountEvents(ctx); n != 2 {
+		t.Errorf("events counted: %d", n)
+	}
+	if got := listAll(t, db, gateway.MessageFilter{Status: gateway.StatusQueued}); !slices.Equal(got, []string{m.ID}) {
+		t.Errorf("messages after migration: %v", got)
 	}
 }
 

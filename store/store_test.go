@@ -763,6 +763,23 @@ func TestEvents(t *testing.T) {
 	if len(got) != 1 || got[0].ID == "" || got[0].Time.IsZero() {
 		t.Errorf("event without id: %+v", got)
 	}
+	if n, err := db.CountEvents(ctx); n != 7 || err != nil {
+		t.Errorf("CountEvents = %d, %v; want 7", n, err)
+	}
+	n, err = db.TrimEvents(ctx, 2)
+	if err != nil || n != 5 {
+		t.Errorf("TrimEvents = %d, %v; want 5", n, err)
+	}
+	got, _ = db.Events(ctx, "", 0)
+	if len(got) != 2 || got[0].ID != evs[9].ID {
+		t.Errorf("after trim: %+v", got)
+	}
+	if n, _ := db.TrimEvents(ctx, 5); n != 0 {
+		t.Errorf("TrimEvents below the cap deleted %d", n)
+	}
+	if n, _ := db.CountEvents(ctx); n != 2 {
+		t.Errorf("CountEvents after trim = %d", n)
+	}
 }
 
 func TestAPIKeys(t *testing.T) {
