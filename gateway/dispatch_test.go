@@ -716,3 +716,28 @@ func TestGroupFromOverridesStickyWithoutRebinding(t *testing.T) {
 		t.Fatalf("sticky lost: sent by %s", got.Modem)
 	}
 }
+
+func TestBudgetsSurviveRestart(t *testing.T) {
+	cfg := testConfig()
+	cfg.Pacing.PerDay = 10
+	st := newMemStore()
+	today := time.Now().UTC().Format(time.DateOnly)
+	st.budgets["a"] = BudgetUsage{Day: today, Parts: 9, NewContacts: 3}
+	st.budgets["b"] = BudgetUsage{Day: "2000-01-01", Parts: 10} // another day: reset
+	h := newHarness(t, cfg, st, "a", "b")
+	h.start()
+	eventually(t, "budgets loaded", func() bool {
+		v, _ := h.d.Modem("a")
+		return v.Budget.UsedToday == 9
+	})
+	va, _ := h.d.Modem("a")
+	vb, _ := h.d.Modem("b")
+	if va.Budget.LeftToday != 1 || va.Budget.NewContactsToday != 3 || vb.Budget.UsedToday != 0 {
+		t.Fatalf("a %+v b %+v", va.Budget, vb.Budget)
+	}
+	// a has room for one part: a two-part message goes through b.
+	m := h.submit(SendRequest{To: "+12025550101", Body: strings.Repeat("x", 200)})
+	if got := h.waitStatus(m.ID, StatusSent); got.Modem != "b" {
+		t.Fatalf("sent by %s", got.Modem)
+	}
+}
