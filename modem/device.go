@@ -135,7 +135,8 @@ type Device struct {
 	closing bool
 
 	// owned by the run goroutine
-	pinFailed bool
+	pinFailed bool // the SIM rejected the PIN: never enter it again
+	pinUnsure bool // the last PIN entry got no answer
 	lastRSSI  int
 }
 
@@ -300,7 +301,8 @@ var (
 func (d *Device) run() {
 	defer close(d.done)
 	backoff := d.cfg.MinBackoff
-	lost := false // a session was lost; the next successful connect is a reopen
+	lost := false  // a session was lost; the next successful connect is a reopen
+	lastWarn := "" // the last failure logged at Warn (repeats go to Debug)
 	for d.ctx.Err() == nil {
 		s, err := d.connect()
 		if err != nil {
@@ -312,7 +314,12 @@ func (d *Device) run() {
 				state = gateway.ModemSIMLocked
 			}
 			d.setState(state, err.Error())
-			d.log.Warn("modem unavailable", "error", err, "retry_in", backoff.String())
+			if msg := err.Error(); msg != lastWarn {
+				lastWarn = msg
+				d.log.Warn("modem unavailable", "error", err, "retry_in", backoff.String())
+			} else {
+				d.log.Debug("modem unavailable", "error", err, "retry_in", backoff.String())
+			}
 			if !d.sleep(backoff) {
 				break
 			}
@@ -323,15 +330,19 @@ func (d *Device) run() {
 			d.countReset("reopen")
 		}
 		backoff = d.cfg.MinBackoff
+		lastWarn = ""
 		err = d.serve(s)
 		d.drop(s)
 		if d.ctx.Err() != nil {
 			break
 		}
 		lost = true
-		if errors.Is(err, errHung) {
+		switch {
+		case errors.Is(err, errHung):
 			d.setState(gateway.ModemHung, "modem hung; reopening the port")
-		} else {
+		case errors.Is(err, errSIMLocked):
+			d.setState(gateway.ModemSIMLocked, err.Error())
+		default:
 			d.setState(gateway.ModemDown, err.Error())
 		}
 	}

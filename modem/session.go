@@ -384,11 +384,18 @@ func (s *session) unlock() error {
 	}
 	if _, err := s.cmd(`+CPIN="`+d.cfg.PIN+`"`, ct); err != nil {
 		if errors.Is(err, at.ErrClosed) || errors.Is(err, at.ErrDeadlineExceeded) {
-			return s.fail("enter SIM PIN", err) // unknown outcome; the next init reads +CPIN? again
+			// Unknown outcome: the next init reads +CPIN? again and may
+			// enter the PIN once more, but never a third time.
+			if d.pinUnsure {
+				d.pinFailed = true
+			}
+			d.pinUnsure = true
+			return s.fail("enter SIM PIN", err)
 		}
 		d.pinFailed = true
 		return fmt.Errorf("%w: the SIM rejected the configured PIN (%v); not retried", errSIMLocked, err)
 	}
+	d.pinUnsure = false
 	d.log.Info("SIM unlocked")
 	for tries := 0; tries < 20; tries++ {
 		lines, err := s.cmd("+CPIN?", ct)
@@ -531,6 +538,9 @@ func (s *session) recover() error {
 	}
 	if d.ctx.Err() != nil {
 		return d.ctx.Err()
+	}
+	if errors.Is(err, errSIMLocked) || errors.Is(err, errWrongModem) {
+		return err // the modem answers; a reset will not help
 	}
 	d.log.Warn("re-init failed", "error", err)
 
