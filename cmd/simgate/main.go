@@ -1,12 +1,3 @@
-// Command simgate is a self-hosted SMS gateway driving USB GSM modems.
-//
-//	simgate serve -config /etc/simgate/simgate.yaml   the daemon
-//	simgate demo                                      everything on simulated modems
-//	simgate sim -modems 4 -link-dir /tmp/sim          the standalone simulator
-//	simgate keys create|list|revoke                   API keys (daemon stopped)
-//	simgate send|messages|modems                      clients of a running daemon
-//	simgate backup -config FILE -o out.db             a consistent copy of the store
-//	simgate version
 package main
 
 import (
