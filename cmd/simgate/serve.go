@@ -278,6 +278,9 @@ func (d *daemon) start(ctx context.Context) error {
 		_ = d.inbox.Run(bgCtx)
 	}()
 
+	if len(cfg.Modems) == 0 && !cfg.Discovery.Enabled {
+		d.log.Warn("no modems configured and discovery is off: messages will queue until modems are added (edit modems and send SIGHUP)")
+	}
 	if cfg.Discovery.Enabled {
 		d.bg.Add(1)
 		go func() {
