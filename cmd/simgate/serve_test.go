@@ -378,3 +378,19 @@ func TestServeDiscovery(t *testing.T) {
 		t.Fatalf("modems %v, want [imei-... sim1]", names)
 	}
 }
+
+// TestServeMetricsListener: metrics.listen serves /metrics on its own
+// address and takes it off the API's.
+func TestServeMetricsListener(t *testing.T) {
+	addr := freeAddr(t)
+	g := startGateway(t, 1, 1, func(c *Config) {
+		c.Metrics.Listen = addr
+		c.Metrics.Path = "/prom"
+	})
+	if body := string(getRaw(t, "http://"+addr+"/prom", "")); !strings.Contains(body, "simgate_build_info{") {
+		t.Errorf("metrics listener:\n%.300s", body)
+	}
+	if code := httpJSON(t, "GET", g.base+"/prom", "", nil, nil); code != http.StatusNotFound {
+		t.Errorf("API listener /prom: %d, want 404", code)
+	}
+}
