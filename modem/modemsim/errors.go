@@ -38,10 +38,12 @@ var cmsText = map[int]string{
 	500: "unknown error", 515: "please wait, init or command processing in progress",
 }
 
-// text renders the error per AT+CMEE: 0 plain ERROR (for CME and, on these
-// modems, CMS errors too), 1 numeric, 2 verbose.
+// text renders the error per AT+CMEE: +CME errors are plain ERROR with
+// CMEE=0, numeric with 1 and verbose with 2. +CMS ERROR is not governed by
+// CMEE (TS 27.005 §3.2.5): numeric with 0 and 1, verbose with 2, as on
+// Huawei, SIMCom and Quectel modules.
 func (e *atError) text(cmee int) string {
-	if e.kind == errKindPlain || cmee == 0 {
+	if e.kind == errKindPlain || cmee == 0 && e.kind == errKindCME {
 		return "ERROR"
 	}
 	prefix, texts := "+CME ERROR: ", cmeText

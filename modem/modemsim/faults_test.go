@@ -107,8 +107,12 @@ func TestSendErrors(t *testing.T) {
 	n := newNet(t, NetworkOptions{})
 	m := n.AddModem(ModemConfig{})
 	c := newClient(t, m.Conn())
-	c.cmd("AT+CMEE=1")
 	b := submitPDUs(t, "+15550001", "x", false)[0]
+	m.SetFaults(Faults{CMSErrorRate: 1, CMSErrorCode: 42})
+	if got := c.sendPDU(b); got != "\r\n+CMS ERROR: 42\r\n" {
+		t.Fatalf("cms with CMEE=0: %q", got)
+	}
+	c.cmd("AT+CMEE=1")
 	m.SetFaults(Faults{CMSErrorRate: 1, CMSErrorCode: 38})
 	if got := c.sendPDU(b); got != "\r\n+CMS ERROR: 38\r\n" {
 		t.Fatalf("cms 38: %q", got)
@@ -264,6 +268,10 @@ func TestUnplugReplug(t *testing.T) {
 		t.Fatalf("link still there: %v", err)
 	}
 	<-c.done // the client's reads fail: the port is gone
+	n.InjectSMS(m.MSISDN(), "+15557777", "sent while unplugged")
+	if got := len(m.Stored()); got != 1 {
+		t.Fatalf("an unplugged modem received: %d stored", got)
+	}
 
 	tty2, err := m.Replug()
 	if err != nil {
@@ -285,7 +293,7 @@ func TestUnplugReplug(t *testing.T) {
 		t.Fatalf("echo after replug: %q", got)
 	}
 	got := decodeListed(t, c2.cmd("AT+CMGL=4"))
-	if len(got) != 1 {
+	if len(got) != 2 { // the kept one and the one the network held
 		t.Fatalf("storage lost: %d", len(got))
 	}
 	imei, _, _ := m.Info()

@@ -56,28 +56,29 @@ type Modem struct {
 	cfg ModemConfig
 	log *slog.Logger
 
-	mu       sync.Mutex
-	faults   Faults
-	set      settings
-	pinState int // pinReady, pinSIM, pinPUK
-	pinTries int
-	cfun     int
-	hung     bool // entered by HangAfterPDU
-	mr       int
-	rssi     int
-	smsc     string
-	mem      map[string]*storage
-	sessions map[*session]struct{}
-	pending  []inbound // MT messages the network holds until the modem can take them
-	lastReg  int       // last +CREG stat announced
-	answers  int       // answers written, for occasional garbage
-	urcTurn  int
-	cusdSeq  int
-	port     *ptyPort
-	lastLink string
-	sregs    map[string]int
-	fed      int // bytes fed by clients (tests await it)
-	closed   bool
+	mu        sync.Mutex
+	faults    Faults
+	set       settings
+	pinState  int // pinReady, pinSIM, pinPUK
+	pinTries  int
+	cfun      int
+	hung      bool // entered by HangAfterPDU
+	mr        int
+	rssi      int
+	smsc      string
+	mem       map[string]*storage
+	sessions  map[*session]struct{}
+	pending   []inbound // MT messages the network holds until the modem can take them
+	lastReg   int       // last +CREG stat announced
+	answers   int       // answers written, for occasional garbage
+	urcTurn   int
+	cusdSeq   int
+	port      *ptyPort
+	lastLink  string
+	sregs     map[string]int
+	fed       int // bytes fed by clients (tests await it)
+	closed    bool
+	unplugged bool
 }
 
 const (
@@ -331,7 +332,7 @@ func (m *Modem) shutdown() {
 // regStat is the +CREG <stat>. m.mu must be held.
 func (m *Modem) regStat() int {
 	switch {
-	case m.cfun != 1 || m.pinState != pinReady:
+	case m.unplugged || m.cfun != 1 || m.pinState != pinReady:
 		return 0
 	case m.faults.NotRegistered:
 		return 2

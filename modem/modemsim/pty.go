@@ -46,14 +46,14 @@ func (m *Modem) ServePTY(linkPath string) (ttyPath string, err error) {
 	if busy {
 		return "", fmt.Errorf("modemsim: %s is already served on a pty", m.cfg.Name)
 	}
-	p, err := m.newPTY(linkPath)
+	p, err := m.newPTY(linkPath, false)
 	if err != nil {
 		return "", err
 	}
 	return p.tty, nil
 }
 
-func (m *Modem) newPTY(linkPath string) (*ptyPort, error) {
+func (m *Modem) newPTY(linkPath string, noise bool) (*ptyPort, error) {
 	master, slave, err := pty.Open()
 	if err != nil {
 		return nil, fmt.Errorf("modemsim: open pty: %w", err)
@@ -81,6 +81,7 @@ func (m *Modem) newPTY(linkPath string) (*ptyPort, error) {
 		}
 	}
 	p := &ptyPort{m: m, link: linkPath, tty: tty, master: master, out: newPipeBuf(), done: make(chan struct{})}
+	p.noise.Store(noise)
 	m.net.mu.Lock()
 	if m.net.closed {
 		m.net.mu.Unlock()
@@ -188,11 +189,14 @@ func (p *ptyPort) close() {
 
 // Unplug simulates a USB drop: the PTY closes, the symlink is removed and
 // in-process connections (Conn) end too; the modem's state (storage,
-// settings, message reference) is kept.
+// settings, message reference) is kept. While unplugged the modem is off
+// the network: messages to it are held until Replug.
 func (m *Modem) Unplug() error {
 	m.mu.Lock()
 	p := m.port
 	m.port = nil
+	m.unplugged = true // powered off: the network holds its messages
+	m.lastReg = 0
 	var conns []*session
 	for s := range m.sessions {
 		if s.stop != nil {
@@ -217,38 +221,34 @@ func (m *Modem) Unplug() error {
 // Replug simulates the modem coming back on the bus: a new PTY (a different
 // /dev/pts/N) behind the same symlink, and a reboot (echo back to its
 // configured default, SIM PIN required again, hangs cleared). Boot noise,
-// when enabled, greets the first client to open the new port.
+// when enabled, greets the first client to open the new port. Messages the
+// network held while the modem was away are delivered. ttyPath is empty
+// when the modem was never served on a PTY.
 func (m *Modem) Replug() (ttyPath string, err error) {
 	m.mu.Lock()
 	old := m.port
 	m.port = nil
-	link := ""
-	if old != nil {
-		link = old.link
-	}
-	if m.lastLink != "" && link == "" {
-		link = m.lastLink
-	}
+	link := m.lastLink
 	m.mu.Unlock()
 	if old != nil {
 		old.close()
 	}
-	if link == "" {
-		return "", errors.New("modemsim: never served on a pty")
-	}
 	m.mu.Lock()
+	m.unplugged = false
 	m.faults.Hang = false
 	m.faults.HangHard = false
 	m.boot()
+	noise := m.faults.BootNoise || m.faults.Garbage
 	m.mu.Unlock()
-	p, err := m.newPTY(link)
-	if err != nil {
-		return "", err
+	if link != "" {
+		p, err := m.newPTY(link, noise)
+		if err != nil {
+			return "", err
+		}
+		ttyPath = p.tty
 	}
-	if m.Faults().BootNoise || m.Faults().Garbage {
-		p.noise.Store(true)
-	}
-	return p.tty, nil
+	m.flushPending()
+	return ttyPath, nil
 }
 
 // makeRaw puts a tty in raw mode like cfmakeraw(3): no echo, no CR/LF
