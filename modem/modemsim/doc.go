@@ -4,29 +4,65 @@
 //
 // # What it owns
 //
-// A Network holds simulated modems (AddModem), routes SMS-SUBMITs between
-// them (a message to another simulated modem's MSISDN arrives there as an
-// SMS-DELIVER after NetworkOptions.DeliveryDelay; a TP-SRR request yields an
-// SMS-STATUS-REPORT after NetworkOptions.ReportDelay) and records every
-// submission, including those to numbers outside the simulation
-// (Submissions, Outside). Tests inject inbound traffic with InjectSMS and
-// InjectPDU.
+// A Network holds simulated modems (AddModem) and routes SMS-SUBMITs
+// between them: a message to another simulated modem's MSISDN arrives there
+// as an SMS-DELIVER after NetworkOptions.DeliveryDelay; a TP-SRR request
+// yields an SMS-STATUS-REPORT (TP-MR = the +CMGS reference, TP-ST 0) to the
+// sender after NetworkOptions.ReportDelay. Every accepted submission is
+// recorded (Submissions), those to numbers that are not simulated modems
+// count as delivered to the outside world (Outside). Tests inject inbound
+// traffic with InjectSMS (long texts become concatenated parts) and
+// InjectPDU (raw TPDUs, e.g. parts out of order). While a modem cannot take
+// a message (not registered, SIM locked, unplugged, storage full) the
+// network holds it and delivers it, in order, once the modem can.
+//
+// # The modem
 //
 // Each Modem speaks the AT command set of 3GPP TS 27.007 / 27.005 the way
-// real USB dongles do: CR-terminated, case-insensitive, ';'-chained command
-// lines, echo (ATE), numeric or verbose errors (AT+CMEE), PDU and text mode
-// SMS with the "> " prompt, Ctrl-Z to send and ESC to cancel, SIM storage
-// with +CMTI/+CMT/+CDS/+CDSI indications per AT+CNMI, and vendor noise.
-// A modem is reached either in process (Modem.Conn, one call per "open" of
-// the port) or over a real pseudo-terminal (Modem.ServePTY) that a client
-// opens like /dev/ttyUSB0; Unplug and Replug simulate a USB drop and its
-// return under a new /dev/pts name behind the same symlink.
+// USB dongles do: CR-terminated (LF accepted), case-insensitive command
+// lines; basic commands chained directly (ATE0V1) and extended ones with
+// ';'; A/ repeats the last line; input before "AT" on a line is ignored;
+// an unknown command answers ERROR. Errors follow AT+CMEE: +CME ERROR is
+// plain ERROR with CMEE=0, numeric with 1 and verbose with 2; +CMS ERROR
+// is not governed by CMEE (TS 27.005) and is numeric unless CMEE=2.
+//
+// SMS: PDU (AT+CMGF=0) and text mode (AT+CMGF=1, honouring AT+CSMP and
+// AT+CSCS "IRA", "GSM", "UCS2", "8859-1"). AT+CMGS / AT+CMGW answer the
+// "\r\n> " prompt, read the body until Ctrl-Z; ESC cancels with OK and
+// nothing sent. A PDU that is not hex, not an SMS-SUBMIT or whose TPDU
+// length differs from the announced one is answered +CMS ERROR: 304. The
+// TP-MR is assigned by the modem, per modem, 0..255 wrapping. Storage: "SM"
+// (ModemConfig.StorageSlots, default 30), "ME" (100 slots) and "MT" (SM
+// then ME) selected with AT+CPMS; indices start at 1; AT+CMGR on an empty
+// slot answers OK without information, out of range +CMS ERROR: 321;
+// AT+CMGL and AT+CMGR mark REC UNREAD messages read; AT+CMGD takes an
+// index and delflag 0..4. AT+CNMI (default 1,0,0,0,0: no indications)
+// decides indications: mt=1 stores and announces +CMTI, mt=2 routes +CMT
+// (stored instead when no port is open), ds=1 routes +CDS, ds=2 stores the
+// report and announces +CDSI, ds=0 drops reports, mode 0 suppresses them.
+// The SIM PIN (ModemConfig.PIN) is asked for after every boot; three wrong
+// PINs need the PUK "12345678". AT+CUSD answers a fake balance URC.
+//
+// # Ports
+//
+// A modem is reached in process (Modem.Conn, one call per "open" of the
+// port) or over a real pseudo-terminal (Modem.ServePTY) that a client opens
+// like /dev/ttyUSB0 (the slave is in raw mode). The simulator does not keep
+// the slave open: while no client has it open, output is dropped as a UART
+// drops what nobody reads, and the next open counts as a reopen. Unplug
+// and Replug simulate a USB drop and its return under a new /dev/pts name
+// behind the same symlink; a replug reboots the modem.
 //
 // # Faults
 //
 // Faults (Modem.SetFaults) switch quirks and failures at runtime: echo on
-// after boot, URCs inside answers, boot noise, send latency, CMS errors,
-// storage full, no registration, garbage bytes, and hangs:
+// after boot (setting it also switches the current echo), URCs (^RSSI,
+// +CREG, +CMTI) inside answers, boot noise (RDY, ^BOOT, +CPIN, Call Ready,
+// SMS Ready after a reboot or at the first open after a replug), send
+// latency and jitter, a fraction of sends answered with a +CMS ERROR code,
+// storage full (+CMS ERROR: 322), not registered (+CREG stat 2, sends
+// +CMS ERROR: 331), garbage bytes after a reboot and before some answers,
+// and hangs:
 //
 //   - Faults.Hang: the modem answers nothing and swallows everything
 //     (including a PDU after a prompt) until it sees AT+CFUN=1,1 (it still
@@ -38,6 +74,10 @@
 //     to the network (recorded with Submission.Ambiguous set), then the modem
 //     hangs as with Hang. The fault stays armed until SetFaults clears it.
 //
+// A PTY reopen is noticed when the client's close is seen before its next
+// open; a client that reopens within microseconds may be taken for the
+// same open (real drivers back off between attempts).
+//
 // # Concurrency
 //
 // All exported methods are safe for concurrent use. Every goroutine the
@@ -46,11 +86,11 @@
 //
 // # Errors
 //
-// AT errors are answered on the wire (ERROR, +CME ERROR, +CMS ERROR per
-// AT+CMEE), never returned to Go callers. Go-level errors are returned for
-// unknown numbers (ErrUnknownNumber), malformed injected PDUs, PTY failures
-// and use after Close (ErrClosed).
+// AT errors are answered on the wire, never returned to Go callers.
+// Go-level errors are returned for unknown numbers (ErrUnknownNumber),
+// malformed injected PDUs, PTY failures and use after Close (ErrClosed).
 //
 // Serve runs the standalone simulator behind `simgate sim`, with a small
-// loopback HTTP control endpoint for injecting messages and toggling faults.
+// loopback HTTP control endpoint (Network.Handler) and optional line
+// commands for injecting messages and toggling faults.
 package modemsim
