@@ -3,6 +3,7 @@ package modemsim
 import (
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 )
@@ -373,20 +374,9 @@ func (m *Modem) urc(lines ...string) {
 	if m.closed || m.isHung() || m.set.cnmi[0] == 0 && isSMSURC(lines[0]) {
 		return
 	}
-	var b []byte
-	for _, l := range lines {
-		b = append(b, "\r\n"...)
-		b = append(b, l...)
-		b = append(b, "\r\n"...)
-	}
-	// a multi-line URC such as +CMT is framed as one unit: header CRLF pdu CRLF
-	if len(lines) == 2 {
-		b = []byte("\r\n" + lines[0] + "\r\n" + lines[1] + "\r\n")
-	}
+	// a two-line URC such as +CMT is one unit: CRLF header CRLF pdu CRLF
+	b := []byte("\r\n" + strings.Join(lines, "\r\n") + "\r\n")
 	for s := range m.sessions {
-		if s.silent() {
-			continue
-		}
 		s.out.Write(b)
 	}
 }

@@ -32,8 +32,6 @@ type prompt struct {
 	body   []byte
 }
 
-func (s *session) silent() bool { return false }
-
 // reset drops partial input (the port was closed or reopened).
 func (s *session) reset() {
 	s.m.mu.Lock()

@@ -27,7 +27,7 @@ type inbound struct {
 	onStored func() // called (m.mu held) once the modem took it
 }
 
-// stored is the internal form of a storage slot.
+// view returns the storages behind a memory name ("MT" is SM then ME).
 func (m *Modem) view(name string) []*storage {
 	switch name {
 	case "ME":
@@ -237,9 +237,6 @@ func (s *session) finishPrompt(p *prompt) {
 		return
 	}
 	if p.write {
-		if p.pdu && t.SmsType() == tpdu.SmsSubmit {
-			// keep as given
-		}
 		idx, ok := m.store(m.set.mem[1], raw, p.stat)
 		if !ok {
 			s.final(cms(322))
