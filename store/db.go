@@ -172,7 +172,10 @@ func (db *DB) Path() string { return db.path }
 
 // Backup writes a consistent copy of the database to w while the database
 // stays online (a read transaction; writers are not blocked). The copy is a
-// complete bbolt file that Open accepts.
+// complete bbolt file that Open accepts. Writers are held up only if the
+// file must grow past its current memory map while the copy is running
+// (bbolt cannot remap under an open read transaction), so w should not be
+// much slower than a disk; Close waits for a running Backup.
 func (db *DB) Backup(w io.Writer) (int64, error) {
 	var n int64
 	err := db.view(func(tx *bbolt.Tx) error {
