@@ -279,6 +279,14 @@ func (d *Device) setState(state gateway.ModemState, lastErr string) {
 	})
 }
 
+// setRegistration applies a +CREG URC; the observer hears of a change.
+func (d *Device) setRegistration(r gateway.RegStatus) {
+	d.mu.Lock()
+	changed := d.st.Registration != r
+	d.mu.Unlock()
+	d.update(changed, func(st *gateway.ModemStatus) { st.Registration = r })
+}
+
 func (d *Device) countTimeout() {
 	d.update(false, func(st *gateway.ModemStatus) { st.ATTimeouts++ })
 }

@@ -14,8 +14,10 @@
 //     (+CPIN?; the configured PIN is entered, and never again once the SIM
 //     rejected it: state sim_locked), +CIMI, +CCID (or +ICCID ...), PDU mode,
 //     +CNMI (with fallbacks), +CPMS, +CREG=1, +CNUM;
-//   - health: +CSQ, +CREG?, +COPS? and +CPMS? every HealthInterval (and on a
-//     +CREG URC), reported through Status and the DeviceObserver;
+//   - health: +CSQ, +CREG?, +COPS? and +CPMS? every HealthInterval, and
+//     +CREG URCs at once, reported through Status and the DeviceObserver
+//     (on a state change, a registration or operator change, a storage
+//     change, or a signal move of 4 steps or more);
 //   - sending: SendPDU runs AT+CMGS=<len> with "00"+TPDU in hex;
 //   - receiving: +CMTI / +CDSI make the driver read the announced index
 //     (AT+CMGR), AT+CMGL=4 every PollInterval is the safety net, routed

@@ -29,7 +29,7 @@ type session struct {
 	full    bool // storage full seen
 	srMem   bool // status reports are stored in "SR" (+CDSI)
 	kick    chan struct{}
-	health  chan struct{}
+	reg     chan gateway.RegStatus // latest +CREG URC, applied by the owner
 	routed  chan routedPDU
 	once    sync.Once
 	mu      sync.Mutex
@@ -52,7 +52,7 @@ func newSession(d *Device, path, resolved string, rw io.ReadWriteCloser) *sessio
 		resolved: resolved,
 		tap:      &tap{rw: rw, log: d.log},
 		kick:     make(chan struct{}, 1),
-		health:   make(chan struct{}, 1),
+		reg:      make(chan gateway.RegStatus, 1),
 		routed:   make(chan routedPDU, 32),
 	}
 	s.at = at.New(s.tap,
@@ -120,10 +120,26 @@ func (s *session) onRouted(lines []string) {
 	}
 }
 
+// onReg passes the stat of a +CREG URC to the owner, newest wins. (The
+// AT layer also hands this handler the +CREG? answer lines; those are not
+// URCs and are skipped.)
 func (s *session) onReg(lines []string) {
-	if len(lines) > 0 {
-		if c, ok := parseCREGLine(lines[0], "+CREG:"); ok && c.urc {
-			s.signal(s.health)
+	if len(lines) == 0 {
+		return
+	}
+	c, ok := parseCREGLine(lines[0], "+CREG:")
+	if !ok || !c.urc {
+		return
+	}
+	for {
+		select {
+		case s.reg <- c.stat:
+			return
+		default:
+		}
+		select {
+		case <-s.reg: // drop the older one
+		default:
 		}
 	}
 }
@@ -608,8 +624,8 @@ func (d *Device) serve(s *session) error {
 			s.handleRouted(p)
 		case <-poll.C:
 			s.poll()
-		case <-s.health:
-			s.checkHealth(false)
+		case st := <-s.reg:
+			d.setRegistration(st)
 		case <-health.C:
 			s.checkHealth(false)
 		}

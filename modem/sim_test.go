@@ -1041,3 +1041,15 @@ func TestProbeSilentPort(t *testing.T) {
 		t.Fatalf("Discover = %+v, %v", found, err)
 	}
 }
+
+func TestRegistrationURC(t *testing.T) {
+	r := newRig(t, modemsim.ModemConfig{}, modemsim.Faults{})
+	cfg := fastConfig("m1", r.link)
+	cfg.HealthInterval = time.Hour // only the +CREG URC can tell
+	d := r.open(cfg)
+	r.waitUp(10 * time.Second)
+	r.sim.SetFaults(modemsim.Faults{NotRegistered: true})
+	eventually(t, 5*time.Second, "registration lost", func() bool { return !d.Status().Registration.Registered() })
+	r.sim.SetFaults(modemsim.Faults{})
+	eventually(t, 5*time.Second, "registered", func() bool { return d.Status().Usable() })
+}
