@@ -425,7 +425,7 @@ func cmdCOPS(s *session, c command) ([]string, *atError) {
 	m := s.m
 	switch c.op {
 	case "?":
-		if m.regStat() != 1 {
+		if !m.registered() {
 			return []string{"+COPS: 0"}, nil
 		}
 		return []string{fmt.Sprintf(`+COPS: 0,0,"%s",2`, m.cfg.Operator)}, nil
@@ -601,7 +601,7 @@ func cmdCUSD(s *session, c command) ([]string, *atError) {
 		if n == 2 || len(args) < 2 {
 			return nil, nil
 		}
-		if m.regStat() != 1 {
+		if !m.registered() {
 			return nil, cme(30)
 		}
 		m.cusdSeq++
@@ -641,7 +641,7 @@ func cmdCCLK(s *session, c command) ([]string, *atError) {
 
 func cmdSYSINFO(s *session, c command) ([]string, *atError) {
 	st := 2
-	if s.m.regStat() != 1 {
+	if !s.m.registered() {
 		st = 0
 	}
 	return []string{fmt.Sprintf("^SYSINFO:%d,3,0,5,1,,4", st)}, nil

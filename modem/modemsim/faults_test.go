@@ -339,3 +339,23 @@ func TestNoGoroutineLeaks(t *testing.T) {
 		}
 	}
 }
+
+func TestRoamingAndTextModeReports(t *testing.T) {
+	n := newNet(t, NetworkOptions{})
+	m := n.AddModem(ModemConfig{})
+	c := newClient(t, m.Conn())
+	m.SetFaults(Faults{Roaming: true})
+	if got := c.cmd("AT+CREG?"); got != "\r\n+CREG: 0,5\r\n\r\nOK\r\n" {
+		t.Fatalf("roaming creg: %q", got)
+	}
+	c.cmd("AT+CMGF=1;+CSMP=49,167,0,0;+CNMI=2,1,0,1,0")
+	c.cmd(`AT+CMGS="+15550001"`)
+	c.send("report me\x1a")
+	if got := c.until(finalRE); got != "\r\n+CMGS: 0\r\n\r\nOK\r\n" {
+		t.Fatalf("roaming send: %q", got)
+	}
+	got := c.matches(regexp.MustCompile(`\r\n\+CDS: [^\r]*\r\n`), 1)[0]
+	if !regexp.MustCompile(`^\r\n\+CDS: 6,0,"\+15550001",145,"[^"]+","[^"]+",0\r\n$`).MatchString(got) {
+		t.Fatalf("text +CDS: %q", got)
+	}
+}

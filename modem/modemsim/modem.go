@@ -37,6 +37,7 @@ type Faults struct {
 	CMSErrorCode  int           // default 500
 	StorageFull   bool          // incoming cannot be stored; AT+CMGW answers +CMS ERROR: 322
 	NotRegistered bool          // +CREG: n,2; sends answer +CMS ERROR: 331
+	Roaming       bool          // registered, roaming: +CREG: n,5 (sends work)
 	Hang          bool          // answer nothing until AT+CFUN=1,1, a reopen or a replug
 	HangHard      bool          // answer nothing until a reopen or a replug (AT+CFUN=1,1 does not help)
 	HangAfterPDU  bool          // accept the next CMGS PDU, then hang without answering
@@ -337,8 +338,16 @@ func (m *Modem) regStat() int {
 		return 0
 	case m.faults.NotRegistered:
 		return 2
+	case m.faults.Roaming:
+		return 5
 	}
 	return 1
+}
+
+// registered reports home or roaming registration (m.mu held).
+func (m *Modem) registered() bool {
+	st := m.regStat()
+	return st == 1 || st == 5
 }
 
 // regChanged emits +CREG/+CGREG when the registration changed. m.mu held.

@@ -280,6 +280,8 @@ func mergeFaults(f Faults, body []byte) (Faults, error) {
 			err = json.Unmarshal(v, &f.StorageFull)
 		case "notregistered":
 			err = json.Unmarshal(v, &f.NotRegistered)
+		case "roaming":
+			err = json.Unmarshal(v, &f.Roaming)
 		case "hang":
 			err = json.Unmarshal(v, &f.Hang)
 		case "hanghard":

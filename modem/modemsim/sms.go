@@ -403,7 +403,7 @@ func (s *session) submit(t *tpdu.TPDU, raw []byte) (int, *atError) {
 	if !m.sleepLocked(d) || m.closed || m.isHung() {
 		return 0, errSilent
 	}
-	if m.regStat() != 1 {
+	if !m.registered() {
 		return 0, cms(331)
 	}
 	if m.faults.CMSErrorRate > 0 && rand.Float64() < m.faults.CMSErrorRate {
@@ -599,9 +599,13 @@ func cmdCMGD(s *session, c command) ([]string, *atError) {
 	return nil, nil
 }
 
-// textEntry renders a stored message for text mode CMGL/CMGR (m.mu held).
+// textEntry renders a stored message for text mode CMGL/CMGR/+CMT/+CDS
+// (m.mu held); the <stat> field is left out for the URCs.
 func (m *Modem) textEntry(prefix string, x *StoredSMS) []string {
 	stat := quote(statNames[x.Stat])
+	if prefix == "+CMT: " || prefix == "+CDS: " {
+		stat = ""
+	}
 	t, err := sms.Unmarshal(x.TPDU, sms.AsMO)
 	if x.Stat < 2 || err != nil {
 		t, err = sms.Unmarshal(x.TPDU)
@@ -615,7 +619,10 @@ func (m *Modem) textEntry(prefix string, x *StoredSMS) []string {
 	}
 	switch t.SmsType() {
 	case tpdu.SmsStatusReport:
-		return []string{fmt.Sprintf("%s%s,%d,%d,%s,%d,%q,%q,%d", prefix, stat, t.FirstOctet, t.MR,
+		if stat != "" {
+			stat += ","
+		}
+		return []string{fmt.Sprintf("%s%s%d,%d,%s,%d,%q,%q,%d", prefix, stat, t.FirstOctet, t.MR,
 			quote(m.encodeStr(t.RA.Number())), t.RA.TOA, sctsString(t.SCTS.Time), sctsString(t.DT.Time), t.ST)}
 	case tpdu.SmsSubmit:
 		h := fmt.Sprintf("%s%s,%s,", prefix, stat, quote(m.encodeStr(t.DA.Number())))
@@ -624,7 +631,10 @@ func (m *Modem) textEntry(prefix string, x *StoredSMS) []string {
 		}
 		return []string{h, text}
 	}
-	h := fmt.Sprintf("%s%s,%s,,%q", prefix, stat, quote(m.encodeStr(t.OA.Number())), sctsString(t.SCTS.Time))
+	if stat != "" {
+		stat += ","
+	}
+	h := fmt.Sprintf("%s%s%s,,%q", prefix, stat, quote(m.encodeStr(t.OA.Number())), sctsString(t.SCTS.Time))
 	if m.set.csdh {
 		h += fmt.Sprintf(",%d,%d", t.OA.TOA, len(t.UD))
 	}
@@ -721,7 +731,7 @@ func (m *Modem) accept(in inbound) bool {
 	if m.closed {
 		return true
 	}
-	if m.regStat() != 1 {
+	if !m.registered() {
 		return false
 	}
 	listening := len(m.sessions) > 0 && m.set.cnmi[0] != 0 && !m.isHung()
@@ -753,9 +763,7 @@ func (m *Modem) accept(in inbound) bool {
 			if m.set.cmgf == 0 {
 				m.urc("+CMT: ,"+itoa(len(in.tpdu)), m.pduHex(in.tpdu))
 			} else {
-				l := m.textEntry("+CMT: ", &StoredSMS{Stat: 1, TPDU: in.tpdu})
-				l[0] = strings.Replace(l[0], `"REC READ",`, "", 1)
-				m.urc(l...)
+				m.urc(m.textEntry("+CMT: ", &StoredSMS{Stat: 1, TPDU: in.tpdu})...)
 			}
 		} else {
 			idx, ok := m.store(m.set.mem[2], in.tpdu, 0)
