@@ -202,6 +202,7 @@ func (s *session) answer(info []string, err *atError) {
 			b = append(b, num+"\r"...)
 		}
 	}
+	m.log.Debug("at answer", "text", string(b))
 	s.out.Write(b)
 }
 

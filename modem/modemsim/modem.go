@@ -385,6 +385,7 @@ func (m *Modem) urc(lines ...string) {
 	}
 	// a two-line URC such as +CMT is one unit: CRLF header CRLF pdu CRLF
 	b := []byte("\r\n" + strings.Join(lines, "\r\n") + "\r\n")
+	m.log.Debug("at urc", "text", string(b))
 	for s := range m.sessions {
 		s.out.Write(b)
 	}

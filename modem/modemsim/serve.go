@@ -21,7 +21,7 @@ import (
 type ServeOptions struct {
 	Modems        int           // number of modems, default 1
 	LinkDir       string        // where the per-modem symlinks go, default $TMPDIR/simgate-modems
-	Control       string        // loopback address of the control endpoint, "" = 127.0.0.1:0
+	Control       string        // loopback address of the control endpoint, "" = 127.0.0.1:0, "none" = no endpoint
 	Latency       time.Duration // AT+CMGS answer delay
 	Jitter        time.Duration // random extra AT+CMGS delay
 	DeliveryDelay time.Duration // network delivery delay between simulated modems
@@ -57,6 +57,10 @@ func Serve(ctx context.Context, opts ServeOptions, out io.Writer) error {
 	if opts.Control == "" {
 		opts.Control = "127.0.0.1:0"
 	}
+	noControl := opts.Control == "none"
+	if noControl {
+		opts.Control = "127.0.0.1:0"
+	}
 	if err := checkLoopback(opts.Control); err != nil {
 		return err
 	}
@@ -77,14 +81,17 @@ func Serve(ctx context.Context, opts ServeOptions, out io.Writer) error {
 		imei, _, _ := m.Info()
 		fmt.Fprintf(out, "%s link=%s tty=%s msisdn=%s imei=%s\n", m.Name(), link, tty, m.MSISDN(), imei)
 	}
-	ln, err := net.Listen("tcp", opts.Control)
-	if err != nil {
-		return fmt.Errorf("modemsim: control listen: %w", err)
-	}
-	srv := &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	fmt.Fprintf(out, "control http://%s\n", ln.Addr())
+	var srv *http.Server
+	if !noControl {
+		ln, err := net.Listen("tcp", opts.Control)
+		if err != nil {
+			return fmt.Errorf("modemsim: control listen: %w", err)
+		}
+		srv = &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() { errc <- srv.Serve(ln) }()
+		fmt.Fprintf(out, "control http://%s\n", ln.Addr())
+	}
 	cmdDone := make(chan struct{})
 	if opts.Commands != nil {
 		go func() {
@@ -104,10 +111,12 @@ func Serve(ctx context.Context, opts ServeOptions, out io.Writer) error {
 	case err := <-errc:
 		return fmt.Errorf("modemsim: control: %w", err)
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	srv.Shutdown(sctx)
-	<-errc
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		<-errc
+	}
 	return nil
 }
 

@@ -134,6 +134,21 @@ func TestServeCommands(t *testing.T) {
 	}
 }
 
+func TestServeWithoutControl(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, ServeOptions{LinkDir: t.TempDir(), Control: "none"}, &out) }()
+	eventually(t, "modem listed", func() bool { return strings.Contains(out.String(), "modem1 link=") })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "control http") {
+		t.Fatalf("control endpoint served: %q", out.String())
+	}
+}
+
 func TestServeRefusesNonLoopback(t *testing.T) {
 	err := Serve(context.Background(), ServeOptions{Control: "0.0.0.0:0", LinkDir: t.TempDir()}, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "not loopback") {
