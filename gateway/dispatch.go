@@ -205,7 +205,6 @@ func NewDispatcher(cfg Config, st Store, em Emitter) (*Dispatcher, error) {
 		removed:   map[string]time.Time{},
 		budgets:   map[string]BudgetUsage{},
 		schedWake: make(chan struct{}, 1),
-		runDone:   make(chan struct{}),
 	}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)

@@ -27,8 +27,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.running = true
 	ctx, cancel := context.WithCancel(ctx)
 	d.cancel = cancel
+	runDone := make(chan struct{})
+	d.runDone = runDone
 	d.mu.Unlock()
-	defer close(d.runDone)
+	defer close(runDone)
 	defer cancel()
 
 	if err := d.recover(ctx); err != nil {
@@ -71,14 +73,14 @@ func (d *Dispatcher) Close() error {
 		return nil
 	}
 	d.closed = true
-	running, cancel := d.running, d.cancel
+	running, cancel, runDone := d.running, d.cancel, d.runDone
 	d.mu.Unlock()
 	if !running {
 		return nil
 	}
 	cancel()
 	select {
-	case <-d.runDone:
+	case <-runDone:
 		return nil
 	case <-time.After(d.cfg.CloseTimeout):
 		return errors.New("dispatcher: close timed out waiting for in-flight sends")

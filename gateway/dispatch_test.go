@@ -741,3 +741,28 @@ func TestBudgetsSurviveRestart(t *testing.T) {
 		t.Fatalf("sent by %s", got.Modem)
 	}
 }
+
+func TestRunCloseLifecycle(t *testing.T) {
+	h := newHarness(t, testConfig(), nil, "a")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- h.d.Run(ctx) }()
+	m := h.submit(SendRequest{To: "+12025550101", Body: "x"})
+	h.waitStatus(m.ID, StatusSent)
+	if err := h.d.Run(ctx); err == nil {
+		t.Fatal("second Run while running succeeded")
+	}
+	if err := h.d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if err := h.d.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+	if err := h.d.Run(ctx); !errors.Is(err, ErrClosed) {
+		t.Fatalf("run after close: %v", err)
+	}
+}
