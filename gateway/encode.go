@@ -2,10 +2,13 @@ package gateway
 
 import (
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/warthog618/sms"
+	"github.com/warthog618/sms/encoding/gsm7"
 	"github.com/warthog618/sms/encoding/gsm7/charset"
 	"github.com/warthog618/sms/encoding/tpdu"
+	"github.com/warthog618/sms/encoding/ucs2"
 )
 
 // warthog618/sms builds its default GSM-7 tables lazily without locking, so
@@ -55,17 +58,26 @@ func EncodeSubmit(to, body string, statusReport bool, ref int) (Encoded, error) 
 	if to == "" {
 		return Encoded{}, Invalid("to", "must not be empty")
 	}
+	if !utf8.ValidString(body) {
+		return Encoded{}, Invalid("body", "is not valid UTF-8")
+	}
 	ref = ref & 0xff
 	if ref == 0 {
 		ref = 1
 	}
-	opts := []sms.EncoderOption{sms.To(to), sms.WithDefaultCharset}
+	opts := []sms.EncoderOption{sms.AsSubmit, sms.To(to), sms.WithDefaultCharset}
 	if statusReport {
 		opts = append(opts, sms.WithTemplateOption(srrOption{}))
 	}
-	e := sms.NewEncoder(append([]sms.EncoderOption{sms.AsSubmit}, opts...)...)
+	msg := []byte(body)
+	if !gsm7RoundTrips(body) {
+		// Not (faithfully) GSM-7: UTF-16, given to the library as such.
+		opts = append(opts, sms.AsUCS2)
+		msg = ucs2.Encode([]rune(body))
+	}
+	e := sms.NewEncoder(opts...)
 	e.ConcatRef = concatRef(ref)
-	pdus, err := e.Encode([]byte(body))
+	pdus, err := e.Encode(msg)
 	if err != nil {
 		return Encoded{}, fmt.Errorf("encode: %w", err)
 	}
@@ -88,6 +100,18 @@ func EncodeSubmit(to, body string, statusReport bool, ref int) (Encoded, error) 
 		out.PDUs = append(out.PDUs, b)
 	}
 	return out, nil
+}
+
+// gsm7RoundTrips reports whether body survives GSM-7 (default alphabet and
+// extension table) unchanged. Some characters encode but do not decode back
+// (ESC itself, for one); those bodies go as UCS-2.
+func gsm7RoundTrips(body string) bool {
+	enc, err := gsm7.Encode([]byte(body))
+	if err != nil {
+		return false
+	}
+	dec, err := gsm7.Decode(enc)
+	return err == nil && string(dec) == body
 }
 
 // srrOption sets TP-SRR (status report request) on the template TPDU.

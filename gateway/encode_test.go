@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/warthog618/sms"
 	"github.com/warthog618/sms/encoding/tpdu"
@@ -50,6 +51,10 @@ func TestEncodeSubmit(t *testing.T) {
 		{"emoji forces ucs2", "see you 🙂", EncodingUCS2, 1},
 		{"emoji across a part boundary", strings.Repeat("x", 66) + "🎉🎉" + strings.Repeat("y", 60), EncodingUCS2, 2},
 		{"ten parts allowed", strings.Repeat("c", 153*10), EncodingGSM7, 10},
+		{"ESC does not survive GSM-7 so ucs2", "a\x1bb", EncodingUCS2, 1},
+		{"trailing CR survives", "line\r", EncodingGSM7, 1},
+		{"trailing CR at the 8n-1 boundary", "abcdef\r", EncodingGSM7, 1},
+		{"trailing CR at 159", strings.Repeat("a", 158) + "\r", EncodingGSM7, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -112,6 +117,9 @@ func TestEncodeSubmitRefusesTooLong(t *testing.T) {
 	if _, err := EncodeSubmit("+15551234567", "", true, 1); !asValidation(err, &ve) {
 		t.Fatalf("empty body: err = %v", err)
 	}
+	if _, err := EncodeSubmit("+15551234567", "bad \xff", true, 1); !asValidation(err, &ve) || ve.Field != "body" {
+		t.Fatalf("invalid UTF-8: err = %v", err)
+	}
 }
 
 func TestEncodeSubmitDeterministic(t *testing.T) {
@@ -139,10 +147,23 @@ func FuzzEncodeSubmit(f *testing.F) {
 		if len(enc.PDUs) == 0 || len(enc.PDUs) > MaxParts {
 			t.Fatalf("%d parts", len(enc.PDUs))
 		}
+		var segs []*tpdu.TPDU
 		for _, b := range enc.PDUs {
 			if len(b) > 176 {
 				t.Fatalf("TPDU of %d bytes", len(b))
 			}
+			p, err := sms.Unmarshal(b, sms.AsMO)
+			if err != nil {
+				t.Fatalf("unmarshal own PDU: %v", err)
+			}
+			segs = append(segs, p)
+		}
+		if !utf8.ValidString(body) {
+			return
+		}
+		got, err := sms.Decode(segs)
+		if err != nil || string(got) != body {
+			t.Fatalf("round trip %q -> %q (%v)", body, got, err)
 		}
 	})
 }
