@@ -344,6 +344,9 @@ func (s *session) init() error {
 	d.log.Info("modem identified", "manufacturer", info.Manufacturer, "model", info.Model, "firmware", info.Firmware, "port", s.path)
 	d.log.Debug("modem identity", "imei", info.IMEI, "imsi", info.IMSI, "iccid", info.ICCID)
 	s.checkHealth(true)
+	if s.hung() {
+		return errHung
+	}
 	return nil
 }
 
@@ -471,17 +474,27 @@ func (s *session) setCNMI() {
 func (s *session) checkHealth(force bool) {
 	d := s.d
 	ct := d.cfg.CommandTimeout
+	stop := func() bool { return s.hung() || s.lost() }
 	rssi, rssiOK := -1, false
 	if lines, err := s.cmd("+CSQ", ct); err == nil {
 		rssi, rssiOK = parseCSQ(lines)
+	}
+	if stop() {
+		return
 	}
 	reg, regOK := gateway.RegStatus(0), false
 	if lines, err := s.cmd("+CREG?", ct); err == nil {
 		reg, regOK = parseCREG(lines)
 	}
+	if stop() {
+		return
+	}
 	op, opOK := "", false
 	if lines, err := s.cmd("+COPS?", ct); err == nil {
 		op, opOK = parseCOPS(lines)
+	}
+	if stop() {
+		return
 	}
 	storage := ""
 	if lines, err := s.cmd("+CPMS?", ct); err == nil {

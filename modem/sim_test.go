@@ -391,7 +391,9 @@ func TestHangRecovered(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRig(t, modemsim.ModemConfig{}, modemsim.Faults{})
-			d := r.open(fastConfig("m1", r.link))
+			cfg := fastConfig("m1", r.link)
+			cfg.ResetWait = 1500 * time.Millisecond
+			d := r.open(cfg)
 			r.waitUp(10 * time.Second)
 			r.sim.SetFaults(tt.faults)
 			eventually(t, 10*time.Second, "hang noticed", func() bool { return d.Status().State == gateway.ModemHung })
@@ -775,7 +777,7 @@ func TestNoLeakOpenClose(t *testing.T) {
 }
 
 func TestNoLeakHangRecover(t *testing.T) {
-	n := 25
+	n := 20 // each cycle waits out real timeouts: ~2s
 	if testing.Short() {
 		n = 5
 	}
@@ -783,7 +785,7 @@ func TestNoLeakHangRecover(t *testing.T) {
 	cfg := fastConfig("m1", r.link)
 	cfg.CommandTimeout = 200 * time.Millisecond
 	cfg.HealthInterval = 50 * time.Millisecond
-	cfg.ResetWait = time.Second
+	cfg.ResetWait = 600 * time.Millisecond
 	base := runtime.NumGoroutine()
 	d, err := Open(context.Background(), cfg, r.in, nil)
 	if err != nil {
