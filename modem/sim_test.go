@@ -111,6 +111,36 @@ func (c *txCounter) Handle(_ context.Context, r slog.Record) error {
 func (c *txCounter) WithAttrs([]slog.Attr) slog.Handler { return c }
 func (c *txCounter) WithGroup(string) slog.Handler      { return c }
 
+// wire is a slog handler that keeps the raw AT traffic, to prove that a
+// quirk was really on the line.
+type wire struct {
+	mu sync.Mutex
+	rx strings.Builder
+}
+
+func (w *wire) Enabled(context.Context, slog.Level) bool { return true }
+func (w *wire) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "at rx" {
+		return nil
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "data" {
+			w.mu.Lock()
+			w.rx.WriteString(a.Value.String())
+			w.mu.Unlock()
+		}
+		return true
+	})
+	return nil
+}
+func (w *wire) WithAttrs([]slog.Attr) slog.Handler { return w }
+func (w *wire) WithGroup(string) slog.Handler      { return w }
+func (w *wire) received() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.rx.String()
+}
+
 type rig struct {
 	t    testing.TB
 	net  *modemsim.Network
@@ -178,17 +208,23 @@ func (r *rig) waitUp(within time.Duration) {
 }
 
 func TestInitQuirks(t *testing.T) {
+	echoed := func(rx string) bool { return strings.Contains(rx, "ATZ\r") || strings.Contains(rx, "AT\r") }
+	urcs := func(rx string) bool { return strings.Contains(rx, "^RSSI:") || strings.Contains(rx, "+CREG: ") }
+	noisy := func(rx string) bool { return strings.Contains(rx, "^BOOT") || strings.Contains(rx, "SMS Ready") }
+	garbled := func(rx string) bool { return strings.IndexFunc(rx, func(r rune) bool { return r >= 0x80 }) >= 0 }
 	tests := []struct {
 		name   string
 		faults modemsim.Faults
-		replug bool // noise greets the first opener after a replug
+		replug bool                 // noise greets the first opener after a replug
+		proof  func(rx string) bool // the quirk was really on the wire
 	}{
-		{"clean", modemsim.Faults{}, false},
-		{"echo on", modemsim.Faults{Echo: true}, false},
-		{"urcs inside answers", modemsim.Faults{URCInAnswers: true}, false},
-		{"boot noise", modemsim.Faults{BootNoise: true}, true},
-		{"garbage", modemsim.Faults{Garbage: true}, true},
-		{"everything", modemsim.Faults{Echo: true, URCInAnswers: true, BootNoise: true, Garbage: true}, true},
+		{"clean", modemsim.Faults{}, false, func(string) bool { return true }},
+		{"echo on", modemsim.Faults{Echo: true}, false, echoed},
+		{"urcs inside answers", modemsim.Faults{URCInAnswers: true}, false, urcs},
+		{"boot noise", modemsim.Faults{BootNoise: true}, true, noisy},
+		{"garbage", modemsim.Faults{Garbage: true}, true, garbled},
+		{"everything", modemsim.Faults{Echo: true, URCInAnswers: true, BootNoise: true, Garbage: true}, true,
+			func(rx string) bool { return echoed(rx) && urcs(rx) && noisy(rx) && garbled(rx) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -198,8 +234,14 @@ func TestInitQuirks(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			d := r.open(fastConfig("m1", r.link))
+			w := &wire{}
+			cfg := fastConfig("m1", r.link)
+			cfg.Logger = slog.New(w)
+			d := r.open(cfg)
 			r.waitUp(15 * time.Second)
+			if !tt.proof(w.received()) {
+				t.Errorf("the quirk never showed on the wire:\n%q", w.received())
+			}
 			imei, imsi, iccid := r.sim.Info()
 			got := d.Info()
 			want := gateway.ModemInfo{Manufacturer: "SIMCOM_Ltd", Model: "SIM800", Firmware: "1418B05",
