@@ -390,13 +390,17 @@ func (d *Dispatcher) build(ctx context.Context, req SendRequest) (*Message, erro
 	if req.From != "" && !d.knownFrom(req.From) {
 		return nil, Invalid("from", "no modem or group named %q", req.From)
 	}
-	out, err := d.st.OptedOut(ctx, to)
-	if err != nil {
-		return nil, fmt.Errorf("submit: opt-out check: %w", err)
+	exempt := OptOutExempt(ctx)
+	if !exempt {
+		out, err := d.st.OptedOut(ctx, to)
+		if err != nil {
+			return nil, fmt.Errorf("submit: opt-out check: %w", err)
+		}
+		if out {
+			return nil, ErrOptedOut
+		}
 	}
-	if out {
-		return nil, ErrOptedOut
-	}
+	req.Metadata = exemptMetadata(req.Metadata, exempt)
 	srr := d.cfg.StatusReports
 	if req.StatusReport != nil {
 		srr = *req.StatusReport

@@ -184,9 +184,30 @@ func (d *Dispatcher) prepare(ctx context.Context, m *modemEntry, it *item) *Mess
 		d.expire(bg, it.id, now)
 		return nil
 	}
+	// Re-check the suppression list just before dispatch: a STOP may have
+	// arrived while the message was queued.
+	optedOut, err := d.st.OptedOut(bg, it.contact)
+	if err != nil {
+		d.log.Error("opt-out re-check", "id", it.id, "err", err)
+		d.undoBind(it, name)
+		d.requeue(it, now.Add(d.cfg.RetryBase))
+		return nil
+	}
+	suppressed := false
 	msg, err := d.st.UpdateMessage(bg, it.id, func(x *Message) error {
 		if x.Status.Terminal() {
 			return errGone
+		}
+		suppressed = optedOut && !IsOptOutExempt(x)
+		if suppressed {
+			for i := range x.Parts {
+				if p := &x.Parts[i]; p.State == PartQueued || p.State == PartAssigned {
+					p.State, p.UpdatedAt = PartFailed, now
+					p.ErrorClass, p.Error = "opted_out", ErrOptedOut.Error()
+				}
+			}
+			x.Status, x.Error, x.UpdatedAt = RollUp(x.Parts), ErrOptedOut.Error(), now
+			return nil
 		}
 		n := 0
 		for i := range x.Parts {
@@ -210,6 +231,11 @@ func (d *Dispatcher) prepare(ctx context.Context, m *modemEntry, it *item) *Mess
 		d.log.Error("assign", "id", it.id, "modem", name, "err", err)
 		d.undoBind(it, name)
 		d.requeue(it, now.Add(d.cfg.RetryBase))
+		return nil
+	case suppressed:
+		d.undoBind(it, name)
+		d.drop(it)
+		d.emit(Event{Type: EventMessageFailed, MessageID: it.id, Data: map[string]any{"status": msg.Status, "reason": "opted_out"}})
 		return nil
 	}
 	return msg

@@ -110,3 +110,25 @@ func MatchKeyword(body string, stop, start, help []string) Keyword {
 	}
 	return KeywordNone
 }
+
+// exemptMetadata returns md with OptOutExemptKey set when exempt and removed
+// otherwise, so that no API client can forge the exemption. md is not modified.
+func exemptMetadata(md map[string]string, exempt bool) map[string]string {
+	_, has := md[OptOutExemptKey]
+	if !exempt && !has {
+		return md
+	}
+	out := make(map[string]string, len(md)+1)
+	for k, v := range md {
+		if k != OptOutExemptKey {
+			out[k] = v
+		}
+	}
+	if exempt {
+		out[OptOutExemptKey] = "true"
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
