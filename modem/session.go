@@ -255,7 +255,7 @@ func (s *session) resync(deadline time.Time) error {
 	}
 }
 
-// initSession runs the init sequence and reads the identity. It fails with
+// init runs the init sequence and reads the identity. It fails with
 // errWrongModem before touching the SIM if the IMEI is not the one wanted.
 func (s *session) init() error {
 	d := s.d
