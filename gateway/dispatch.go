@@ -262,6 +262,7 @@ func (d *Dispatcher) AddDevice(dev Device, mc ModemConfig) {
 	}
 	if u, ok := d.budgets[mc.Name]; ok {
 		m.pacer.usage = u
+		m.restoreHoldLocked(u.Hold)
 	}
 	d.modems[mc.Name] = m
 	d.order = append(d.order, mc.Name)
@@ -603,7 +604,9 @@ func (d *Dispatcher) Pause(name, reason string, until time.Time) error {
 		return fmt.Errorf("modem %q: %w", name, ErrNoModem)
 	}
 	m.paused, m.pauseReason, m.pausedUntil = true, reason, until
+	m.pacer.dirty = true
 	d.mu.Unlock()
+	d.saveBudget(m)
 	d.log.Info("modem paused", "modem", name, "reason", reason, "until", until)
 	d.emit(Event{Type: EventModemPaused, Modem: name, Data: map[string]any{"reason": reason, "until": until}})
 	return nil
@@ -619,9 +622,11 @@ func (d *Dispatcher) Resume(name string) error {
 	}
 	was := m.paused
 	m.paused, m.pauseReason, m.pausedUntil, m.draining = false, "", time.Time{}, false
+	m.pacer.dirty = true
 	m.counters.ConsecutiveFails, m.cms500 = 0, 0
 	m.poke()
 	d.mu.Unlock()
+	d.saveBudget(m)
 	if was {
 		d.log.Info("modem resumed", "modem", name)
 		d.emit(Event{Type: EventModemResumed, Modem: name})
@@ -633,12 +638,15 @@ func (d *Dispatcher) Resume(name string) error {
 // (contacts already bound to it). Resume ends the drain.
 func (d *Dispatcher) Drain(name string) error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	m := d.modems[name]
 	if m == nil {
+		d.mu.Unlock()
 		return fmt.Errorf("modem %q: %w", name, ErrNoModem)
 	}
 	m.draining = true
+	m.pacer.dirty = true
+	d.mu.Unlock()
+	d.saveBudget(m)
 	return nil
 }
 

@@ -57,3 +57,48 @@ func TestOptOutExemption(t *testing.T) {
 	h.start()
 	h.waitStatus(reply.ID, StatusSent)
 }
+
+// A pause (an operator's, or the carrier-block guard's) and a drain survive a
+// restart: a new Dispatcher on the same store keeps the SIM stopped.
+func TestPauseAndDrainSurviveRestart(t *testing.T) {
+	st := newMemStore()
+	h := newHarness(t, testConfig(), st, "a", "b")
+	h.start()
+	until := time.Now().Add(time.Hour).Truncate(time.Second)
+	if err := h.d.Pause("a", "carrier block suspected", until); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.d.Drain("b"); err != nil {
+		t.Fatal(err)
+	}
+	h.stop()
+
+	h2 := newHarness(t, testConfig(), st, "a", "b")
+	h2.start()
+	eventually(t, "hold restored", func() bool {
+		v, _ := h2.d.Modem("a")
+		return v.Paused
+	})
+	va, _ := h2.d.Modem("a")
+	vb, _ := h2.d.Modem("b")
+	if va.PauseReason != "carrier block suspected" || !va.PausedUntil.Equal(until) || !vb.Draining || vb.Paused {
+		t.Fatalf("a %+v b %+v", va, vb)
+	}
+	if err := h2.d.Resume("b"); err != nil { // b takes new contacts again; a stays paused
+		t.Fatal(err)
+	}
+	m := h2.submit(SendRequest{To: "+12025550160", Body: "x"})
+	if got := h2.waitStatus(m.ID, StatusSent); got.Modem != "b" {
+		t.Fatalf("sent by %s", got.Modem)
+	}
+	if err := h2.d.Resume("a"); err != nil {
+		t.Fatal(err)
+	}
+	h2.stop()
+
+	h3 := newHarness(t, testConfig(), st, "a")
+	h3.start()
+	if v, _ := h3.d.Modem("a"); v.Paused {
+		t.Fatalf("resumed modem paused again after restart: %+v", v)
+	}
+}

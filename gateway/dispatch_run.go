@@ -98,6 +98,7 @@ func (d *Dispatcher) recover(ctx context.Context) error {
 		d.budgets[n] = u
 		if m := d.modems[n]; m != nil {
 			m.pacer.usage = u
+			m.restoreHoldLocked(u.Hold)
 		}
 	}
 	d.mu.Unlock()
@@ -258,6 +259,7 @@ func (d *Dispatcher) housekeep(ctx context.Context, now time.Time, save bool) {
 	for _, m := range ms {
 		if m.paused && !m.pausedUntil.IsZero() && !now.Before(m.pausedUntil) {
 			m.paused, m.pauseReason, m.pausedUntil = false, "", time.Time{}
+			m.pacer.dirty = true
 			m.counters.ConsecutiveFails, m.cms500 = 0, 0
 			m.poke()
 			events = append(events, Event{Type: EventModemResumed, Modem: m.name, Data: map[string]any{"reason": "pause expired"}})
@@ -345,6 +347,7 @@ func (d *Dispatcher) saveBudget(m *modemEntry) {
 		return
 	}
 	u := m.pacer.usage
+	u.Hold = m.holdLocked()
 	m.pacer.dirty = false
 	d.mu.Unlock()
 	if err := d.st.SaveBudget(context.Background(), m.name, u); err != nil {

@@ -620,6 +620,7 @@ func (d *Dispatcher) noteFailure(m *modemEntry, se *SendError, now time.Time) {
 	if reason != "" {
 		until = now.Add(d.cfg.PauseFor)
 		m.paused, m.pauseReason, m.pausedUntil = true, reason, until
+		m.pacer.dirty = true
 	}
 	d.mu.Unlock()
 	if reason != "" {

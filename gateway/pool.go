@@ -315,3 +315,19 @@ func (d *Dispatcher) queuedForLocked(name string) int {
 	}
 	return n
 }
+
+// holdLocked is m's pause or drain as it is stored; nil when neither. d.mu held.
+func (m *modemEntry) holdLocked() *ModemHold {
+	if !m.paused && !m.draining {
+		return nil
+	}
+	return &ModemHold{Paused: m.paused, Reason: m.pauseReason, Until: m.pausedUntil, Draining: m.draining}
+}
+
+// restoreHoldLocked applies a stored pause or drain. d.mu held.
+func (m *modemEntry) restoreHoldLocked(h *ModemHold) {
+	if h == nil {
+		return
+	}
+	m.paused, m.pauseReason, m.pausedUntil, m.draining = h.Paused, h.Reason, h.Until, h.Draining
+}

@@ -130,6 +130,17 @@ type BudgetUsage struct {
 	Parts       int       `json:"parts"`
 	NewContacts int       `json:"new_contacts"`
 	LastSend    time.Time `json:"last_send,omitzero"`
+	// Hold is the modem's pause or drain, kept so that a restart does not
+	// resume a SIM the operator (or a carrier-block guard) stopped.
+	Hold *ModemHold `json:"hold,omitempty"`
+}
+
+// ModemHold is a pause or drain of a modem.
+type ModemHold struct {
+	Paused   bool      `json:"paused,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	Until    time.Time `json:"until,omitzero"` // zero = until resumed
+	Draining bool      `json:"draining,omitempty"`
 }
 
 // OptOut is an entry of the suppression list.
