@@ -579,6 +579,10 @@ func (db *DB) ActiveMessages(ctx context.Context, fn func(*gateway.Message) erro
 			}
 		}
 	}
+	// The scan touched every active message's pages: give them back.
+	if err := db.ReleaseMapped(); err != nil {
+		db.log.Warn("release mapped pages", "err", err)
+	}
 	return nil
 }
 
