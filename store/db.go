@@ -44,6 +44,11 @@ type Options struct {
 	// which is what makes commits group under load without adding latency
 	// when the store is idle.
 	MaxBatchDelay time.Duration
+	// ReleaseInterval is how often, while writes go on, the committer gives
+	// back the database pages mapped into memory (see ReleaseMapped), so that
+	// the resident set does not grow with the file. Default 2s; negative
+	// never.
+	ReleaseInterval time.Duration
 }
 
 // maxBatchOps bounds how many writes share one transaction.
@@ -58,6 +63,8 @@ type DB struct {
 	log    *slog.Logger
 	delay  time.Duration
 	errors *prometheus.CounterVec
+
+	releaseEvery time.Duration
 
 	writes chan *writeOp
 	stop   chan struct{}
@@ -83,6 +90,9 @@ type DB struct {
 func Open(path string, opts Options) (*DB, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = time.Second
+	}
+	if opts.ReleaseInterval == 0 {
+		opts.ReleaseInterval = 2 * time.Second
 	}
 	log := opts.Logger
 	if log == nil {
@@ -116,13 +126,14 @@ func Open(path string, opts Options) (*DB, error) {
 		log.Info("store: schema migrated", "path", path, "from", from, "to", to)
 	}
 	db := &DB{
-		bolt:   bdb,
-		path:   path,
-		log:    log,
-		delay:  opts.MaxBatchDelay,
-		errors: newErrorCounter(opts.Registerer),
-		writes: make(chan *writeOp, maxBatchOps),
-		stop:   make(chan struct{}),
+		bolt:         bdb,
+		path:         path,
+		log:          log,
+		delay:        opts.MaxBatchDelay,
+		releaseEvery: opts.ReleaseInterval,
+		errors:       newErrorCounter(opts.Registerer),
+		writes:       make(chan *writeOp, maxBatchOps),
+		stop:         make(chan struct{}),
 	}
 	db.wg.Add(1)
 	go db.commitLoop()
@@ -283,6 +294,7 @@ func (db *DB) update(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 func (db *DB) commitLoop() {
 	defer db.wg.Done()
 	batch := make([]*writeOp, 0, maxBatchOps)
+	lastRelease := time.Now()
 	for {
 		select {
 		case op := <-db.writes:
@@ -302,6 +314,12 @@ func (db *DB) commitLoop() {
 		batch = db.gather(batch)
 		db.commit(batch)
 		clear(batch)
+		if db.releaseEvery > 0 && time.Since(lastRelease) >= db.releaseEvery {
+			lastRelease = time.Now()
+			if err := db.ReleaseMapped(); err != nil && !errors.Is(err, gateway.ErrClosed) {
+				db.log.Warn("store: release mapped pages", "err", err)
+			}
+		}
 	}
 }
 
