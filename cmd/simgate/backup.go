@@ -73,9 +73,12 @@ with the daemon stopped.
 			return err
 		}
 	case errors.Is(err, gateway.ErrStoreLocked):
+		if *key == "" && os.Getenv("SIMGATE_KEY") == "" {
+			return fmt.Errorf("a running daemon holds %s: pass an admin key (-key or SIMGATE_KEY) to back up through it, or stop it", p)
+		}
 		c, cerr := newClient(*addr, *key)
 		if cerr != nil {
-			return fmt.Errorf("the daemon holds %s; to back up online %w", p, cerr)
+			return cerr
 		}
 		n, err = c.download(ctx, backupPath, tmp)
 		if err != nil {
