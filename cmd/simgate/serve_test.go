@@ -294,6 +294,13 @@ func TestServeMetricsWebhooksBackup(t *testing.T) {
 	if code := run(context.Background(), []string{"keys", "list", "-store", g.cfg.Store.Path, "-timeout", "100ms"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "stop the daemon first") {
 		t.Errorf("keys list while the daemon runs: exit %d, %q", code, errb.String())
 	}
+	// backup without a key while the daemon runs says what to do.
+	t.Setenv("SIMGATE_KEY", "")
+	out.Reset()
+	errb.Reset()
+	if code := run(context.Background(), []string{"backup", "-store", g.cfg.Store.Path, "-timeout", "100ms", "-o", filepath.Join(t.TempDir(), "x.db")}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "pass an admin key") {
+		t.Errorf("backup without a key while running: exit %d %q", code, errb.String())
+	}
 	// backup works online, through the daemon, with the admin key.
 	copyPath := filepath.Join(t.TempDir(), "copy.db")
 	out.Reset()
