@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -364,6 +365,9 @@ func (c *Config) resolveSecrets(getenv func(string) string, dir string) error {
 			continue
 		}
 		v, err := secret(field+".secret", w.SecretEnv, w.SecretFile, getenv, dir)
+		if err == nil {
+			err = checkWebhookSecret(field+".secret", v)
+		}
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -373,10 +377,24 @@ func (c *Config) resolveSecrets(getenv func(string) string, dir string) error {
 		errs = append(errs, errors.New("callback_secret: set only one of callback_secret_env and callback_secret_file"))
 	} else if v, err := secret("callback_secret", c.CallbackSecretEnv, c.CallbackSecretFile, getenv, dir); err != nil {
 		errs = append(errs, err)
+	} else if err := checkWebhookSecret("callback_secret", v); err != nil {
+		errs = append(errs, err)
 	} else {
 		c.CallbackSecret = v
 	}
 	return errors.Join(errs...)
+}
+
+// checkWebhookSecret refuses a secret that is not Standard Webhooks' "whsec_" + base64.
+func checkWebhookSecret(field, v string) error {
+	if v == "" {
+		return nil
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(v, "whsec_"))
+	if err != nil || len(key) < 16 {
+		return fmt.Errorf("%s: not a Standard Webhooks secret (\"whsec_\" + base64 of at least 16 random bytes); make one with: echo whsec_$(head -c 24 /dev/urandom | base64)", field)
+	}
+	return nil
 }
 
 func countSet(s ...string) int {

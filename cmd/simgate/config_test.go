@@ -184,8 +184,8 @@ func TestSecrets(t *testing.T) {
 	open := write("pin-open", "4321\n", 0o644)
 	group := write("secret-group", "whsec_abc", 0o640)
 	empty := write("empty", "\n", 0o600)
-	hook := write("hook", "whsec_c2VjcmV0\n", 0o400)
-	env := map[string]string{"MY_PIN": "1111", "HOOK": "whsec_env"}
+	hook := write("hook", "whsec_c2VjcmV0c2VjcmV0c2VjcmV0\n", 0o400)
+	env := map[string]string{"MY_PIN": "1111", "HOOK": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "WEAK": "whsec_c2Vj", "JUNK": "hunter2"}
 	getenv := func(k string) string { return env[k] }
 
 	tests := []struct {
@@ -203,8 +203,11 @@ func TestSecrets(t *testing.T) {
 		{"pin file world readable", "modems: [{name: a, port: /dev/a, pin_file: " + open + "}]", "", "", "modems[0].pin_file: " + open + " is accessible by group or others (mode 0644)"},
 		{"pin file missing", "modems: [{name: a, port: /dev/a, pin_file: /nonexistent/pin}]", "", "", "modems[0].pin_file:"},
 		{"pin file empty", "modems: [{name: a, port: /dev/a, pin_file: " + empty + "}]", "", "", "is empty"},
-		{"webhook secret env", "webhooks: [{url: 'https://x', secret_env: HOOK}]", "", "whsec_env", ""},
-		{"webhook secret file", "webhooks: [{url: 'https://x', secret_file: " + hook + "}]", "", "whsec_c2VjcmV0", ""},
+		{"webhook secret env", "webhooks: [{url: 'https://x', secret_env: HOOK}]", "", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", ""},
+		{"webhook secret file", "webhooks: [{url: 'https://x', secret_file: " + hook + "}]", "", "whsec_c2VjcmV0c2VjcmV0c2VjcmV0", ""},
+		{"webhook secret short", "webhooks: [{url: 'https://x', secret_env: WEAK}]", "", "", "webhooks[0].secret: not a Standard Webhooks secret"},
+		{"webhook secret not base64", "webhooks: [{url: 'https://x', secret_env: JUNK}]", "", "", "webhooks[0].secret: not a Standard Webhooks secret"},
+		{"callback secret junk", "callback_secret_env: JUNK", "", "", "callback_secret: not a Standard Webhooks secret"},
 		{"webhook secret file group readable", "webhooks: [{url: 'https://x', secret_file: " + group + "}]", "", "", "webhooks[0].secret_file:"},
 		{"callback secret env", "callback_secret_env: HOOK", "", "", ""},
 		{"callback secret world readable", "callback_secret_file: " + open, "", "", "callback_secret_file:"},
