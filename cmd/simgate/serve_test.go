@@ -224,6 +224,19 @@ func TestServeReloadOnSIGHUP(t *testing.T) {
 		return msg.Status == "sent" || msg.Status == "delivered"
 	})
 
+	// A driver setting changed: the modem is closed and opened again, and comes back up.
+	reopen := next
+	reopen.Modems = slices.Clone(next.Modems)
+	reopen.Modems[1].Baud = 9600
+	if applied, _ := g.sighup(t, reopen); !slices.Contains(applied, "modems: reopened sim3") {
+		t.Errorf("applied %q, want sim3 reopened", applied)
+	}
+	waitFor(t, "sim3 up again", 30*time.Second, func() bool {
+		var v gateway.ModemView
+		return jsonUnmarshal(getRaw(t, g.base+"/v1/modems/sim3", g.key), &v) == nil && v.Status.State == gateway.ModemUp
+	})
+	next = reopen
+
 	// A broken configuration is refused and the running one kept.
 	bad := next
 	bad.Modems = append(bad.Modems, ModemConfig{Name: "sim2"})
