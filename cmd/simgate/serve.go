@@ -69,8 +69,6 @@ type serveOptions struct {
 	// reloaded, if set, is called after each SIGHUP reload with what was
 	// applied and what needs a restart.
 	reloaded func(applied, restart []string)
-	// noSync opens the store without fsync (never for real data).
-	noSync bool
 }
 
 // newLogger returns the configured logger; level is set from c and may be changed later.
@@ -211,7 +209,6 @@ func (d *daemon) start(ctx context.Context) error {
 	storeLog := d.log.With("component", "store")
 	db, err := store.Open(cfg.Store.Path, store.Options{
 		Timeout:    cfg.Store.OpenTimeout.D(),
-		NoSync:     d.opts.noSync,
 		Logger:     storeLog,
 		Registerer: d.reg,
 	})
