@@ -54,10 +54,11 @@ free_port() {
 
 # wait_for SECONDS DESCRIPTION COMMAND...: poll COMMAND every 0.5 s until it succeeds.
 wait_for() {
-	local deadline=$((SECONDS + $1)) what=$2
+	local secs=$1 what=$2
+	local deadline=$((SECONDS + secs))
 	shift 2
 	until "$@" >/dev/null 2>&1; do
-		((SECONDS < deadline)) || fail "timed out after ${deadline}s waiting for $what"
+		((SECONDS < deadline)) || fail "timed out after ${secs}s waiting for $what"
 		if [[ -n "$demo_pid" ]] && ! kill -0 "$demo_pid" 2>/dev/null; then fail "the demo exited"; fi
 		sleep 0.5
 	done
