@@ -286,8 +286,9 @@ shutdown_timeout: 5s
 		if rng.IntN(3) > 0 {
 			// Kill right after the network accepted a new PDU: the modem has
 			// not answered +CMGS yet (40-80 ms), so the part is in flight.
+			target := before + rng.IntN(4)
 			deadline := time.Now().Add(10 * time.Second)
-			for len(submissions(t, control)) <= before+rng.IntN(4) && time.Now().Before(deadline) {
+			for len(submissions(t, control)) <= target && time.Now().Before(deadline) {
 				time.Sleep(2 * time.Millisecond)
 			}
 			midSend++
