@@ -142,7 +142,7 @@ type simSubmission struct {
 func submissions(t *testing.T, control string) []simSubmission {
 	t.Helper()
 	var subs []simSubmission
-	resp, err := http.Get(control + "/submissions")
+	resp, err := testHTTP.Get(control + "/submissions")
 	if err != nil {
 		t.Fatalf("simulator record: %v", err)
 	}
@@ -194,7 +194,7 @@ shutdown_timeout: 5s
 		req.Header.Set("Authorization", "Bearer "+key)
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Idempotency-Key", fmt.Sprintf("crash-%d", n))
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := testHTTP.Do(req)
 		if err != nil {
 			return false
 		}

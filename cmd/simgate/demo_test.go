@@ -32,6 +32,10 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// testHTTP bounds every request a test makes: a hung daemon fails the test
+// instead of hanging it.
+var testHTTP = &http.Client{Timeout: 15 * time.Second}
+
 // waitFor polls cond until it is true or the deadline passes.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
@@ -61,7 +65,7 @@ func httpJSON(t *testing.T, method, url, key string, body any, out any) int {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testHTTP.Do(req)
 	if err != nil {
 		return 0
 	}

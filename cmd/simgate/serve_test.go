@@ -152,7 +152,7 @@ func getRaw(t *testing.T, url, key string) []byte {
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testHTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +333,7 @@ func TestServeMetricsWebhooksBackup(t *testing.T) {
 	// Without an admin key the endpoint refuses.
 	req, _ := http.NewRequest("GET", g.base+backupPath, nil)
 	req.Header.Set("Authorization", "Bearer sg_nope")
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+	if resp, err := testHTTP.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("backup with a bad key: %v %v", resp, err)
 	}
 
