@@ -36,6 +36,7 @@ done <"$list"
 echo "fuzz: ${#targets[@]} targets"
 start=$SECONDS
 n=0
+failed=()
 for t in "${targets[@]+"${targets[@]}"}"; do
 	read -r pkg name <<<"$t"
 	ft=$fuzztime
@@ -46,10 +47,15 @@ for t in "${targets[@]+"${targets[@]}"}"; do
 	# A failing fuzz run prints the failing input (saved under testdata/fuzz) and fails CI.
 	if ! go test -run '^$' -fuzz "^$name\$" -fuzztime "$ft" -parallel 2 "$pkg" >"$list" 2>&1; then
 		cat "$list"
-		echo "fuzz: $name in $pkg FAILED" >&2
-		exit 1
+		echo "fuzz: $name in $pkg FAILED (the failing input is now under testdata/fuzz)" >&2
+		failed+=("$name")
+		continue
 	fi
 	tail -n 2 "$list"
 	echo "fuzz: $name took $((SECONDS - t0))s"
 done
 echo "fuzz: $n targets in $((SECONDS - start))s"
+if ((${#failed[@]})); then
+	echo "fuzz: FAILED: ${failed[*]}" >&2
+	exit 1
+fi
