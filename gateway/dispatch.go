@@ -739,3 +739,13 @@ func (d *Dispatcher) emit(e Event) {
 	}
 	d.em.Emit(context.Background(), e)
 }
+
+// CountReceived counts an inbound message stored from modem (for
+// ModemView.Counters.Received). The Inbox calls it.
+func (d *Dispatcher) CountReceived(modem string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if m := d.modems[modem]; m != nil {
+		m.counters.Received++
+	}
+}

@@ -266,7 +266,7 @@ func (d *Dispatcher) deliver(ctx context.Context, m *modemEntry, it *item, msg *
 		first = false
 		var done bool
 		var next *prepared
-		msg, done, next = d.sendPart(ctx, bg, m, it, msg, i)
+		msg, done, next = d.sendPart(ctx, bg, m, it, i)
 		if done {
 			return next
 		}
@@ -330,7 +330,7 @@ func anySubmitted(m *Message) bool {
 
 // sendPart submits part i of msg through m. done means the item has been
 // dropped or requeued; otherwise the next part may follow.
-func (d *Dispatcher) sendPart(runCtx, ctx context.Context, m *modemEntry, it *item, msg *Message, i int) (*Message, bool, *prepared) {
+func (d *Dispatcher) sendPart(runCtx, ctx context.Context, m *modemEntry, it *item, i int) (*Message, bool, *prepared) {
 	name := m.name
 	now := d.now()
 	msg, err := d.st.UpdateMessage(ctx, it.id, func(x *Message) error {
@@ -388,7 +388,11 @@ func (d *Dispatcher) sendPart(runCtx, ctx context.Context, m *modemEntry, it *it
 					d.drop(it)
 				}
 			}()
-			return msg, true, <-next
+			var p *prepared
+			if next != nil {
+				p = <-next
+			}
+			return msg, true, p
 		}
 		msg, done := d.submitted(ctx, m, it, i, mr, end)
 		return msg, done, nil

@@ -488,6 +488,9 @@ func (in *Inbox) deliver(ctx context.Context, msg *Message, key string) error {
 		return fmt.Errorf("inbound: store message: %w", err)
 	}
 	in.received.WithLabelValues(msg.Modem).Inc()
+	if c, ok := in.reports.(receivedCounter); ok {
+		c.CountReceived(msg.Modem)
+	}
 	in.log.Info("inbound message stored", "id", msg.ID, "modem", msg.Modem,
 		"from", MaskNumber(msg.Contact), "segments", msg.Segments, "incomplete", msg.Metadata["incomplete"] == "true", "keyword", kw.String())
 	if in.em != nil {
@@ -710,4 +713,10 @@ func keyModemTotal(key string, frags []Fragment) (string, int) {
 		total = frags[0].Total
 	}
 	return modem, total
+}
+
+// receivedCounter is implemented by a ReportHandler that also keeps
+// per-modem counters (Dispatcher): it hears of every stored inbound message.
+type receivedCounter interface {
+	CountReceived(modem string)
 }

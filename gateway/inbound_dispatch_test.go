@@ -63,5 +63,8 @@ func TestInboxStopThroughDispatcher(t *testing.T) {
 	}
 	if _, err := d.Submit(ctx, gateway.SendRequest{To: "(202) 555-0123", Body: "one more thing", Agent: "ana"}); !errors.Is(err, gateway.ErrOptedOut) {
 		t.Fatalf("send after STOP: err = %v, want ErrOptedOut", err)
+	} // The STOP counts once as received on sim7 (the re-read is not a new message).
+	if v, err := d.Modem("sim7"); err != nil || v.Counters.Received != 1 {
+		t.Fatalf("sim7 counters = %+v, %v; want 1 received", v.Counters, err)
 	}
 }

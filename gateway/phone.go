@@ -72,6 +72,9 @@ func NormalizeNumber(raw, defaultRegion string) (string, error) {
 		}
 		return "", Invalid("to", "is not a valid phone number")
 	}
+	if len(e164) > 16 { // "+" and at most 15 digits (ITU-T E.164)
+		return "", Invalid("to", "is too long to be a phone number")
+	}
 	return e164, nil
 }
 

@@ -34,6 +34,7 @@ func TestNormalizeNumber(t *testing.T) {
 		{name: "too short for country", raw: "+1555", region: "US", reason: "too short"},
 		{name: "local only", raw: "555-0123", region: "US", reason: "too short"},
 		{name: "too long for country", raw: "07700900123", region: "US", reason: "too long"},
+		{name: "over 15 digits (fuzz find)", raw: "201000000A0AA0", region: "DE", reason: "too long"},
 		{name: "extension", raw: "+1 202 555 0123 ext. 5", region: "US", reason: "extension"},
 		{name: "invalid for region", raw: "+1 123 555 0123", region: "US", reason: "not a valid number for region US"},
 		{name: "oversized input", raw: strings.Repeat("1", 200), region: "US", reason: "not a phone number"},

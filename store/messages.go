@@ -12,6 +12,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	"go.etcd.io/bbolt"
+	bbolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/simgate/simgate/gateway"
 )
@@ -614,7 +615,8 @@ func (db *DB) PartByMR(ctx context.Context, modem string, mr int, since time.Tim
 	err := db.view(func(tx *bbolt.Tx) error {
 		p := binary.BigEndian.AppendUint32(prefix(modem), uint32(mr))
 		c := tx.Bucket(bIxMR).Cursor()
-		k, v := c.Seek(nextPrefix(p))
+		var v []byte
+		k, _ := c.Seek(nextPrefix(p))
 		if k == nil {
 			k, v = c.Last()
 		} else {
@@ -721,7 +723,7 @@ func (db *DB) CountByStatus(ctx context.Context) (map[gateway.Status]int, error)
 // messages, deliveries and unmatched reports (a migration step).
 func reindex(tx *bbolt.Tx) error {
 	for _, name := range [][]byte{bIxTime, bIxStatus, bIxContact, bIxModem, bIxAgent, bIxDir, bIxMR, bIxIdem, bCounts} {
-		if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bbolt.ErrBucketNotFound) {
+		if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bbolterrors.ErrBucketNotFound) {
 			return fmt.Errorf("drop %s: %w", name, err)
 		}
 		if _, err := tx.CreateBucket(name); err != nil {

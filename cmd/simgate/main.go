@@ -12,19 +12,13 @@ import (
 	"sort"
 	"strings"
 	"syscall"
-	"testing"
 )
 
 // version is set with -ldflags "-X main.version=v1.2.3"; otherwise the
 // module version from the build info is used.
 var version = ""
 
-// init runs the program. deps_tmp.go (owned by the coordinator) still
-// declares an empty func main; when it goes, this becomes func main.
-func init() {
-	if testing.Testing() {
-		return
-	}
+func main() {
 	os.Exit(realMain())
 }
 

@@ -28,7 +28,6 @@ type ptyPort struct {
 	open   atomic.Bool
 	noise  atomic.Bool // boot noise owed to the next opener (after a replug)
 	done   chan struct{}
-	wg     sync.WaitGroup
 	once   sync.Once
 }
 

@@ -33,8 +33,6 @@ func submitPDUs(t testing.TB, to, text string, srr bool) [][]byte {
 	return out
 }
 
-var reCMGS = regexp.MustCompile(`\r\n\+CMGS: (\d+)\r\n\r\nOK\r\n`)
-
 // sendPDU runs AT+CMGS in PDU mode and returns the whole answer after the prompt.
 func (c *client) sendPDU(b []byte) string {
 	c.t.Helper()
