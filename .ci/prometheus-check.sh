@@ -17,15 +17,12 @@ tmp=$(mktemp -d)
 demo_pid=""
 prom_pid=""
 
+check_name=prometheus-check
+. .ci/lib.sh
+
 cleanup() {
 	local rc=$?
-	for pid in $prom_pid $demo_pid; do
-		if kill -0 "$pid" 2>/dev/null; then
-			kill -TERM "$pid" 2>/dev/null || true
-			for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-			kill -KILL "$pid" 2>/dev/null || true
-		fi
-	done
+	stop_pids $prom_pid $demo_pid
 	if ((rc != 0)); then
 		echo "--- demo log (last 60 lines)" >&2
 		tail -n 60 "$tmp/demo.log" >&2 2>/dev/null || true
@@ -37,32 +34,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-fail() { echo "prometheus-check: $*" >&2; exit 1; }
-
-# free_port FIRST: the first port from FIRST on that nothing listens on (127.0.0.1).
-free_port() {
-	local p
-	for ((p = $1; p < $1 + 100; p++)); do
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
-
-# wait_for SECONDS DESCRIPTION COMMAND...: poll COMMAND every 0.5 s until it succeeds.
-wait_for() {
-	local secs=$1 what=$2
-	local deadline=$((SECONDS + secs))
-	shift 2
-	until "$@" >/dev/null 2>&1; do
-		((SECONDS < deadline)) || fail "timed out after ${secs}s waiting for $what"
-		if [[ -n "$demo_pid" ]] && ! kill -0 "$demo_pid" 2>/dev/null; then fail "the demo exited"; fi
-		sleep 0.5
-	done
-}
 
 echo "+ promtool check rules configs/prometheus/alerts.yml"
 promtool check rules configs/prometheus/alerts.yml
@@ -87,6 +58,7 @@ base="http://127.0.0.1:$port"
 echo "+ simgate demo -listen 127.0.0.1:$port"
 "$tmp/simgate" demo -listen "127.0.0.1:$port" </dev/null >"$tmp/demo.log" 2>&1 &
 demo_pid=$!
+watch_pids=$demo_pid
 wait_for 60 "the demo's /healthz" curl -fsS -m 2 "$base/healthz"
 wait_for 30 "the demo's /readyz (a modem up)" curl -fsS -m 2 "$base/readyz"
 # The demo prints its key (export SIMGATE_KEY=...) and the simulator's control endpoint

@@ -12,15 +12,12 @@ tmp=$(mktemp -d)
 sim_pid=""
 serve_pid=""
 
+check_name=serve-check
+. .ci/lib.sh
+
 cleanup() {
 	local rc=$?
-	for pid in $serve_pid $sim_pid; do
-		if kill -0 "$pid" 2>/dev/null; then
-			kill -TERM "$pid" 2>/dev/null || true
-			for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-			kill -KILL "$pid" 2>/dev/null || true
-		fi
-	done
+	stop_pids $serve_pid $sim_pid
 	if ((rc != 0)); then
 		echo "--- simgate serve log (last 40 lines)" >&2
 		tail -n 40 "$tmp/serve.log" >&2 2>/dev/null || true
@@ -33,32 +30,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-fail() { echo "serve-check: $*" >&2; exit 1; }
-
-free_port() {
-	local p
-	for ((p = $1; p < $1 + 100; p++)); do
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
-
-wait_for() { # wait_for SECONDS WHAT COMMAND...
-	local secs=$1 what=$2
-	local deadline=$((SECONDS + secs))
-	shift 2
-	until "$@" >/dev/null 2>&1; do
-		((SECONDS < deadline)) || fail "timed out after ${secs}s waiting for $what"
-		for pid in $sim_pid $serve_pid; do
-			kill -0 "$pid" 2>/dev/null || fail "a simgate process exited while waiting for $what"
-		done
-		sleep 0.5
-	done
-}
-
 if [[ -n "${SIMGATE_BIN:-}" ]]; then
 	cp "$SIMGATE_BIN" "$tmp/simgate"
 else
@@ -69,6 +40,7 @@ sg="$tmp/simgate"
 echo "+ simgate sim -modems 2 -link-dir $tmp/sim"
 "$sg" sim -modems 2 -link-dir "$tmp/sim" -control none </dev/null >"$tmp/sim.log" 2>&1 &
 sim_pid=$!
+watch_pids=$sim_pid
 links() { [[ -e "$tmp/sim/modem1" && -e "$tmp/sim/modem2" ]]; }
 wait_for 20 "the simulator's ports" links
 
@@ -106,6 +78,7 @@ export SIMGATE_KEY="$key" SIMGATE_ADDR="$base"
 echo "+ simgate serve -config FILE (127.0.0.1:$port)"
 "$sg" serve -config "$tmp/simgate.yaml" </dev/null >"$tmp/serve.log" 2>&1 &
 serve_pid=$!
+watch_pids="$sim_pid $serve_pid"
 wait_for 30 "/readyz" curl -fsS -m 2 "$base/readyz"
 
 # Six messages: three to one contact (sticky: one SIM, 1 s apart), three to others.
@@ -129,5 +102,6 @@ kill -TERM "$serve_pid"
 rc=0
 wait "$serve_pid" || rc=$?
 serve_pid=""
+watch_pids=$sim_pid
 ((rc == 0)) || fail "simgate serve exited with $rc after SIGTERM"
 echo "serve-check: ok (shutdown took $((SECONDS - t0))s)"
