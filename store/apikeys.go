@@ -65,11 +65,7 @@ func (db *DB) ListKeys(ctx context.Context) ([]gateway.APIKey, error) {
 	}
 	var out []gateway.APIKey
 	err := db.view(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bKeys).ForEach(func(_, v []byte) error {
-			var k gateway.APIKey
-			if err := json.Unmarshal(v, &k); err != nil {
-				return fmt.Errorf("decode api key: %w", err)
-			}
+		return forEachJSON(tx, bKeys, func(_ []byte, k gateway.APIKey) error {
 			out = append(out, k)
 			return nil
 		})

@@ -23,6 +23,17 @@ func getJSON(tx *bbolt.Tx, b []byte, key []byte, v any) (found bool, err error) 
 	return true, nil
 }
 
+// forEachJSON decodes every value of bucket b into a T and calls fn with its key.
+func forEachJSON[T any](tx *bbolt.Tx, b []byte, fn func(k []byte, v T) error) error {
+	return tx.Bucket(b).ForEach(func(k, raw []byte) error {
+		var v T
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return fmt.Errorf("decode %s %q: %w", b, k, err)
+		}
+		return fn(k, v)
+	})
+}
+
 // Sticky returns the binding of contact, or an error wrapping gateway.ErrNotFound.
 func (db *DB) Sticky(ctx context.Context, contact string) (gateway.Sticky, error) {
 	var s gateway.Sticky
@@ -85,11 +96,7 @@ func (db *DB) Budgets(ctx context.Context) (map[string]gateway.BudgetUsage, erro
 	}
 	out := map[string]gateway.BudgetUsage{}
 	err := db.view(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bBudgets).ForEach(func(k, v []byte) error {
-			var u gateway.BudgetUsage
-			if err := json.Unmarshal(v, &u); err != nil {
-				return fmt.Errorf("decode budget of %s: %w", k, err)
-			}
+		return forEachJSON(tx, bBudgets, func(k []byte, u gateway.BudgetUsage) error {
 			out[string(k)] = u
 			return nil
 		})

@@ -93,11 +93,7 @@ func (db *DB) ListWebhooks(ctx context.Context) ([]gateway.Webhook, error) {
 	}
 	var out []gateway.Webhook
 	err := db.view(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bWebhooks).ForEach(func(_, v []byte) error {
-			var w storedWebhook
-			if err := json.Unmarshal(v, &w); err != nil {
-				return fmt.Errorf("decode webhook: %w", err)
-			}
+		return forEachJSON(tx, bWebhooks, func(_ []byte, w storedWebhook) error {
 			w.Webhook.Secret = w.Secret
 			out = append(out, w.Webhook)
 			return nil
