@@ -388,11 +388,7 @@ func (d *Dispatcher) sendPart(runCtx, ctx context.Context, m *modemEntry, it *it
 					d.drop(it)
 				}
 			}()
-			var p *prepared
-			if next != nil {
-				p = <-next
-			}
-			return msg, true, p
+			return msg, true, takePrefetched(next)
 		}
 		msg, done := d.submitted(ctx, m, it, i, mr, end)
 		return msg, done, nil
@@ -403,11 +399,16 @@ func (d *Dispatcher) sendPart(runCtx, ctx context.Context, m *modemEntry, it *it
 		se = &SendError{Ambiguous: true, Err: serr}
 	}
 	d.failed(ctx, m, it, msg, i, se, end)
-	var p *prepared
-	if next != nil {
-		p = <-next
+	return msg, true, takePrefetched(next)
+}
+
+// takePrefetched waits for the message prefetch took, if a prefetch was
+// started (next is nil when it was not: a receive from it would block forever).
+func takePrefetched(next <-chan *prepared) *prepared {
+	if next == nil {
+		return nil
 	}
-	return msg, true, p
+	return <-next
 }
 
 // submitted records +CMGS success for part i.
