@@ -151,6 +151,8 @@ type sendBody struct {
 	CallbackURL  string            `json:"callback_url,omitempty"`
 	AtLeastOnce  bool              `json:"at_least_once,omitempty"`
 	StatusReport *bool             `json:"status_report,omitempty"`
+	// TextingWindow is checked by the Sender (gateway.TextingWindow.Validate).
+	TextingWindow *gateway.TextingWindow `json:"texting_window,omitempty"`
 }
 
 // DecodeSendRequest decodes and checks a POST /v1/messages body into a
@@ -236,17 +238,18 @@ func DecodeSendRequest(b []byte) (req gateway.SendRequest, hash string, err erro
 	}
 	sum := sha256.Sum256(canon)
 	req = gateway.SendRequest{
-		To:           sb.To,
-		Body:         sb.Body,
-		From:         sb.From,
-		Agent:        sb.Agent,
-		SendAt:       sendAt,
-		Validity:     validity,
-		Priority:     sb.Priority,
-		Metadata:     sb.Metadata,
-		CallbackURL:  sb.CallbackURL,
-		AtLeastOnce:  sb.AtLeastOnce,
-		StatusReport: sb.StatusReport,
+		To:            sb.To,
+		Body:          sb.Body,
+		From:          sb.From,
+		Agent:         sb.Agent,
+		SendAt:        sendAt,
+		Validity:      validity,
+		Priority:      sb.Priority,
+		Metadata:      sb.Metadata,
+		CallbackURL:   sb.CallbackURL,
+		AtLeastOnce:   sb.AtLeastOnce,
+		StatusReport:  sb.StatusReport,
+		TextingWindow: sb.TextingWindow,
 	}
 	return req, hex.EncodeToString(sum[:]), nil
 }

@@ -55,6 +55,14 @@ func TestPostMessageAccepts(t *testing.T) {
 	if v.Agent != "carol" || v.From != "field" || v.Encoding != "ucs2" || v.SendAt == nil {
 		t.Errorf("view %+v", v)
 	}
+
+	// A texting window is kept and shown.
+	must(t, e.do("POST", "/v1/messages", "send", map[string]any{
+		"to": "+15551234569", "body": "hi", "texting_window": map[string]string{"start": "09:00", "end": "20:30", "time_zone": "America/Denver"},
+	}), 202).decode(t, &v)
+	if w := v.TextingWindow; w == nil || *w != (gateway.TextingWindow{Start: "09:00", End: "20:30", TimeZone: "America/Denver"}) {
+		t.Errorf("texting window %+v", v.TextingWindow)
+	}
 }
 
 func TestPostMessageRefusals(t *testing.T) {
@@ -85,6 +93,9 @@ func TestPostMessageRefusals(t *testing.T) {
 		{"validity fraction", `{"to":"+15551234567","body":"hi","validity":1.5}`, nil, 400, "malformed-request", "validity"},
 		{"metadata reserved", `{"to":"+15551234567","body":"hi","metadata":{"simgate.optout_exempt":"true"}}`, nil, 422, "validation", "metadata"},
 		{"metadata too many", map[string]any{"to": "+15551234567", "body": "hi", "metadata": manyKeys(21)}, nil, 422, "validation", "metadata"},
+		{"window start", `{"to":"+15551234567","body":"hi","texting_window":{"start":"9am","end":"21:00","time_zone":"UTC"}}`, nil, 422, "validation", "texting_window.start"},
+		{"window zone", `{"to":"+15551234567","body":"hi","texting_window":{"start":"09:00","end":"21:00","time_zone":"Moon/Base"}}`, nil, 422, "validation", "texting_window.time_zone"},
+		{"window unknown field", `{"to":"+15551234567","body":"hi","texting_window":{"start":"09:00","end":"21:00","tz":"UTC"}}`, nil, 400, "malformed-request", "tz"},
 		{"callback not http", `{"to":"+15551234567","body":"hi","callback_url":"ftp://x"}`, nil, 422, "validation", "callback_url"},
 		{"too many parts", map[string]any{"to": "+15551234567", "body": strings.Repeat("é€", 700)}, nil, 422, "validation", "body"},
 		{"wrong type", `{"to":15551234567,"body":"hi"}`, nil, 400, "malformed-request", "to"},

@@ -9,32 +9,33 @@ import (
 // MessageView is a message as the API shows it (openapi.yaml: Message).
 // It leaves out the PDUs, the request hash and the scoped idempotency key.
 type MessageView struct {
-	ID           string            `json:"id"`
-	Direction    gateway.Direction `json:"direction"`
-	Status       gateway.Status    `json:"status"`
-	Contact      string            `json:"contact"`
-	ContactRaw   string            `json:"contact_raw,omitempty"`
-	From         string            `json:"from,omitempty"`
-	Modem        string            `json:"modem,omitempty"`
-	Agent        string            `json:"agent,omitempty"`
-	Body         string            `json:"body"`
-	Encoding     string            `json:"encoding,omitempty"`
-	Segments     int               `json:"segments"`
-	Priority     int               `json:"priority"`
-	SendAt       *time.Time        `json:"send_at,omitempty"`
-	ExpiresAt    *time.Time        `json:"expires_at,omitempty"`
-	Metadata     map[string]string `json:"metadata,omitempty"`
-	CallbackURL  string            `json:"callback_url,omitempty"`
-	AtLeastOnce  bool              `json:"at_least_once"`
-	StatusReport bool              `json:"status_report"`
-	ErrorCode    int               `json:"error_code,omitempty"`
-	Error        string            `json:"error,omitempty"`
-	Parts        []PartView        `json:"parts"`
-	APIKeyID     string            `json:"api_key_id,omitempty"`
-	CreatedAt    time.Time         `json:"created_at"`
-	UpdatedAt    time.Time         `json:"updated_at"`
-	NextAttempt  *time.Time        `json:"next_attempt_at,omitempty"`
-	SentAt       *time.Time        `json:"sent_at,omitempty"`
+	ID            string                 `json:"id"`
+	Direction     gateway.Direction      `json:"direction"`
+	Status        gateway.Status         `json:"status"`
+	Contact       string                 `json:"contact"`
+	ContactRaw    string                 `json:"contact_raw,omitempty"`
+	From          string                 `json:"from,omitempty"`
+	Modem         string                 `json:"modem,omitempty"`
+	Agent         string                 `json:"agent,omitempty"`
+	Body          string                 `json:"body"`
+	Encoding      string                 `json:"encoding,omitempty"`
+	Segments      int                    `json:"segments"`
+	Priority      int                    `json:"priority"`
+	SendAt        *time.Time             `json:"send_at,omitempty"`
+	ExpiresAt     *time.Time             `json:"expires_at,omitempty"`
+	TextingWindow *gateway.TextingWindow `json:"texting_window,omitempty"`
+	Metadata      map[string]string      `json:"metadata,omitempty"`
+	CallbackURL   string                 `json:"callback_url,omitempty"`
+	AtLeastOnce   bool                   `json:"at_least_once"`
+	StatusReport  bool                   `json:"status_report"`
+	ErrorCode     int                    `json:"error_code,omitempty"`
+	Error         string                 `json:"error,omitempty"`
+	Parts         []PartView             `json:"parts"`
+	APIKeyID      string                 `json:"api_key_id,omitempty"`
+	CreatedAt     time.Time              `json:"created_at"`
+	UpdatedAt     time.Time              `json:"updated_at"`
+	NextAttempt   *time.Time             `json:"next_attempt_at,omitempty"`
+	SentAt        *time.Time             `json:"sent_at,omitempty"`
 }
 
 // PartView is one SMS part of a message.
@@ -70,32 +71,33 @@ func intPtr(n int) *int {
 
 func viewMessage(m *gateway.Message) MessageView {
 	v := MessageView{
-		ID:           m.ID,
-		Direction:    m.Direction,
-		Status:       m.Status,
-		Contact:      m.Contact,
-		ContactRaw:   m.ContactRaw,
-		From:         m.From,
-		Modem:        m.Modem,
-		Agent:        m.Agent,
-		Body:         m.Body,
-		Encoding:     m.Encoding,
-		Segments:     m.Segments,
-		Priority:     m.Priority,
-		SendAt:       timePtr(m.SendAt),
-		ExpiresAt:    timePtr(m.ExpiresAt),
-		Metadata:     m.Metadata,
-		CallbackURL:  m.CallbackURL,
-		AtLeastOnce:  m.AtLeastOnce,
-		StatusReport: m.StatusReport,
-		ErrorCode:    m.ErrorCode,
-		Error:        m.Error,
-		Parts:        make([]PartView, 0, len(m.Parts)),
-		APIKeyID:     m.APIKeyID,
-		CreatedAt:    m.CreatedAt.UTC(),
-		UpdatedAt:    m.UpdatedAt.UTC(),
-		NextAttempt:  timePtr(m.NextAttemptAt),
-		SentAt:       timePtr(m.SentAt),
+		ID:            m.ID,
+		Direction:     m.Direction,
+		Status:        m.Status,
+		Contact:       m.Contact,
+		ContactRaw:    m.ContactRaw,
+		From:          m.From,
+		Modem:         m.Modem,
+		Agent:         m.Agent,
+		Body:          m.Body,
+		Encoding:      m.Encoding,
+		Segments:      m.Segments,
+		Priority:      m.Priority,
+		SendAt:        timePtr(m.SendAt),
+		ExpiresAt:     timePtr(m.ExpiresAt),
+		TextingWindow: m.TextingWindow,
+		Metadata:      m.Metadata,
+		CallbackURL:   m.CallbackURL,
+		AtLeastOnce:   m.AtLeastOnce,
+		StatusReport:  m.StatusReport,
+		ErrorCode:     m.ErrorCode,
+		Error:         m.Error,
+		Parts:         make([]PartView, 0, len(m.Parts)),
+		APIKeyID:      m.APIKeyID,
+		CreatedAt:     m.CreatedAt.UTC(),
+		UpdatedAt:     m.UpdatedAt.UTC(),
+		NextAttempt:   timePtr(m.NextAttemptAt),
+		SentAt:        timePtr(m.SentAt),
 	}
 	for _, p := range m.Parts {
 		v.Parts = append(v.Parts, PartView{

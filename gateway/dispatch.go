@@ -384,6 +384,14 @@ func (d *Dispatcher) build(ctx context.Context, req SendRequest) (*Message, erro
 	if !req.SendAt.IsZero() && req.SendAt.After(now.Add(MaxSchedule)) {
 		return nil, Invalid("send_at", "must be within %d days", int(MaxSchedule/(24*time.Hour)))
 	}
+	var window *TextingWindow
+	if req.TextingWindow != nil && !req.TextingWindow.IsZero() {
+		if err := req.TextingWindow.Validate(); err != nil {
+			return nil, err
+		}
+		w := *req.TextingWindow
+		window = &w
+	}
 	to, err := NormalizeNumber(req.To, d.cfg.DefaultRegion)
 	if err != nil {
 		return nil, err
@@ -422,6 +430,7 @@ func (d *Dispatcher) build(ctx context.Context, req SendRequest) (*Message, erro
 		Segments:       len(enc.PDUs),
 		Priority:       req.Priority,
 		SendAt:         req.SendAt,
+		TextingWindow:  window,
 		Metadata:       req.Metadata,
 		CallbackURL:    req.CallbackURL,
 		AtLeastOnce:    req.AtLeastOnce,

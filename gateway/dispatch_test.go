@@ -119,6 +119,12 @@ func TestSubmitValidation(t *testing.T) {
 		{"opted out", SendRequest{To: "(202) 555-0142", Body: "hi"}, "", ErrOptedOut},
 		{"ok modem", SendRequest{To: "(202) 555-0143", Body: "hi", From: "a", StatusReport: &no}, "", nil},
 		{"ok group", SendRequest{To: "+12025550143", Body: "hi", From: "team"}, "", nil},
+		{"window start", SendRequest{To: "+12025550143", Body: "hi", TextingWindow: &TextingWindow{Start: "9:00", End: "21:00", TimeZone: "UTC"}}, "texting_window.start", nil},
+		{"window end", SendRequest{To: "+12025550143", Body: "hi", TextingWindow: &TextingWindow{Start: "09:00", End: "25:00", TimeZone: "UTC"}}, "texting_window.end", nil},
+		{"window empty", SendRequest{To: "+12025550143", Body: "hi", TextingWindow: &TextingWindow{Start: "09:00", End: "09:00", TimeZone: "UTC"}}, "texting_window.end", nil},
+		{"window zone", SendRequest{To: "+12025550143", Body: "hi", TextingWindow: &TextingWindow{Start: "09:00", End: "21:00", TimeZone: "Mars/Olympus"}}, "texting_window.time_zone", nil},
+		{"window no zone", SendRequest{To: "+12025550143", Body: "hi", TextingWindow: &TextingWindow{Start: "09:00", End: "21:00"}}, "texting_window.time_zone", nil},
+		{"ok window", SendRequest{To: "+12025550143", Body: "hi", TextingWindow: &TextingWindow{Start: "09:00", End: "21:00", TimeZone: "America/Chicago"}}, "", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -140,6 +146,9 @@ func TestSubmitValidation(t *testing.T) {
 				stored := h.st.msg(t, m.ID)
 				if stored.Contact != "+12025550143" || stored.Status != StatusQueued || stored.Segments != 1 || len(stored.Parts[0].PDU) == 0 {
 					t.Fatalf("stored %+v", stored)
+				}
+				if w := tc.req.TextingWindow; w != nil && (stored.TextingWindow == nil || *stored.TextingWindow != *w) {
+					t.Fatalf("stored window %v, want %v", stored.TextingWindow, w)
 				}
 			}
 		})

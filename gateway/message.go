@@ -95,10 +95,12 @@ type Message struct {
 	Segments int    `json:"segments"`
 	Priority int    `json:"priority"` // higher first; default 0
 
-	SendAt      time.Time         `json:"send_at,omitzero"`    // not before
-	ExpiresAt   time.Time         `json:"expires_at,omitzero"` // validity; zero = none
-	Metadata    map[string]string `json:"metadata,omitempty"`
-	CallbackURL string            `json:"callback_url,omitempty"`
+	SendAt    time.Time `json:"send_at,omitzero"`    // not before
+	ExpiresAt time.Time `json:"expires_at,omitzero"` // validity; zero = none
+	// TextingWindow: the message leaves only while it is open (nil = any time).
+	TextingWindow *TextingWindow    `json:"texting_window,omitempty"`
+	Metadata      map[string]string `json:"metadata,omitempty"`
+	CallbackURL   string            `json:"callback_url,omitempty"`
 	// AtLeastOnce asks for a part whose fate is unknown to be resent
 	// (accepting a possible duplicate) instead of being marked unknown.
 	AtLeastOnce bool `json:"at_least_once,omitempty"`
@@ -160,6 +162,10 @@ func (m *Message) Clone() *Message {
 	c.Parts = append([]Part(nil), m.Parts...)
 	for i := range c.Parts {
 		c.Parts[i].PDU = append([]byte(nil), m.Parts[i].PDU...)
+	}
+	if m.TextingWindow != nil {
+		w := *m.TextingWindow
+		c.TextingWindow = &w
 	}
 	if m.Metadata != nil {
 		c.Metadata = make(map[string]string, len(m.Metadata))

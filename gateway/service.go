@@ -21,6 +21,10 @@ type SendRequest struct {
 	CallbackURL  string
 	AtLeastOnce  bool
 	StatusReport *bool // nil = gateway default (on)
+	// TextingWindow limits the hours, in the contact's time zone, in which
+	// the message may leave (see TextingWindow); nil = any time. Campaign
+	// messages always carry one.
+	TextingWindow *TextingWindow
 
 	IdempotencyKey string // already scoped by the API (owner + key)
 	RequestHash    string // hash of the canonical request body
