@@ -1,6 +1,7 @@
 // Package store keeps simgate's state in one bbolt file. DB implements
 // gateway.Store (messages, inbound fragments, sticky contacts, budgets,
-// opt-outs, events), gateway.KeyStore and gateway.WebhookStore.
+// opt-outs, events), gateway.KeyStore, gateway.WebhookStore and
+// account.Store (the web app's users and sessions).
 //
 // # Opening
 //
@@ -45,6 +46,10 @@
 //	deliveries           id → gateway.Delivery JSON
 //	ix_delivery_pending  nextAttempt | id → ""     only deliveries neither done nor failed
 //	ix_delivery_webhook  prefix(webhook id) | createdAt | id → ""
+//	users                user id → account.User JSON (argon2id hash included)
+//	ix_user_login        login → user id
+//	sessions             SHA-256 of the session token → account.Session JSON
+//	ix_session_user      prefix(user id) | token hash → ""
 //
 // Records are JSON (a realistic 1-3 part message is about 1.1 KB; see
 // BenchmarkEncodeMessage). JSON records start with '{', so a future compact

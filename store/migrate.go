@@ -38,6 +38,18 @@ var migrations = []func(tx *bbolt.Tx) error{
 		}
 		return tx.Bucket(bCounts).Put(cntEvents, u64(uint64(n)))
 	},
+	// 3 → 4: the web app's users and sessions.
+	func(tx *bbolt.Tx) error { return createBuckets(tx, accountsBuckets) },
+}
+
+// createBuckets creates each bucket that does not exist yet.
+func createBuckets(tx *bbolt.Tx, names [][]byte) error {
+	for _, name := range names {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("bucket %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // SchemaVersion is the schema version this binary writes.

@@ -81,7 +81,7 @@ func TestMigrateFromV1(t *testing.T) {
 		return tx.Bucket(bIxPending).Put(append(encTime(t0), "d1"...), nil)
 	})
 	db := openTest(t, path)
-	if v := schemaOf(t, db); v != uint64(SchemaVersion) || SchemaVersion != 3 {
+	if v := schemaOf(t, db); v != uint64(SchemaVersion) || SchemaVersion != 4 {
 		t.Fatalf("schema after open: %d, want %d", v, SchemaVersion)
 	}
 	var seen []string
@@ -109,7 +109,7 @@ func TestMigrateFromV1(t *testing.T) {
 	}
 }
 
-// 2 → 3 alone: events counted, nothing else touched.
+// 2 → current: events counted, nothing else touched.
 func TestMigrateFromV2(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "v2.db")
 	m := newMsg(1)
@@ -138,7 +138,7 @@ func TestMigrateFromV2(t *testing.T) {
 		return meta.Put(keySchema, u64(2))
 	})
 	db := openTest(t, path)
-	if v := schemaOf(t, db); v != 3 {
+	if v := schemaOf(t, db); v != uint64(SchemaVersion) {
 		t.Errorf("schema %d", v)
 	}
 	if n, _ := db.CountEvents(ctx); n != 2 {

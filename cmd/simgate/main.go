@@ -50,6 +50,7 @@ func commands() []command {
 		{"demo", "run the whole gateway on simulated modems, with a printed key and curl examples", cmdDemo},
 		{"sim", "run the standalone modem simulator on pseudo-terminals", cmdSim},
 		{"keys", "create, list and revoke API keys in the store", cmdKeys},
+		{"users", "create, list, disable web app accounts and set their passwords", cmdUsers},
 		{"send", "send a message through a running daemon", cmdSend},
 		{"messages", "list messages or show one, from a running daemon", cmdMessages},
 		{"modems", "list modems or pause/resume/drain one, on a running daemon", cmdModems},
