@@ -1,24 +1,22 @@
-package store
+package storetest
 
 import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"sort"
 	"testing"
 	"time"
 
 	"github.com/simgate/simgate/gateway"
 )
 
-// TestIndexesMatchModel applies random creates and updates and then checks
+// testIndexesMatchModel applies random creates and updates and then checks
 // every listing, ActiveMessages, CountByStatus and PartByMR against a brute
 // force over an in-memory copy of the messages, before and after a reopen.
-func TestIndexesMatchModel(t *testing.T) {
+func testIndexesMatchModel(t *testing.T, h Harness) {
 	for seed := range uint64(3) {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
-			path := t.TempDir() + "/m.db"
-			db := openTest(t, path)
+			db := h.Open(t)
 			r := rand.New(rand.NewPCG(seed, 99))
 			statuses := []gateway.Status{gateway.StatusQueued, gateway.StatusSending, gateway.StatusSent, gateway.StatusDelivered, gateway.StatusFailed, gateway.StatusUnknown, gateway.StatusCancelled}
 			modems := []string{"", "a", "b", "ab"}
@@ -36,7 +34,7 @@ func TestIndexesMatchModel(t *testing.T) {
 				for i := range m.Parts {
 					p := &m.Parts[i]
 					if m.Modem != "" && r.IntN(2) == 0 {
-						p.Modem, p.MR, p.SubmittedAt = m.Modem, r.IntN(4), t0.Add(time.Duration(r.IntN(100))*time.Second)
+						p.Modem, p.MR, p.SubmittedAt = m.Modem, r.IntN(4), T0.Add(time.Duration(r.IntN(100))*time.Second)
 					} else {
 						p.Modem, p.MR, p.SubmittedAt = "", -1, time.Time{}
 					}
@@ -44,15 +42,15 @@ func TestIndexesMatchModel(t *testing.T) {
 			}
 			for i := range 300 {
 				if len(order) == 0 || r.IntN(3) == 0 {
-					m := newMsg(i)
-					m.CreatedAt = t0.Add(time.Duration(r.IntN(50)) * time.Second)
+					m := NewMessage(i)
+					m.CreatedAt = T0.Add(time.Duration(r.IntN(50)) * time.Second)
 					m.Parts = append(m.Parts, gateway.Part{Seq: 2, MR: -1})
 					if r.IntN(5) == 0 {
 						m.Direction, m.Status = gateway.Inbound, gateway.StatusReceived
 					} else {
 						mutate(m)
 					}
-					mustCreate(t, db, m)
+					MustCreate(t, db, m)
 					model[m.ID] = m.Clone()
 					order = append(order, m.ID)
 					continue
@@ -67,6 +65,13 @@ func TestIndexesMatchModel(t *testing.T) {
 				}
 				model[id] = got
 			}
+			all := func() []*gateway.Message {
+				out := make([]*gateway.Message, 0, len(model))
+				for _, m := range model {
+					out = append(out, m)
+				}
+				return out
+			}()
 			check := func(t *testing.T) {
 				// listings
 				for range 60 {
@@ -87,23 +92,10 @@ func TestIndexesMatchModel(t *testing.T) {
 						f.Direction = gateway.Inbound
 					}
 					if r.IntN(3) == 0 {
-						f.Since = t0.Add(time.Duration(r.IntN(50)) * time.Second)
+						f.Since = T0.Add(time.Duration(r.IntN(50)) * time.Second)
 					}
-					var want []*gateway.Message
-					for _, m := range model {
-						if matches(f, m) {
-							want = append(want, m)
-						}
-					}
-					sort.Slice(want, func(i, j int) bool {
-						a, b := want[i], want[j]
-						if !a.CreatedAt.Equal(b.CreatedAt) {
-							return a.CreatedAt.After(b.CreatedAt) != f.Ascending
-						}
-						return (a.ID > b.ID) != f.Ascending
-					})
-					if got := listAll(t, db, f); !slices.Equal(got, ids(want)) {
-						t.Fatalf("filter %+v:\n got %v\nwant %v", f, got, ids(want))
+					if got, want := ListAll(t, db, f), expectIDs(f, all); !slices.Equal(got, want) {
+						t.Fatalf("filter %+v:\n got %v\nwant %v", f, got, want)
 					}
 				}
 				// active messages and counts
@@ -128,16 +120,17 @@ func TestIndexesMatchModel(t *testing.T) {
 				if fmt.Sprint(gotCounts) != fmt.Sprint(counts) {
 					t.Errorf("CountByStatus %v, want %v", gotCounts, counts)
 				}
-				// PartByMR: the newest part per (modem, mr)
+				// PartByMR: the newest part per (modem, mr), ties to the greater id
 				type mk struct {
 					modem string
 					mr    int
 				}
-				newest := map[mk]struct {
+				type found struct {
 					at  time.Time
 					id  string
 					seq int
-				}{}
+				}
+				newest := map[mk]found{}
 				for id, m := range model {
 					for _, p := range m.Parts {
 						if p.Modem == "" || p.MR < 0 {
@@ -146,11 +139,7 @@ func TestIndexesMatchModel(t *testing.T) {
 						k := mk{p.Modem, p.MR}
 						n, ok := newest[k]
 						if !ok || p.SubmittedAt.After(n.at) || (p.SubmittedAt.Equal(n.at) && id > n.id) {
-							newest[k] = struct {
-								at  time.Time
-								id  string
-								seq int
-							}{p.SubmittedAt, id, p.Seq}
+							newest[k] = found{p.SubmittedAt, id, p.Seq}
 						}
 					}
 				}
@@ -165,10 +154,7 @@ func TestIndexesMatchModel(t *testing.T) {
 				}
 			}
 			t.Run("live", check)
-			if err := db.Close(); err != nil {
-				t.Fatal(err)
-			}
-			db = openTest(t, path)
+			db = h.Reopen(t, db)
 			t.Run("reopened", check)
 		})
 	}
