@@ -92,6 +92,15 @@ func hasScope(k gateway.APIKey, scope string) bool {
 	return slices.Contains(k.Scopes, scope) || slices.Contains(k.Scopes, ScopeAdmin)
 }
 
+// isAdmin reports whether k has the admin scope, which overrides the
+// owner scoping of agent and cancel.
+func isAdmin(k gateway.APIKey) bool { return slices.Contains(k.Scopes, ScopeAdmin) }
+
+// errAgentForbidden refuses a non-admin key's "agent" naming someone else.
+var errAgentForbidden = &apiError{status: http.StatusForbidden, kind: ProblemForbidden, title: "Forbidden",
+	detail: "agent: only an admin key may send on behalf of another agent than its owner",
+	fields: []FieldError{{Field: "agent", Reason: "must be empty or the key's owner (an admin key may name anyone)"}}}
+
 const echoKeyAPIKey = "simgate.apikey"
 
 // keyOf returns the API key of an authenticated request.

@@ -40,8 +40,11 @@ func (s *Server) postMessage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if req.Agent == "" {
+	switch {
+	case req.Agent == "":
 		req.Agent = k.Owner
+	case req.Agent != k.Owner && !isAdmin(k):
+		return errAgentForbidden
 	}
 	req.APIKeyID = k.ID
 	req.RequestHash = hash
@@ -102,12 +105,25 @@ func (s *Server) getMessage(c echo.Context) error {
 	return c.JSON(http.StatusOK, viewMessage(m))
 }
 
+// cancelMessage cancels one of the key owner's messages (any message for
+// an admin key). Another owner's message is not found: a send key learns
+// nothing about it, its body and contact least of all.
 func (s *Server) cancelMessage(c echo.Context) error {
 	id, err := messageID(c)
 	if err != nil {
 		return err
 	}
-	m, err := s.sender.Cancel(c.Request().Context(), id)
+	ctx := c.Request().Context()
+	if k, _ := keyOf(c); !isAdmin(k) {
+		m, err := s.msgs.GetMessage(ctx, id)
+		if err != nil {
+			return err
+		}
+		if m.Direction != gateway.Outbound || m.Agent != k.Owner {
+			return gateway.ErrNotFound
+		}
+	}
+	m, err := s.sender.Cancel(ctx, id)
 	if err != nil {
 		return err
 	}

@@ -47,8 +47,9 @@ func TestPostMessageAccepts(t *testing.T) {
 		t.Errorf("stored evidence missing: key %q agent %q hash %q", stored.APIKeyID, stored.Agent, stored.RequestHash)
 	}
 
-	// Explicit agent, a group as from, validity in seconds, UCS-2.
-	must(t, e.do("POST", "/v1/messages", "send", map[string]any{
+	// Explicit agent (an admin key may name anyone), a group as from,
+	// validity in seconds, UCS-2.
+	must(t, e.do("POST", "/v1/messages", "admin", map[string]any{
 		"to": "+15551234568", "body": "héllo 👋", "agent": "carol", "from": "field", "validity": 3600,
 		"send_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
 	}), 202).decode(t, &v)
@@ -227,6 +228,38 @@ func TestGetAndCancelMessage(t *testing.T) {
 		}
 	}
 	must(t, e.do("POST", "/v1/messages/01HZZZZZZZZZZZZZZZZZZZZZZZ/cancel", "send", nil), 404)
+}
+
+// TestOwnerScoping: a send key acts for its owner only. It cannot name
+// another agent, nor cancel (and so read back) another owner's message;
+// an admin key may do both.
+func TestOwnerScoping(t *testing.T) {
+	e := newEnv(t)
+	// "other" is bob's send+read key; "send" is alice's.
+	r := must(t, e.do("POST", "/v1/messages", "send", map[string]any{"to": "+15551234567", "body": "hi", "agent": "bob"}), 403)
+	if p := r.problem(t); len(p.Errors) != 1 || p.Errors[0].Field != "agent" {
+		t.Errorf("problem %+v, want one naming agent", p)
+	}
+	var v api.MessageView
+	must(t, e.do("POST", "/v1/messages", "send", map[string]any{"to": "+15551234567", "body": "hi", "agent": "alice"}), 202).decode(t, &v)
+	if v.Agent != "alice" {
+		t.Errorf("agent %q", v.Agent)
+	}
+	r = must(t, e.do("POST", "/v1/messages/"+v.ID+"/cancel", "other", nil), 404)
+	if strings.Contains(string(r.Body), "+15551234567") || strings.Contains(string(r.Body), `"hi"`) {
+		t.Errorf("another owner's cancel leaks the message: %s", r.Body)
+	}
+	if m, err := e.db.GetMessage(context.Background(), v.ID); err != nil || m.Status != gateway.StatusQueued {
+		t.Fatalf("after bob's cancel: %v, %v; want it still queued", m, err)
+	}
+	must(t, e.do("POST", "/v1/messages/"+v.ID+"/cancel", "send", nil), 200)
+
+	// An admin names bob as the agent; bob's key may cancel it, alice's may not; admin may.
+	must(t, e.do("POST", "/v1/messages", "admin", map[string]any{"to": "+15551234568", "body": "x", "agent": "bob"}), 202).decode(t, &v)
+	must(t, e.do("POST", "/v1/messages/"+v.ID+"/cancel", "send", nil), 404)
+	must(t, e.do("POST", "/v1/messages/"+v.ID+"/cancel", "other", nil), 200)
+	must(t, e.do("POST", "/v1/messages", "admin", map[string]any{"to": "+15551234568", "body": "y"}), 202).decode(t, &v)
+	must(t, e.do("POST", "/v1/messages/"+v.ID+"/cancel", "admin", nil), 200)
 }
 
 func TestListMessagesPaginates(t *testing.T) {
