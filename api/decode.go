@@ -10,8 +10,10 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -67,9 +69,12 @@ func readBody(c echo.Context, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-// decodeStrict decodes one JSON object into v: unknown fields, wrong types,
-// trailing data and anything but an object are 400s naming the field where
-// possible.
+// decodeStrict decodes one JSON object into the struct v points to. It is
+// stricter than encoding/json: member names must match a field's JSON name
+// exactly (encoding/json also takes "TO" or "To" for "to"), a name may occur
+// only once in any object (encoding/json keeps the last), and unknown names,
+// wrong types, trailing data and anything but an object are refused. Every
+// refusal is a 400 naming the field where there is one.
 func decodeStrict(b []byte, v any) error {
 	t := bytes.TrimLeft(b, " \t\r\n")
 	if len(t) == 0 {
@@ -81,6 +86,9 @@ func decodeStrict(b []byte, v any) error {
 	if !utf8.Valid(t) {
 		return badRequest("", "the request body is not valid UTF-8")
 	}
+	if err := checkMembers(t, fieldNames(reflect.TypeOf(v))); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(t))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -90,6 +98,115 @@ func decodeStrict(b []byte, v any) error {
 		return badRequest("", "the request body must hold exactly one JSON object")
 	}
 	return nil
+}
+
+// maxJSONDepth bounds how deeply a request body may nest; no body of this
+// API nests more than two levels.
+const maxJSONDepth = 16
+
+// checkMembers walks the first JSON value of b: every object's member names
+// must be unique, and the top-level object's must be in fields. Syntax
+// errors are left to the decoder that runs next (the walk stops at them).
+func checkMembers(b []byte, fields map[string]bool) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var walk func(path string, depth int) error
+	walk = func(path string, depth int) error {
+		tok, err := dec.Token()
+		if err != nil {
+			return errSyntaxLater
+		}
+		d, ok := tok.(json.Delim)
+		if !ok {
+			return nil
+		}
+		if depth >= maxJSONDepth {
+			return badRequest(path, "nested more than %d levels deep", maxJSONDepth)
+		}
+		switch d {
+		case '[':
+			for i := 0; dec.More(); i++ {
+				if err := walk(path+"["+strconv.Itoa(i)+"]", depth+1); err != nil {
+					return err
+				}
+			}
+		case '{':
+			seen := map[string]bool{}
+			for dec.More() {
+				tok, err := dec.Token()
+				if err != nil {
+					return errSyntaxLater
+				}
+				name, _ := tok.(string)
+				field := fieldPath(path, name)
+				if depth == 0 && !fields[name] {
+					return badRequest(field, "unknown field (names are case-sensitive)")
+				}
+				if seen[name] {
+					return badRequest(field, "appears more than once")
+				}
+				seen[name] = true
+				if err := walk(field, depth+1); err != nil {
+					return err
+				}
+			}
+		}
+		if _, err := dec.Token(); err != nil { // the closing delimiter
+			return errSyntaxLater
+		}
+		return nil
+	}
+	if err := walk("", 0); err != nil && err != errSyntaxLater {
+		return err
+	}
+	return nil
+}
+
+// errSyntaxLater stops checkMembers at malformed JSON, which the decoder
+// then reports with its offset.
+var errSyntaxLater = errors.New("syntax error")
+
+// fieldPath names member name of the object at path ("metadata.k"); a name
+// too long or not printable is not echoed back.
+func fieldPath(path, name string) string {
+	if len(name) > 64 || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		name = "(a long or unprintable name)"
+	}
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+var fieldCache sync.Map // reflect.Type → map[string]bool
+
+// fieldNames returns the JSON member names of the struct t (or *t) decodes.
+func fieldNames(t reflect.Type) map[string]bool {
+	if m, ok := fieldCache.Load(t); ok {
+		return m.(map[string]bool)
+	}
+	st := t
+	for st.Kind() == reflect.Pointer {
+		st = st.Elem()
+	}
+	m := map[string]bool{}
+	if st.Kind() == reflect.Struct {
+		for f := range st.Fields() {
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			switch name {
+			case "-":
+				continue
+			case "":
+				name = f.Name
+			}
+			m[name] = true
+		}
+	}
+	fieldCache.Store(t, m)
+	return m
 }
 
 // jsonError turns an encoding/json error into a 400 naming what it can.

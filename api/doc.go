@@ -9,8 +9,8 @@
 // declares itself: Sender (Submit, Cancel) and Fleet (modems, pause, resume,
 // drain), both implemented by gateway.Dispatcher, and the store interfaces
 // of package gateway. It owns input decoding (strict JSON: one object,
-// unknown fields and trailing data refused, bodies bounded by
-// Config.BodyLimit), the Idempotency-Key rules of POST /v1/messages (keys
+// member names matched exactly, a name twice in any object, unknown fields
+// and trailing data refused, bodies bounded by Config.BodyLimit), the Idempotency-Key rules of POST /v1/messages (keys
 // scoped by the API key's owner; the body's canonical SHA-256 is the
 // request hash; a repeat while the first is in flight is refused from an
 // in-memory set), cursor pagination, API keys (GenerateKey, ValidScope,
