@@ -151,11 +151,17 @@ func TestDecodeErrorsNameTheLine(t *testing.T) {
 	tests := []struct {
 		name, yaml, want string
 	}{
-		{"unknown top-level key", "listen: 127.0.0.1:1\nlisten_addr: x\n", "line 2: field listen_addr not found"},
-		{"unknown nested key", "modems:\n  - name: a\n    port: /dev/a\n    pinn: 1\n", "line 4: field pinn not found"},
+		{"unknown top-level key", "listen: 127.0.0.1:1\nlisen: x\n", `line 2: unknown key "lisen" at the top level (did you mean "listen"?)`},
+		{"unknown nested key", "modems:\n  - name: a\n    port: /dev/a\n    pinn: 1\n", `line 4: unknown key "pinn" in modems[0] (did you mean "pin"?)`},
+		{"typo in pacing", "pacing:\n  min_intervl: 5s\n", `line 2: unknown key "min_intervl" in pacing (did you mean "min_interval"?)`},
+		{"typo in a modem's pacing", "modems:\n  - name: a\n    port: /dev/a\n    pacing: {per_dya: 3}\n", `line 4: unknown key "per_dya" in modems[0].pacing (did you mean "per_day"?)`},
+		{"typo in a webhook", "webhooks:\n  - url: https://x\n    secret_env: S\n    event: [message.sent]\n", `line 4: unknown key "event" in webhooks[0] (did you mean "events"?)`},
+		{"nothing close", "store:\n  frobnicate: 1\n", `line 2: unknown key "frobnicate" in store (known keys: path, open_timeout)`},
 		{"bare number duration", "pacing:\n  min_interval: 5\n", `line 2: "5" is not a duration`},
 		{"duration without unit", "sticky_timeout: '72'\n", `line 1: "72" is not a duration`},
-		{"wrong type", "modems: 3\n", "line 1:"},
+		{"wrong type", "modems: 3\n", `line 1: modems: "3" is not a list`},
+		{"wrong scalar type", "pacing:\n  per_day: lots\n", `line 2: pacing.per_day: "lots" is not a whole number`},
+		{"wrong bool", "discovery:\n  enabled: maybe\n", `line 2: discovery.enabled: "maybe" is not true or false`},
 		{"two documents", "listen: 127.0.0.1:1\n---\nlisten: 127.0.0.1:2\n", "only one YAML document"},
 	}
 	for _, tt := range tests {
@@ -163,6 +169,10 @@ func TestDecodeErrorsNameTheLine(t *testing.T) {
 			_, err := ParseConfig([]byte(tt.yaml), fakeEnv, "")
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want it to contain %q", err, tt.want)
+			}
+			// Go's type names mean nothing to the person editing the file.
+			if strings.Contains(err.Error(), "main.") || strings.Contains(err.Error(), "!!") {
+				t.Errorf("error %q names Go or YAML types", err)
 			}
 		})
 	}
