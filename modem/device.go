@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -422,7 +423,7 @@ func (d *Device) candidates() []string {
 func (d *Device) connect() (*session, error) {
 	paths := d.candidates()
 	if len(paths) == 0 {
-		return nil, errNoPort
+		return nil, d.noPortError()
 	}
 	var firstErr error
 	for _, p := range paths {
@@ -442,6 +443,21 @@ func (d *Device) connect() (*session, error) {
 		}
 	}
 	return nil, firstErr
+}
+
+// noPortError is errNoPort saying where the port was looked for.
+func (d *Device) noPortError() error {
+	var where []string
+	if d.cfg.Port != "" {
+		where = append(where, d.cfg.Port+" does not exist")
+	}
+	if len(d.cfg.Globs) > 0 {
+		where = append(where, strings.Join(d.cfg.Globs, ", ")+" match no free port")
+	}
+	if len(where) == 0 {
+		return errNoPort
+	}
+	return fmt.Errorf("%w: %s", errNoPort, strings.Join(where, "; "))
 }
 
 func (d *Device) connectPath(path string) (*session, error) {

@@ -48,6 +48,13 @@ watchdog only while the store is writable and the dispatcher answers.
 		return err
 	}
 	if *check {
+		errs, warnings := checkModemPorts(cfg)
+		for _, w := range warnings {
+			fmt.Fprintf(stdout, "%s: warning: %s\n", *path, w)
+		}
+		if len(errs) > 0 {
+			return fmt.Errorf("%s: %s", *path, strings.Join(errs, "\n"))
+		}
 		fmt.Fprintf(stdout, "%s: ok (%d modems, %d webhooks)\n", *path, len(cfg.Modems), len(cfg.Webhooks))
 		return nil
 	}
@@ -69,6 +76,9 @@ type serveOptions struct {
 	// reloaded, if set, is called after each SIGHUP reload with what was
 	// applied and what needs a restart.
 	reloaded func(applied, restart []string)
+	// readyGrace is how long modems may take to come up before the daemon
+	// warns that it is not ready (0: readinessGrace).
+	readyGrace time.Duration
 }
 
 // newLogger returns the configured logger; level is set from c and may be changed later.
@@ -158,7 +168,12 @@ func serve(ctx context.Context, cfg Config, o serveOptions) error {
 	d.mu.Lock()
 	nModems := len(d.modems)
 	d.mu.Unlock()
-	d.log.Info("simgate ready", "listen", d.apiAddr, "modems", nModems, "version", buildVersion())
+	d.log.Info("simgate listening", "listen", d.apiAddr, "modems", nModems, "version", buildVersion())
+	d.bg.Add(1)
+	go func() {
+		defer d.bg.Done()
+		d.reportReadiness(d.bgCtx)
+	}()
 	if o.ready != nil {
 		o.ready(d.apiAddr)
 	}
@@ -256,6 +271,10 @@ func (d *daemon) start(ctx context.Context) error {
 		Registerer:    d.reg,
 	}, db, d.disp, d.disp, d.events)
 
+	portErrs, portWarnings := checkModemPorts(cfg)
+	for _, p := range append(portErrs, portWarnings...) {
+		d.log.Warn("modem port: waiting for it to appear", "problem", p)
+	}
 	for _, m := range cfg.Modems {
 		if err := d.openModem(ctx, m, false); err != nil {
 			return err
@@ -406,17 +425,16 @@ func (d *daemon) stop() {
 	}
 }
 
-// ready is GET /readyz: the store takes writes and at least one modem can send.
+// ready is GET /readyz: the store takes writes and at least one modem can
+// send. The error says what is missing (which modem is in which state).
 func (d *daemon) ready(ctx context.Context) error {
 	if err := d.db.Writable(ctx); err != nil {
 		return errors.New("store not writable")
 	}
-	for _, m := range d.disp.Modems() {
-		if m.Status.Usable() {
-			return nil
-		}
+	if why := notReadyReason(d.disp.Modems()); why != "" {
+		return errors.New(why)
 	}
-	return errors.New("no modem is up and registered")
+	return nil
 }
 
 // healthy is the watchdog's check: the store commits a write and the
@@ -462,7 +480,7 @@ func (d *daemon) modemConfig(m ModemConfig) modem.Config {
 		ExpectedICCID: m.ExpectedICCID,
 		PIN:           m.PIN,
 		Baud:          m.Baud,
-		Logger:        d.log.With("modem", m.Name),
+		Logger:        d.log, // the driver adds modem=<name> itself
 	}
 }
 

@@ -414,3 +414,76 @@ func TestServeMetricsListener(t *testing.T) {
 		t.Errorf("API listener /prom: %d, want 404", code)
 	}
 }
+
+// TestServeCheckPorts: serve -check fails on a modem port that does not
+// exist or is no serial device, naming the port, and passes on a real tty.
+func TestServeCheckPorts(t *testing.T) {
+	dir := t.TempDir()
+	sim, err := startDemoSim(1, dir, 10*time.Millisecond, "127.0.0.1:0", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	regular := filepath.Join(dir, "not-a-tty")
+	writeFile(t, regular, "")
+	tests := []struct {
+		name, port string
+		code       int
+		want       string
+	}{
+		{"missing", "/dev/simgate-test-no-such-port", 1, "modems[0] (m).port: /dev/simgate-test-no-such-port does not exist"},
+		{"udev name missing", "/dev/simgate/nope", 1, "99-simgate.rules"},
+		{"regular file", regular, 1, regular + " is not a serial device"},
+		{"simulated tty", sim.modems[0].link, 0, "ok (1 modems, 0 webhooks)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfgPath := filepath.Join(t.TempDir(), "simgate.yaml")
+			writeFile(t, cfgPath, "store: {path: "+filepath.Join(dir, "x.db")+"}\nmodems: [{name: m, port: '"+tt.port+"'}]\n")
+			code, out, stderr := runCLI("serve", "-config", cfgPath, "-check")
+			if code != tt.code || !strings.Contains(out+stderr, tt.want) {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s\nwant %q", code, tt.code, out, stderr, tt.want)
+			}
+		})
+	}
+}
+
+// TestServeSaysWhatIsMissing: with no modem that can send, the daemon does
+// not log "simgate ready" but warns which modem is missing and why (the
+// port's path included), and the modem's last_error names the path.
+func TestServeSaysWhatIsMissing(t *testing.T) {
+	const ghost = "/dev/simgate-test-ghost"
+	g := startGateway(t, 1, 0, func(c *Config) {
+		c.Modems = append(c.Modems, ModemConfig{Name: "ghost", Port: ghost})
+	}, func(o *serveOptions) { o.readyGrace = 100 * time.Millisecond })
+	waitFor(t, "the not-ready warning", 30*time.Second, func() bool {
+		return strings.Contains(g.logs.String(), "simgate not ready")
+	})
+	logs := g.logs.String()
+	if !strings.Contains(logs, "ghost: down (no port available: "+ghost+" does not exist)") {
+		t.Errorf("the warning does not say what is missing:\n%s", logs)
+	}
+	if strings.Contains(logs, "simgate ready") {
+		t.Errorf("logged ready with no usable modem:\n%s", logs)
+	}
+	if !strings.Contains(logs, "modem port: waiting for it to appear") || !strings.Contains(logs, ghost+" does not exist") {
+		t.Errorf("the start does not warn about the missing port:\n%s", logs)
+	}
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Count(line, "modem=") > 1 {
+			t.Errorf("modem= repeated: %s", line)
+		}
+	}
+	var m gateway.ModemView
+	if err := jsonUnmarshal(getRaw(t, g.base+"/v1/modems/ghost", g.key), &m); err != nil || !strings.Contains(m.Status.LastError, ghost) {
+		t.Errorf("ghost's last_error %q (%v) does not name its port", m.Status.LastError, err)
+	}
+}
+
+// TestServeLogsReady: once a modem can send, "simgate ready" is logged.
+func TestServeLogsReady(t *testing.T) {
+	g := startGateway(t, 1, 1, nil)
+	waitFor(t, "simgate ready in the log", 30*time.Second, func() bool {
+		return strings.Contains(g.logs.String(), "simgate ready")
+	})
+}

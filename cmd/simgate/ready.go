@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/simgate/simgate/gateway"
+)
+
+// checkModemPorts looks at each configured modem's port as the daemon will
+// find it: errs are ports that are missing or are no serial device (serve
+// -check fails on them; serve logs them and waits for the modem to appear),
+// warnings are globs that match nothing yet.
+func checkModemPorts(cfg Config) (errs, warnings []string) {
+	for i, m := range cfg.Modems {
+		field := fmt.Sprintf("modems[%d] (%s)", i, m.Name)
+		if m.Port != "" {
+			if err := checkPort(m.Port); err != nil {
+				if len(m.Globs) > 0 {
+					warnings = append(warnings, fmt.Sprintf("%s.port: %v; its globs are tried instead", field, err))
+				} else {
+					errs = append(errs, fmt.Sprintf("%s.port: %v", field, err))
+				}
+			}
+			continue
+		}
+		if !anyMatch(m.Globs) {
+			warnings = append(warnings, fmt.Sprintf("%s.globs: %s match no port yet", field, strings.Join(m.Globs, ", ")))
+		}
+	}
+	if cfg.Discovery.Enabled && !anyMatch(cfg.Discovery.Globs) {
+		warnings = append(warnings, fmt.Sprintf("discovery.globs: %s match no port yet", strings.Join(cfg.Discovery.Globs, ", ")))
+	}
+	return errs, warnings
+}
+
+// checkPort says what is wrong with a modem's port path, or nil.
+func checkPort(p string) error {
+	fi, err := os.Stat(p) // follows a /dev/serial/by-id or udev symlink
+	switch {
+	case errorsIsNotExist(err):
+		hint := "is the modem plugged in? ls -l /dev/serial/by-id/ lists the ports"
+		if strings.HasPrefix(p, "/dev/simgate/") {
+			hint = "is the modem plugged in and systemd/99-simgate.rules installed? ls -l /dev/simgate/"
+		}
+		return fmt.Errorf("%s does not exist (%s)", p, hint)
+	case err != nil:
+		return fmt.Errorf("%s: %w", p, err)
+	case fi.Mode()&fs.ModeCharDevice == 0:
+		return fmt.Errorf("%s is not a serial device (a %s)", p, fileKind(fi))
+	}
+	if err := syscall.Access(p, 0x4|0x2); err != nil { // R_OK|W_OK for this user
+		return fmt.Errorf("%s: this user cannot open it (%v): run simgate as a member of the tty's group, usually dialout", p, err)
+	}
+	return nil
+}
+
+func errorsIsNotExist(err error) bool { return err != nil && os.IsNotExist(err) }
+
+func fileKind(fi fs.FileInfo) string {
+	switch {
+	case fi.IsDir():
+		return "directory"
+	case fi.Mode().IsRegular():
+		return "regular file"
+	}
+	return "special file"
+}
+
+func anyMatch(globs []string) bool {
+	for _, g := range globs {
+		if m, _ := filepath.Glob(g); len(m) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// notReadyReason says why no modem can send ("" when one can): each
+// modem's name, state and what it last reported. /readyz and the log
+// show it; it carries no phone number.
+func notReadyReason(modems []gateway.ModemView) string {
+	if len(modems) == 0 {
+		return "no modem is configured or discovered (add modems to the configuration and send SIGHUP)"
+	}
+	var why []string
+	for _, m := range modems {
+		if m.Status.Usable() {
+			return ""
+		}
+		s := m.Name + ": " + string(m.Status.State)
+		if m.Status.State == gateway.ModemUp {
+			s += ", not registered (" + m.Status.Registration.String() + ")"
+		}
+		if m.Status.LastError != "" {
+			s += " (" + m.Status.LastError + ")"
+		}
+		why = append(why, s)
+	}
+	return fmt.Sprintf("no modem can send: %s", strings.Join(why, "; "))
+}
+
+// readinessGrace is how long after start the daemon waits for a modem to
+// come up before it warns that it is not ready.
+const readinessGrace = 30 * time.Second
+
+// reportReadiness logs "simgate ready" once /readyz's condition holds, and
+// a warning saying what is missing if it does not within readinessGrace
+// (then again each time the reason changes, at most every readinessGrace).
+func (d *daemon) reportReadiness(ctx context.Context) {
+	grace := d.opts.readyGrace
+	if grace <= 0 {
+		grace = readinessGrace
+	}
+	start := time.Now()
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	var warned string
+	var warnedAt time.Time
+	for {
+		err := d.ready(ctx)
+		if err == nil {
+			d.mu.Lock()
+			n := len(d.modems)
+			d.mu.Unlock()
+			d.log.Info("simgate ready", "listen", d.apiAddr, "modems", n, "after", time.Since(start).Round(time.Millisecond).String())
+			return
+		}
+		if time.Since(start) >= grace && err.Error() != warned && time.Since(warnedAt) >= grace {
+			d.log.Warn("simgate not ready: messages are accepted and wait", "reason", err.Error())
+			warned, warnedAt = err.Error(), time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
