@@ -13,13 +13,6 @@ import (
 	"github.com/simgate/simgate/gateway"
 )
 
-// eventTypes are the event types a webhook may subscribe to.
-var eventTypes = []gateway.EventType{
-	gateway.EventMessageReceived, gateway.EventMessageSent, gateway.EventMessageDelivered, gateway.EventMessageFailed,
-	gateway.EventMessageUnknown, gateway.EventMessageExpired, gateway.EventOptOut, gateway.EventOptIn,
-	gateway.EventModemUp, gateway.EventModemDown, gateway.EventModemPaused, gateway.EventModemResumed,
-}
-
 func (s *Server) listWebhooks(c echo.Context) error {
 	ws, err := s.hooks.ListWebhooks(c.Request().Context())
 	if err != nil {
@@ -55,11 +48,11 @@ func (s *Server) createWebhook(c echo.Context) error {
 	} else if r := checkURL(wb.URL); r != "" {
 		fe = append(fe, FieldError{Field: "url", Reason: r})
 	}
-	if len(wb.Events) > len(eventTypes) {
+	if len(wb.Events) > len(gateway.EventTypes()) {
 		fe = append(fe, FieldError{Field: "events", Reason: "lists too many events"})
 	} else {
 		for i, e := range wb.Events {
-			if !slices.Contains(eventTypes, e) {
+			if !e.Known() {
 				fe = append(fe, FieldError{Field: "events[" + strconv.Itoa(i) + "]", Reason: "is not an event type"})
 			}
 		}

@@ -493,14 +493,7 @@ func (d *Dispatcher) undoBind(it *item, modem string) {
 }
 
 func (d *Dispatcher) backoff(attempts int) time.Duration {
-	b := d.cfg.RetryBase
-	for range max(0, attempts-1) {
-		b *= 2
-		if b >= d.cfg.RetryMax {
-			return d.cfg.RetryMax
-		}
-	}
-	return min(b, d.cfg.RetryMax)
+	return Backoff{Base: d.cfg.RetryBase, Max: d.cfg.RetryMax}.Delay(attempts)
 }
 
 // failed records a failed send of part i and decides: unknown, retry or fail.

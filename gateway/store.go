@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -189,6 +190,20 @@ const (
 	EventModemPaused      EventType = "modem.paused"
 	EventModemResumed     EventType = "modem.resumed"
 )
+
+// eventTypes is every event type, in documentation order.
+var eventTypes = []EventType{
+	EventMessageReceived, EventMessageSent, EventMessageDelivered, EventMessageFailed,
+	EventMessageUnknown, EventMessageExpired, EventOptOut, EventOptIn,
+	EventModemUp, EventModemDown, EventModemPaused, EventModemResumed,
+}
+
+// EventTypes returns every event type (a new slice each call): the one list
+// the API and the configuration check webhook subscriptions against.
+func EventTypes() []EventType { return slices.Clone(eventTypes) }
+
+// Known reports whether t is one of EventTypes.
+func (t EventType) Known() bool { return slices.Contains(eventTypes, t) }
 
 // EventStore keeps events (an outbox the webhook deliverer reads).
 type EventStore interface {

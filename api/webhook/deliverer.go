@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -483,17 +482,7 @@ func hookLabel(id string) string {
 }
 
 // backoff is the delay before attempt n+1 after n failed attempts:
-// base·2^(n-1) capped at max, minus up to 20% jitter.
+// base·2^(n-1) capped at max, minus up to 20% jitter (gateway.Backoff).
 func (d *Deliverer) backoff(n int) time.Duration {
-	b := d.cfg.BackoffBase
-	for i := 1; i < n && b < d.cfg.BackoffMax; i++ {
-		b *= 2
-	}
-	if b > d.cfg.BackoffMax {
-		b = d.cfg.BackoffMax
-	}
-	if j := int64(b / 5); j > 0 {
-		b -= time.Duration(rand.Int64N(j))
-	}
-	return b
+	return gateway.Backoff{Base: d.cfg.BackoffBase, Max: d.cfg.BackoffMax, Jitter: 0.2}.Delay(n)
 }

@@ -459,14 +459,6 @@ var (
 	digitsRE = regexp.MustCompile(`^[0-9]+$`)
 )
 
-// knownEvents are the event types a webhook may subscribe to.
-var knownEvents = []gateway.EventType{
-	gateway.EventMessageReceived, gateway.EventMessageSent, gateway.EventMessageDelivered,
-	gateway.EventMessageFailed, gateway.EventMessageUnknown, gateway.EventMessageExpired,
-	gateway.EventOptOut, gateway.EventOptIn, gateway.EventModemUp, gateway.EventModemDown,
-	gateway.EventModemPaused, gateway.EventModemResumed,
-}
-
 // Validate checks c and returns every problem, each naming its field
 // ("modems[2].port: required").
 func (c *Config) Validate() error {
@@ -607,7 +599,7 @@ func (c *Config) Validate() error {
 			bad(f+".url", "%q is not an http(s) URL", w.URL)
 		}
 		for k, e := range w.Events {
-			if !slices.Contains(knownEvents, gateway.EventType(e)) {
+			if !gateway.EventType(e).Known() {
 				bad(fmt.Sprintf("%s.events[%d]", f, k), "%q is not an event type (one of %s)", e, eventList())
 			}
 		}
@@ -669,8 +661,9 @@ func validatePacing(f string, p PacingConfig, bad func(string, string, ...any)) 
 }
 
 func eventList() string {
-	s := make([]string, len(knownEvents))
-	for i, e := range knownEvents {
+	known := gateway.EventTypes()
+	s := make([]string, len(known))
+	for i, e := range known {
 		s[i] = string(e)
 	}
 	return strings.Join(s, ", ")
