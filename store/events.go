@@ -90,18 +90,25 @@ func eventTime(k, v []byte) time.Time {
 	return e.Time
 }
 
-// PruneEvents deletes the events older than before (by their ULID time)
+// PruneEvents deletes up to limit (default and maximum pruneChunk) of the
+// oldest events older than before (by their ULID time), in one transaction,
 // and returns how many it deleted.
-func (db *DB) PruneEvents(ctx context.Context, before time.Time) (int, error) {
-	n, err := db.pruneEvents(ctx, func(k, v []byte, _ int64) bool { return eventTime(k, v).Before(before) })
+func (db *DB) PruneEvents(ctx context.Context, before time.Time, limit int) (int, error) {
+	n, _, err := db.pruneEvents(ctx, pruneLimit(limit), func(k, v []byte, _ int64) bool { return eventTime(k, v).Before(before) })
 	return n, db.fail("prune_events", err)
 }
 
 // TrimEvents deletes the oldest events until at most keep are left and
 // returns how many it deleted.
 func (db *DB) TrimEvents(ctx context.Context, keep int) (int, error) {
-	n, err := db.pruneEvents(ctx, func(_, _ []byte, stored int64) bool { return stored > int64(max(keep, 0)) })
-	return n, db.fail("trim_events", err)
+	total := 0
+	for {
+		n, more, err := db.pruneEvents(ctx, pruneChunk, func(_, _ []byte, stored int64) bool { return stored > int64(max(keep, 0)) })
+		total += n
+		if err != nil || !more {
+			return total, db.fail("trim_events", err)
+		}
+	}
 }
 
 // CountEvents returns how many events are stored (a counter, not a scan).
@@ -117,45 +124,34 @@ func (db *DB) CountEvents(ctx context.Context) (int, error) {
 	return n, db.fail("count_events", err)
 }
 
-// pruneEvents deletes events from the oldest while drop says so (given the
-// key, the value and the number still stored), in transactions of at most
-// pruneChunk deletions so that writers are not held up for long.
-func (db *DB) pruneEvents(ctx context.Context, drop func(k, v []byte, stored int64) bool) (int, error) {
-	total := 0
-	for {
-		if err := ctx.Err(); err != nil {
-			return total, err
-		}
-		var n int
-		var more bool
-		err := db.update(ctx, func(tx *bbolt.Tx) error {
-			n, more = 0, false
-			stored := getCount(tx, cntEvents)
-			c := tx.Bucket(bEvents).Cursor()
-			for k, v := c.First(); k != nil; k, v = c.First() {
-				if !drop(k, v, stored-int64(n)) {
-					break
-				}
-				if n == pruneChunk {
-					more = true
-					break
-				}
-				if err := c.Delete(); err != nil {
-					return err
-				}
-				n++
-			}
-			if n == 0 {
-				return nil
-			}
-			return addCount(tx, cntEvents, -int64(n))
-		})
-		if err != nil {
-			return total, err
-		}
-		total += n
-		if !more {
-			return total, nil
-		}
+// pruneEvents deletes, in one transaction, up to limit events from the
+// oldest while drop says so (given the key, the value and the number still
+// stored). more reports that it stopped at the limit.
+func (db *DB) pruneEvents(ctx context.Context, limit int, drop func(k, v []byte, stored int64) bool) (n int, more bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, false, err
 	}
+	err = db.update(ctx, func(tx *bbolt.Tx) error {
+		n, more = 0, false
+		stored := getCount(tx, cntEvents)
+		c := tx.Bucket(bEvents).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.First() {
+			if !drop(k, v, stored-int64(n)) {
+				break
+			}
+			if n == limit {
+				more = true
+				break
+			}
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			n++
+		}
+		if n == 0 {
+			return nil
+		}
+		return addCount(tx, cntEvents, -int64(n))
+	})
+	return n, more, err
 }

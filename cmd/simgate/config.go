@@ -55,6 +55,9 @@ type Config struct {
 	StatusReports bool `yaml:"status_reports"`
 	// ReportWindow: delivery reports are matched to parts submitted within it.
 	ReportWindow Duration `yaml:"report_window"`
+	// Retention says how long messages, events, deliveries and unmatched
+	// reports are kept before the pruning loop deletes them.
+	Retention RetentionConfig `yaml:"retention"`
 	// Webhooks are endpoints configured in the file (more can be added through the API).
 	Webhooks []WebhookConfig `yaml:"webhooks"`
 	// WebhookAllow lists CIDRs webhook targets may resolve to although they
@@ -87,6 +90,32 @@ type StoreConfig struct {
 	Path string `yaml:"path"`
 	// OpenTimeout is how long to wait for another process's lock.
 	OpenTimeout Duration `yaml:"open_timeout"`
+}
+
+// RetentionConfig says how long each kind of record is kept (0: forever).
+type RetentionConfig struct {
+	// Messages in a final status (delivered, failed, unknown, cancelled,
+	// expired, received), by creation time. Queued and sent ones are kept.
+	Messages Duration `yaml:"messages"`
+	// Events: the event log behind webhooks (only events already turned
+	// into deliveries are pruned).
+	Events Duration `yaml:"events"`
+	// Deliveries: webhook deliveries done or given up.
+	Deliveries Duration `yaml:"deliveries"`
+	// UnmatchedReports: status reports that matched no sent part.
+	UnmatchedReports Duration `yaml:"unmatched_reports"`
+	// Interval between pruning passes.
+	Interval Duration `yaml:"interval"`
+	// Batch is how many records one pruning transaction deletes.
+	Batch int `yaml:"batch"`
+}
+
+// Gateway converts r.
+func (r RetentionConfig) Gateway() gateway.RetentionConfig {
+	return gateway.RetentionConfig{
+		Messages: r.Messages.D(), Events: r.Events.D(), Deliveries: r.Deliveries.D(), UnmatchedReports: r.UnmatchedReports.D(),
+		Interval: r.Interval.D(), Batch: r.Batch,
+	}
 }
 
 // LogConfig is the logger.
@@ -274,6 +303,11 @@ func DefaultConfig() Config {
 		Pause:         PauseConfig{AfterFailures: g.PauseAfterFailures, CMS500Burst: g.CMS500Burst, For: Duration(g.PauseFor)},
 		StatusReports: g.StatusReports,
 		ReportWindow:  Duration(g.ReportWindow),
+		Retention: RetentionConfig{
+			Messages: Duration(30 * 24 * time.Hour), Events: Duration(7 * 24 * time.Hour),
+			Deliveries: Duration(7 * 24 * time.Hour), UnmatchedReports: Duration(7 * 24 * time.Hour),
+			Interval: Duration(10 * time.Minute), Batch: 500,
+		},
 		OptOut: OptOutConfig{
 			StopWords:  slices.Clone(gateway.DefaultStopWords),
 			StartWords: slices.Clone(gateway.DefaultStartWords),
@@ -635,6 +669,20 @@ func (c *Config) Validate() error {
 	}
 	if c.ReportWindow <= 0 {
 		bad("report_window", "must be positive")
+	}
+	for _, r := range []struct {
+		f string
+		v Duration
+	}{{"messages", c.Retention.Messages}, {"events", c.Retention.Events}, {"deliveries", c.Retention.Deliveries}, {"unmatched_reports", c.Retention.UnmatchedReports}} {
+		if r.v < 0 {
+			bad("retention."+r.f, "must not be negative (0 keeps forever)")
+		}
+	}
+	if c.Retention.Interval <= 0 {
+		bad("retention.interval", "must be positive")
+	}
+	if c.Retention.Batch < 1 || c.Retention.Batch > 5000 {
+		bad("retention.batch", "must be between 1 and 5000")
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout", "must be positive")

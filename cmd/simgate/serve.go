@@ -293,6 +293,9 @@ func (d *daemon) start(ctx context.Context) error {
 		defer d.bg.Done()
 		_ = d.inbox.Run(bgCtx)
 	}()
+	if err := d.startRetention(bgCtx); err != nil {
+		return err
+	}
 
 	if len(cfg.Modems) == 0 && !cfg.Discovery.Enabled {
 		d.log.Warn("no modems configured and discovery is off: messages will queue until modems are added (edit modems and send SIGHUP)")

@@ -35,7 +35,7 @@ func testEvents(t *testing.T, h Harness) {
 	if e := got[0]; e.Data.(map[string]any)["n"] != 3.0 || e.Type != gateway.EventMessageSent || e.MessageID != "m" || e.Modem != "a" || !e.Time.Equal(evs[3].Time) {
 		t.Errorf("event read back as %+v", e)
 	}
-	n, err := db.PruneEvents(ctx, T0.Add(4*time.Hour))
+	n, err := db.PruneEvents(ctx, T0.Add(4*time.Hour), 0)
 	if err != nil || n != 4 {
 		t.Errorf("PruneEvents = %d, %v; want 4", n, err)
 	}

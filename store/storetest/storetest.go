@@ -19,6 +19,7 @@ type Backend interface {
 	gateway.Store
 	gateway.KeyStore
 	gateway.WebhookStore
+	gateway.RetentionStore
 	EventLog
 	// UnmatchedReports returns up to limit (default 100) kept unmatched
 	// status reports, oldest first, and how many are kept in all.
@@ -34,8 +35,6 @@ type EventLog interface {
 	// Events lists stored events in ID (time) order, strictly after the ID
 	// after ("" = from the oldest), at most limit (default 100, max 1000).
 	Events(ctx context.Context, after string, limit int) ([]gateway.Event, error)
-	// PruneEvents deletes the events older than before and returns how many.
-	PruneEvents(ctx context.Context, before time.Time) (int, error)
 	// TrimEvents deletes the oldest events until at most keep are left.
 	TrimEvents(ctx context.Context, keep int) (int, error)
 	// CountEvents returns how many events are stored.
@@ -71,6 +70,7 @@ var areas = []struct {
 	{"keys", keyTests},
 	{"webhooks", webhookTests},
 	{"lifecycle", lifecycleTests},
+	{"retention", retentionTests},
 }
 
 // Run runs the whole suite against the backend h opens.
