@@ -9,7 +9,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/simgate/simgate/api/webhook"
 	"github.com/simgate/simgate/gateway"
 )
 
@@ -29,7 +29,7 @@ const (
 	MaxMetadataValLen  = 512
 	MaxAgentLen        = 128
 	MaxFromLen         = 64
-	MaxURLLen          = 2048
+	MaxURLLen          = webhook.MaxURLLen
 	MaxIdempotencyKey  = 255
 	MaxBodyChars       = 1600
 	MaxOptOutImport    = 1000
@@ -338,8 +338,8 @@ func DecodeSendRequest(b []byte) (req gateway.SendRequest, hash string, err erro
 		}
 	}
 	if sb.CallbackURL != "" {
-		if reason := checkURL(sb.CallbackURL); reason != "" {
-			bad("callback_url", reason)
+		if err := webhook.CheckURL(sb.CallbackURL); err != nil {
+			bad("callback_url", err.Error())
 		}
 	}
 	if len(fe) > 0 {
@@ -404,24 +404,6 @@ func parseValidity(raw json.RawMessage) (time.Duration, error) {
 		return time.Duration(n) * time.Second, nil
 	}
 	return 0, badRequest("validity", "must be a duration string or a number of seconds")
-}
-
-// checkURL returns why u is not an acceptable callback or webhook URL, or "".
-func checkURL(u string) string {
-	if len(u) > MaxURLLen {
-		return "is longer than " + strconv.Itoa(MaxURLLen) + " bytes"
-	}
-	p, err := url.Parse(u)
-	if err != nil || !p.IsAbs() || p.Host == "" {
-		return "must be an absolute http or https URL"
-	}
-	if p.Scheme != "http" && p.Scheme != "https" {
-		return "must be an absolute http or https URL"
-	}
-	if p.User != nil {
-		return "must not contain credentials"
-	}
-	return ""
 }
 
 // checkIdempotencyKey validates the Idempotency-Key header value.

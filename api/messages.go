@@ -40,6 +40,11 @@ func (s *Server) postMessage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if req.CallbackURL != "" {
+		if err := s.guard.CheckURL(req.CallbackURL); err != nil {
+			return invalid("callback_url", "%s", err.Error())
+		}
+	}
 	switch {
 	case req.Agent == "":
 		req.Agent = k.Owner

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/labstack/gommon/bytes"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/simgate/simgate/api/webhook"
 	"github.com/simgate/simgate/gateway"
 )
 
@@ -73,6 +75,10 @@ type Config struct {
 	Now func() time.Time
 	// ShutdownTimeout bounds Serve's graceful shutdown (default 10 s).
 	ShutdownTimeout time.Duration
+	// WebhookAllow lists the ranges webhook and callback URLs may point to
+	// although the SSRF guard refuses them (loopback, private ...), as
+	// webhook.Config.Allow; URLs are checked against it when registered.
+	WebhookAllow []netip.Prefix
 }
 
 // Server is the HTTP API. Its handler is safe for concurrent use.
@@ -90,6 +96,7 @@ type Server struct {
 	fleet     Fleet
 	events    gateway.Emitter
 	ready     func(context.Context) error
+	guard     webhook.Guard
 	requests  *prometheus.CounterVec
 	durations *prometheus.HistogramVec
 
@@ -136,6 +143,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		fleet:    deps.Fleet,
 		events:   deps.Events,
 		ready:    deps.Ready,
+		guard:    webhook.Guard{Allow: cfg.WebhookAllow},
 		inflight: map[string]struct{}{},
 	}
 	if s.log == nil {

@@ -45,8 +45,8 @@ func (s *Server) createWebhook(c echo.Context) error {
 	var fe fieldErrors
 	if wb.URL == "" {
 		fe = append(fe, FieldError{Field: "url", Reason: "is required"})
-	} else if r := checkURL(wb.URL); r != "" {
-		fe = append(fe, FieldError{Field: "url", Reason: r})
+	} else if err := s.guard.CheckURL(wb.URL); err != nil {
+		fe = append(fe, FieldError{Field: "url", Reason: err.Error()})
 	}
 	if len(wb.Events) > len(gateway.EventTypes()) {
 		fe = append(fe, FieldError{Field: "events", Reason: "lists too many events"})

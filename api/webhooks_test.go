@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/base64"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +45,15 @@ func TestWebhooks(t *testing.T) {
 		{`{}`, 422, "url"},
 		{`{"url":"https://example.com","events":["message.sent","nope"]}`, 422, "events[1]"},
 		{`{"url":"https://example.com","secret":"mine"}`, 400, "secret"},
+		// SSRF: refused when registered, not retried for days at delivery.
+		{`{"url":"http://127.0.0.1:8080/"}`, 422, "url"},
+		{`{"url":"http://[::127.0.0.1]/"}`, 422, "url"},
+		{`{"url":"http://[::ffff:127.0.0.1]/"}`, 422, "url"},
+		{`{"url":"http://169.254.169.254/latest/meta-data"}`, 422, "url"},
+		{`{"url":"http://2130706433/"}`, 422, "url"},
+		{`{"url":"http://127.1/"}`, 422, "url"},
+		{`{"url":"http://0x7f.1/"}`, 422, "url"},
+		{`{"url":"http://localhost:9000/"}`, 422, "url"},
 	} {
 		p := must(t, e.do("POST", "/v1/webhooks", "admin", c.body), c.status).problem(t)
 		if len(p.Errors) == 0 || p.Errors[0].Field != c.field {
@@ -57,4 +67,21 @@ func TestWebhooks(t *testing.T) {
 	must(t, e.do("DELETE", "/v1/webhooks/cfg1", "admin", nil), 409).problem(t)
 	must(t, e.do("DELETE", "/v1/webhooks/"+w.ID, "admin", nil), 204)
 	must(t, e.do("DELETE", "/v1/webhooks/"+w.ID, "admin", nil), 404).problem(t)
+}
+
+// TestCallbackURLGuard: a message's callback_url passes the same check as
+// a webhook's URL, and the configured allow list opens it.
+func TestCallbackURLGuard(t *testing.T) {
+	e := newEnv(t)
+	for _, u := range []string{"http://127.0.0.1/cb", "http://[::127.0.0.1]/cb", "http://2130706433/cb", "http://0x7f.1/cb", "http://10.1.2.3/cb"} {
+		p := must(t, e.do("POST", "/v1/messages", "send", map[string]any{"to": "+15551234567", "body": "hi", "callback_url": u}), 422).problem(t)
+		if len(p.Errors) == 0 || p.Errors[0].Field != "callback_url" {
+			t.Errorf("%s: %+v", u, p)
+		}
+	}
+	allowed := newEnv(t, func(_ *gateway.Config, ac *api.Config) {
+		ac.WebhookAllow = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	})
+	must(t, allowed.do("POST", "/v1/messages", "send", map[string]any{"to": "+15551234567", "body": "hi", "callback_url": "http://10.1.2.3/cb"}), 202)
+	must(t, allowed.do("POST", "/v1/messages", "send", map[string]any{"to": "+15551234567", "body": "hi", "callback_url": "http://2130706433/cb"}), 422)
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/idna"
 )
 
 // ErrRefused is wrapped by every error of a connection the SSRF guard
@@ -53,8 +55,15 @@ var refusedPrefixes = []struct {
 }
 
 var (
-	nat64     = netip.MustParsePrefix("64:ff9b::/96")
-	sixToFour = netip.MustParsePrefix("2002::/16")
+	nat64      = netip.MustParsePrefix("64:ff9b::/96")
+	nat64Local = netip.MustParsePrefix("64:ff9b:1::/48") // RFC 8215, local use
+	sixToFour  = netip.MustParsePrefix("2002::/16")
+	teredo     = netip.MustParsePrefix("2001::/32")
+	// compat is the deprecated IPv4-compatible form ::a.b.c.d (RFC 4291
+	// 2.5.5.1): some stacks still route it to the IPv4 address.
+	compat = netip.MustParsePrefix("::/96")
+	// translated is SIIT's ::ffff:0:a.b.c.d (RFC 2765).
+	translated = netip.MustParsePrefix("::ffff:0:0:0/96")
 )
 
 // Guard decides which addresses webhooks may connect to.
@@ -81,10 +90,14 @@ func (g Guard) Check(a netip.Addr) error {
 		b := a.As16()
 		var v4 netip.Addr
 		switch {
-		case nat64.Contains(a):
+		case nat64Local.Contains(a):
+			return &RefusedError{Addr: a, Reason: "local-use NAT64"}
+		case nat64.Contains(a), compat.Contains(a), translated.Contains(a):
 			v4 = netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
 		case sixToFour.Contains(a):
 			v4 = netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]})
+		case teredo.Contains(a): // the client's address, inverted
+			v4 = netip.AddrFrom4([4]byte{^b[12], ^b[13], ^b[14], ^b[15]})
 		}
 		if v4.IsValid() {
 			if err := g.Check(v4); err != nil {
@@ -159,6 +172,10 @@ func (dl *dialer) DialContext(ctx context.Context, network, address string) (net
 	var addrs []netip.Addr
 	if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
 		addrs = []netip.Addr{a}
+	} else if err := checkHostName(host); err != nil {
+		// A redirect can lead here too: refuse at once, never ask DNS
+		// about "2130706433" and retry for days.
+		return nil, fmt.Errorf("%w: host %s", ErrRefused, err)
 	} else {
 		addrs, err = dl.resolver.LookupNetIP(ctx, "ip", host)
 		if err != nil {
@@ -183,21 +200,113 @@ func (dl *dialer) DialContext(ctx context.Context, network, address string) (net
 	return nil, errors.Join(errs...)
 }
 
-// CheckURL validates a webhook or callback URL's form (absolute http or
-// https, a host, no user info). Addresses are checked at dial time, not here.
+// MaxURLLen bounds a webhook or callback URL.
+const MaxURLLen = 2048
+
+// CheckURL checks a webhook or callback URL's form: absolute http or https,
+// at most MaxURLLen bytes, a host, no user info, and a host that is either
+// an IP literal in canonical form or a name; a numeric pseudo-host that
+// lenient resolvers read as an IPv4 address ("2130706433", "127.1",
+// "0x7f.1", "0177.0.0.1") is refused. Its error says why, for a field
+// reason ("must be an http or https URL"). Addresses are checked by
+// Guard.CheckURL and at dial time.
 func CheckURL(raw string) error {
-	u, err := url.Parse(raw)
+	_, err := parseURL(raw)
+	return err
+}
+
+// CheckURL is the package's CheckURL plus the guard's judgement of the
+// host: an IP literal the guard refuses, or a localhost name while the
+// guard refuses loopback, is refused as the dialler would refuse it.
+// Names are not resolved here (their addresses may change); the dialler
+// checks every address it connects to.
+func (g Guard) CheckURL(raw string) error {
+	host, err := parseURL(raw)
 	if err != nil {
-		return errors.New("is not a URL")
+		return err
 	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return errors.New("must be an http or https URL")
+	if a, err := netip.ParseAddr(host); err == nil {
+		if err := g.Check(a); err != nil {
+			var re *RefusedError
+			if errors.As(err, &re) {
+				return fmt.Errorf("must not point to a %s address", re.Reason)
+			}
+			return errors.New("must not point to a refused address")
+		}
+		return nil
 	}
-	if u.Host == "" || u.Hostname() == "" {
-		return errors.New("must have a host")
-	}
-	if u.User != nil {
-		return errors.New("must not contain credentials")
+	if h := strings.ToLower(host); h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		if g.Check(netip.AddrFrom4([4]byte{127, 0, 0, 1})) != nil {
+			return errors.New("must not point to a loopback address")
+		}
 	}
 	return nil
+}
+
+// parseURL checks raw's form and returns its host (ASCII, no brackets).
+func parseURL(raw string) (string, error) {
+	if len(raw) > MaxURLLen {
+		return "", fmt.Errorf("is longer than %d bytes", MaxURLLen)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() {
+		return "", errors.New("must be an absolute http or https URL")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", errors.New("must be an http or https URL")
+	}
+	host := u.Hostname()
+	if u.Host == "" || host == "" {
+		return "", errors.New("must have a host")
+	}
+	if u.User != nil {
+		return "", errors.New("must not contain credentials")
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return host, nil
+	}
+	if strings.Contains(host, ":") { // brackets held something that is not an address
+		return "", errors.New("has an IPv6 host that is not an address")
+	}
+	// The HTTP client connects to the IDNA form of the name ("１２７.１" is
+	// "127.1"): judge that.
+	ascii, err := idna.Lookup.ToASCII(host)
+	if err != nil {
+		return "", errors.New("has a host that is not a valid name")
+	}
+	if err := checkHostName(ascii); err != nil {
+		return "", err
+	}
+	return ascii, nil
+}
+
+// checkHostName refuses a name that is not an IP literal but ends in a
+// number: resolvers that follow inet_aton (glibc, browsers' URL parsers)
+// read "2130706433", "127.1" or "0x7f.0.0.1" as 127.0.0.1, Go's resolver
+// asks DNS about them. A real top-level domain is never numeric.
+func checkHostName(host string) error {
+	h := strings.TrimSuffix(host, ".")
+	if a, err := netip.ParseAddr(h); err == nil && a.Is4() && h != host {
+		return errors.New("is an IPv4 address with a trailing dot; write it without")
+	}
+	last := h[strings.LastIndexByte(h, '.')+1:]
+	if last != "" && numericLabel(last) {
+		return fmt.Errorf("has a numeric host %q that is not a dotted-quad IPv4 address (write the address as a.b.c.d)", truncate(host, 64))
+	}
+	return nil
+}
+
+// numericLabel reports whether l is a decimal, octal or 0x-hexadecimal number.
+func numericLabel(l string) bool {
+	if rest, ok := strings.CutPrefix(strings.ToLower(l), "0x"); ok {
+		return strings.Trim(rest, "0123456789abcdef") == ""
+	}
+	return strings.Trim(l, "0123456789") == ""
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }

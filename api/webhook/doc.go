@@ -21,8 +21,18 @@
 // that resolves the host itself and connects only to addresses it has
 // checked; loopback, link-local, private, CGNAT, unspecified, multicast and
 // reserved addresses are refused before any packet is sent, unless the
-// operator allow-lists them (Config.Allow). A refused delivery fails at once
-// (result "refused"). Environment proxies are never used.
+// operator allow-lists them (Config.Allow). IPv6 forms that carry an IPv4
+// address (mapped, IPv4-compatible ::a.b.c.d, SIIT, NAT64, 6to4, Teredo) are
+// judged by that address. A refused delivery fails at once (result
+// "refused"). Environment proxies are never used.
+//
+// URL checks have one home here: CheckURL (form, length, and no numeric
+// pseudo-host such as "2130706433", "127.1" or "0x7f.1", which inet_aton
+// reads as 127.0.0.1 and Go's resolver would send to DNS and retry for
+// days) and Guard.CheckURL (also an IP literal or localhost name the guard
+// refuses), used by the API when a webhook or callback URL is registered,
+// by the configuration's validation, and again when each delivery is made;
+// the dialler refuses numeric pseudo-hosts too (a redirect can name one).
 //
 // Callback URLs: when an event's Data is a gateway.Message (or *Message, or a
 // decoded JSON object) with a callback_url, the event is also delivered there

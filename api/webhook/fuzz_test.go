@@ -2,9 +2,14 @@ package webhook
 
 import (
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/idna"
 )
 
 // FuzzVerify: arbitrary headers and bodies never panic and never verify
@@ -49,11 +54,31 @@ func containsField(s, want string) bool {
 
 // FuzzCheckURL: never panics; an accepted URL is http(s) with a host.
 func FuzzCheckURL(f *testing.F) {
-	for _, s := range []string{"https://example.com/h", "http://[::1]:80/", "http://user@host/", "javascript:alert(1)", "http://%zz"} {
+	for _, s := range []string{"https://example.com/h", "http://[::1]:80/", "http://user@host/", "javascript:alert(1)", "http://%zz",
+		"http://2130706433/", "http://0x7f.1/", "http://１２７.１/", "http://127.0.0.1./", "http://[::127.0.0.1]/"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		_ = CheckURL(s)
+		if CheckURL(s) != nil {
+			return
+		}
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.User != nil {
+			t.Fatalf("%q accepted: %v", s, err)
+		}
+		host := u.Hostname()
+		if _, err := netip.ParseAddr(host); err != nil {
+			if a, err := idna.Lookup.ToASCII(host); err == nil {
+				host = a
+			}
+			last := host[strings.LastIndexByte(strings.TrimSuffix(host, "."), '.')+1:]
+			if last = strings.TrimSuffix(last, "."); last != "" && strings.Trim(last, "0123456789") == "" {
+				t.Fatalf("%q accepted with the numeric host %q", s, host)
+			}
+		}
+		if err := (Guard{}).CheckURL(s); err != nil && !strings.HasPrefix(err.Error(), "must not point to") {
+			t.Fatalf("%q: CheckURL accepts, Guard.CheckURL says %v", s, err)
+		}
 	})
 }
 

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -20,6 +19,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/simgate/simgate/api/webhook"
 	"github.com/simgate/simgate/gateway"
 )
 
@@ -623,14 +623,13 @@ func (c *Config) Validate() error {
 	if c.Pause.For <= 0 {
 		bad("pause.for", "must be positive")
 	}
+	guard := webhook.Guard{Allow: c.WebhookAllowPrefixes()}
 	for i, w := range c.Webhooks {
 		f := fmt.Sprintf("webhooks[%d]", i)
-		u, err := url.Parse(w.URL)
-		switch {
-		case w.URL == "":
+		if w.URL == "" {
 			bad(f+".url", "required")
-		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-			bad(f+".url", "%q is not an http(s) URL", w.URL)
+		} else if err := guard.CheckURL(w.URL); err != nil {
+			bad(f+".url", "%q %v", w.URL, err)
 		}
 		for k, e := range w.Events {
 			if !gateway.EventType(e).Known() {
@@ -731,6 +730,18 @@ func checkAddr(addr string) error {
 		return fmt.Errorf("%q: port required", addr)
 	}
 	return nil
+}
+
+// WebhookAllowPrefixes returns webhook_allow parsed (entries that do not
+// parse are left out; Validate reports them).
+func (c *Config) WebhookAllowPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, a := range c.WebhookAllow {
+		if p, err := netip.ParsePrefix(a); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Location is the time zone daily budgets roll over in.

@@ -315,6 +315,7 @@ func (d *daemon) start(ctx context.Context) error {
 		Registerer:      d.reg,
 		Version:         buildVersion(),
 		ShutdownTimeout: cfg.ShutdownTimeout.D() / 2,
+		WebhookAllow:    cfg.WebhookAllowPrefixes(),
 	}, api.Deps{
 		Messages: db,
 		OptOuts:  db,

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -34,11 +33,7 @@ func newHookSync(ctx context.Context, cfg Config, st gateway.WebhookStore, ev *g
 	if _, err := h.Sync(ctx, cfg); err != nil {
 		return nil, err
 	}
-	var allow []netip.Prefix
-	for _, a := range cfg.WebhookAllow {
-		allow = append(allow, netip.MustParsePrefix(a)) // validated
-	}
-	del, err := webhook.New(webhook.Config{Allow: allow, CallbackSecret: cfg.CallbackSecret}, st, log, reg)
+	del, err := webhook.New(webhook.Config{Allow: cfg.WebhookAllowPrefixes(), CallbackSecret: cfg.CallbackSecret}, st, log, reg)
 	if err != nil {
 		return nil, err
 	}
