@@ -73,6 +73,8 @@ type Config struct {
 	OptOut OptOutConfig `yaml:"optout"`
 	// API tunes the HTTP API.
 	API APIConfig `yaml:"api"`
+	// Web is the web app under /app/.
+	Web WebConfig `yaml:"web"`
 	// ShutdownTimeout bounds an orderly shutdown.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 }
@@ -317,6 +319,7 @@ func DefaultConfig() Config {
 			HelpReply:  gateway.DefaultHelpReply,
 		},
 		API:             APIConfig{BodyLimit: "64K"},
+		Web:             defaultWebConfig(),
 		ShutdownTimeout: Duration(10 * time.Second),
 	}
 }
@@ -514,6 +517,7 @@ func (c *Config) Validate() error {
 	if c.Store.Path == "" {
 		bad("store.path", "required")
 	}
+	c.Web.validate(bad)
 	if c.Store.OpenTimeout < 0 {
 		bad("store.open_timeout", "must not be negative")
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/simgate/simgate/configs"
+	"github.com/simgate/simgate/gateway/account"
 	"github.com/simgate/simgate/modem/modemsim"
 	"github.com/simgate/simgate/store"
 )
@@ -78,6 +79,10 @@ and prints curl examples. Ctrl-C stops it and deletes the temporary files.
 		return err
 	}
 	key, err := createKey(ctx, db, "demo", []string{"admin", "send", "read"})
+	var logins []demoLogin
+	if err == nil {
+		logins, err = createDemoUsers(ctx, db)
+	}
 	if cerr := db.Close(); err == nil {
 		err = cerr
 	}
@@ -89,7 +94,7 @@ and prints curl examples. Ctrl-C stops it and deletes the temporary files.
 		log:   log,
 		level: level,
 		ready: func(addr string) {
-			printDemoBanner(stdout, demoBanner{api: "http://" + addr, key: key.secret, control: sim.url, dir: dir, modems: sim.modems, metricsPath: cfg.Metrics.Path})
+			printDemoBanner(stdout, demoBanner{api: "http://" + addr, key: key.secret, logins: logins, control: sim.url, dir: dir, modems: sim.modems, metricsPath: cfg.Metrics.Path})
 		},
 	})
 }
@@ -214,6 +219,33 @@ func (s *demoSim) modemFor(from, name string) *demoModem {
 type demoBanner struct {
 	api, key, control, dir, metricsPath string
 	modems                              []demoModem
+	logins                              []demoLogin
+}
+
+// demoLogin is a web app account the demo made.
+type demoLogin struct {
+	login, password string
+	role            account.Role
+}
+
+// createDemoUsers makes the demo's organiser and texter with fresh passwords.
+func createDemoUsers(ctx context.Context, st account.Store) ([]demoLogin, error) {
+	svc := account.NewService(st, account.Config{})
+	var out []demoLogin
+	for _, u := range []struct {
+		login, name string
+		role        account.Role
+	}{{"organiser", "Olu", account.RoleOrganiser}, {"texter", "Ana", account.RoleTexter}} {
+		pw, err := randomPassword()
+		if err != nil {
+			return nil, err
+		}
+		if _, err := svc.Create(ctx, account.NewUser{Login: u.login, Name: u.name, Role: u.role, Password: pw}); err != nil {
+			return nil, fmt.Errorf("demo user %s: %w", u.login, err)
+		}
+		out = append(out, demoLogin{login: u.login, password: pw, role: u.role})
+	}
+	return out, nil
 }
 
 func printDemoBanner(w io.Writer, b demoBanner) {
@@ -227,6 +259,8 @@ func printDemoBanner(w io.Writer, b demoBanner) {
 simgate demo is running on %d simulated modems (%s).
 Temporary store: %s
 
+The web app: %s/app/  (logins shown only now)
+%s
 Your demo API key (scopes admin, send, read; shown only now):
 
   export SIMGATE_KEY=%s
@@ -263,7 +297,15 @@ The simulator: what the network accepted, and faults (e.g. a SIM that fails):
   curl -s %s/submissions
   curl -s -d '{"cms_error_rate": 1, "cms_error_code": 500}' %s/modems/sim1/faults
 Ctrl-C stops the demo and deletes its temporary files.
-`, len(b.modems), strings.Join(names, ", "), b.dir, b.key, b.api,
+`, len(b.modems), strings.Join(names, ", "), b.dir, b.api, webLogins(b.logins), b.key, b.api,
 		auth, demoContact, auth, demoContact, b.control, auth, auth, contact,
 		demoContact, b.control, auth, auth, b.metricsPath, demoContact, b.control, b.control)
+}
+
+func webLogins(ls []demoLogin) string {
+	var sb strings.Builder
+	for _, l := range ls {
+		fmt.Fprintf(&sb, "  %-9s login %-10s password %s\n", l.role, l.login, l.password)
+	}
+	return sb.String()
 }

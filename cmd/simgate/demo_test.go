@@ -104,6 +104,14 @@ func TestDemoSmoke(t *testing.T) {
 	key := keyRE.FindStringSubmatch(out)[1]
 	addr := addrRE.FindStringSubmatch(out)[1]
 	ctl := ctlRE.FindStringSubmatch(out)[1]
+	for _, role := range []string{"organiser", "texter"} {
+		if !regexp.MustCompile(`(?m)^  ` + role + `\s+login ` + role + `\s+password \S{20,}$`).MatchString(out) {
+			t.Errorf("the banner has no %s login:\n%s", role, out)
+		}
+	}
+	if code := httpJSON(t, "GET", addr+"/app/login", "", nil, nil); code != http.StatusOK {
+		t.Errorf("GET /app/login: %d", code)
+	}
 
 	waitFor(t, "/readyz 200", 30*time.Second, func() bool {
 		return httpJSON(t, "GET", addr+"/readyz", "", nil, nil) == http.StatusOK

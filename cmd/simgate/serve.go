@@ -329,6 +329,9 @@ func (d *daemon) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := d.mountWeb(); err != nil {
+		return err
+	}
 	metrics := promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{Registry: d.reg, ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)})
 	mux := http.NewServeMux()
 	if cfg.Metrics.Listen == "" {
