@@ -50,6 +50,40 @@ if command -v systemd-sysusers >/dev/null; then
 	echo "systemd-check: simgate.sysusers ok"
 fi
 
+# The unit's resource limits and restart limits (a leak or a crash loop must not take the
+# host down with it). StartLimit* belong to [Unit]; the others to [Service].
+for want in Unit:StartLimitIntervalSec Unit:StartLimitBurst Service:MemoryHigh Service:MemoryMax Service:TasksMax; do
+	section=${want%%:*} key=${want#*:}
+	if ! awk -v s="[$section]" -v k="$key" '
+		/^\[/ { in_s = ($0 == s) }
+		in_s && index($0, k "=") == 1 { found = 1 }
+		END { exit !found }' "$unit"; then
+		echo "systemd-check: $unit: [$section] has no $key=" >&2
+		exit 1
+	fi
+done
+echo "systemd-check: memory, task and restart limits set"
+
+rules=${UDEV_RULES:-systemd/99-simgate.rules}
+# ModemManager must leave the whole modem alone, not only its AT tty: every vendor (or
+# serial) that gets a /dev/simgate name also has an ID_MM_DEVICE_IGNORE rule that matches
+# the USB device and everything below it (no interface number, no tty-only match), placed
+# before the rules that skip every non-tty event.
+awk '
+	/^[[:space:]]*#/ && cont == "" { next }
+	{ line = cont $0; cont = "" }
+	/\\$/ { sub(/\\$/, "", line); cont = line; next }
+	/SUBSYSTEM!="tty"/ { tty_only = 1 }
+	/ID_MM_DEVICE_IGNORE/ && !tty_only && line !~ /ID_USB_INTERFACE_NUM|SUBSYSTEM==|KERNEL==/ {
+		if (match(line, /ATTRS\{idVendor\}=="[^"]*"/)) whole[substr(line, RSTART, RLENGTH)] = 1
+	}
+	/SYMLINK\+=/ && match(line, /ATTRS\{idVendor\}=="[^"]*"/) { named[substr(line, RSTART, RLENGTH)] = NR }
+	END {
+		for (v in named) if (!(v in whole)) { printf "%s:%d: %s gets a name but ModemManager is not kept off its whole device\n", FILENAME, named[v], v; bad = 1 }
+		exit bad
+	}' "$rules"
+echo "systemd-check: ModemManager ignores the whole USB device of every named modem"
+
 # The udev rule: `udevadm verify` exists from systemd 253 on; older ones lack a checker.
 if udevadm verify --help >/dev/null 2>&1; then
 	udevadm verify --resolve-names=never systemd/99-simgate.rules
