@@ -1,0 +1,58 @@
+// Package postgres keeps simgate's state in PostgreSQL, so that several
+// simgate nodes can share one database. DB implements the same interfaces
+// as the bbolt store (package store) with the same guarantees, checked by
+// the same conformance suite (store/storetest): gateway.Store (messages,
+// inbound fragments, sticky contacts, budgets and holds, opt-outs,
+// events), gateway.KeyStore, gateway.WebhookStore and account.Store.
+//
+// # Opening
+//
+// Open connects with pgx (a pgxpool.Pool) and, on a connection of its own,
+// applies the pending schema migrations (migrations/NNNN_*.sql, embedded)
+// in one transaction that first takes a transaction-scoped advisory lock
+// on (migrationLockKey, hash of the schema name): nodes that start at once
+// migrate one after the other and the later ones find nothing to do; a
+// failed migration leaves the previous version. A schema whose version is
+// newer than the binary's is refused. Every table lives in one schema
+// (Options.Schema, default "simgate"), set as the pool's search_path.
+//
+// # Layout
+//
+// One table per bbolt bucket family (see migrations/0001_init.sql). Each
+// record is the same JSON as in bbolt (column data, type json), and the
+// columns beside it are derived from the record for indexing and
+// uniqueness: messages(id, created_ns, direction, status, contact, modem,
+// agent, idem_key, version) with an index per listing filter, part_mrs
+// (one row per submitted part, for PartByMR), fragments, sticky, budgets,
+// optouts, events, api_keys, webhooks, deliveries (partial index on
+// pending), users, sessions. Ordering times are Unix nanoseconds (bigint)
+// so that order and cursors are exact; identifiers compare bytewise
+// (COLLATE "C"), so listings are ordered as in bbolt, and cursors have the
+// bbolt store's format. Idempotency keys and fragment set keys are bytea
+// (a client's key may hold bytes PostgreSQL's text refuses).
+//
+// # Concurrency and durability
+//
+// Every method is safe for concurrent use, also from several processes.
+// A write method returns nil only once its transaction is committed (with
+// the server's synchronous_commit, which is on by default: keep it on, or
+// a 202 no longer means durable). Single-statement writes are one round
+// trip; the others are one read-committed transaction that locks the rows
+// it merges (SELECT ... FOR UPDATE). Uniqueness (message id, idempotency
+// key, key hash, delivery id, login) is enforced by unique indexes, so it
+// holds across nodes. UpdateMessage is optimistic: it reads the message
+// and its version, runs fn, and writes only if the version is unchanged,
+// else reads again and reruns fn; so fn must be a pure function of the
+// message, as with bbolt's group commit. A write checks its context
+// before it starts; once started it runs to its end even if the context
+// ends (bounded by Options.WriteTimeout), so that its outcome is known.
+// Serialization failures and deadlocks are retried.
+//
+// # Errors
+//
+// Errors wrap the gateway sentinels: gateway.ErrNotFound,
+// gateway.ErrExists (a unique index refused the row), gateway.ErrClosed
+// (after Close). Bad input is a *gateway.ValidationError. Other failures
+// (connection, server) are counted in simgate_store_errors_total{op} on
+// Options.Registerer. Errors never quote the connection string.
+package postgres

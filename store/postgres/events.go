@@ -1,0 +1,106 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/simgate/simgate/gateway"
+)
+
+// pruneChunk bounds how many events one pruning statement deletes.
+const pruneChunk = 5000
+
+// AppendEvent stores e durably under its ID (a ULID; a missing one is made,
+// as is a missing Time). An event whose ID is stored already gives an error
+// wrapping gateway.ErrExists.
+func (db *DB) AppendEvent(ctx context.Context, e gateway.Event) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if e.Time.IsZero() {
+		e.Time = time.Now().UTC()
+	}
+	if e.ID == "" {
+		e.ID = ulid.MustNew(ulid.Timestamp(e.Time), ulid.DefaultEntropy()).String()
+	}
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("postgres: encode event: %w", err)
+	}
+	err = db.exec(ctx, `INSERT INTO events (id, at_ns, data) VALUES ($1, $2, $3)`, e.ID, nanos(eventTime(e)), raw)
+	return db.fail("append_event", err)
+}
+
+// eventTime is the time an event is pruned by: its ULID's timestamp, or
+// its Time when the ID is not a ULID (as in the bbolt store).
+func eventTime(e gateway.Event) time.Time {
+	if id, err := ulid.ParseStrict(e.ID); err == nil {
+		return ulid.Time(id.Time())
+	}
+	return e.Time
+}
+
+// Events lists stored events in ID (time) order, strictly after the ID
+// after ("" = from the oldest), at most limit (default 100, max 1000).
+// Event.Data comes back as decoded JSON (maps, slices, float64...).
+func (db *DB) Events(ctx context.Context, after string, limit int) ([]gateway.Event, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 1000)
+	var out []gateway.Event
+	err := db.read(ctx, func(ctx context.Context, q *pgxpool.Pool) error {
+		var err error
+		out, err = queryJSON[gateway.Event](ctx, q, `SELECT data FROM events WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+		return err
+	})
+	if err != nil {
+		return nil, db.fail("events", err)
+	}
+	return out, nil
+}
+
+// PruneEvents deletes the events older than before and returns how many it
+// deleted, in statements of at most pruneChunk rows.
+func (db *DB) PruneEvents(ctx context.Context, before time.Time) (int, error) {
+	n, err := db.pruneEvents(ctx, `DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at_ns < $1 ORDER BY id LIMIT $2)`, nanos(before))
+	return n, db.fail("prune_events", err)
+}
+
+// TrimEvents deletes the oldest events until at most keep are left and
+// returns how many it deleted.
+func (db *DB) TrimEvents(ctx context.Context, keep int) (int, error) {
+	n, err := db.pruneEvents(ctx, `DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id
+		LIMIT least($2, greatest((SELECT count(*) FROM events) - $1, 0)))`, max(keep, 0))
+	return n, db.fail("trim_events", err)
+}
+
+// pruneEvents runs sql (arguments arg and pruneChunk) until it deletes
+// fewer than pruneChunk rows.
+func (db *DB) pruneEvents(ctx context.Context, sql string, arg any) (int, error) {
+	total := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		n, err := db.execN(ctx, sql, arg, pruneChunk)
+		total += int(n)
+		if err != nil || n < pruneChunk {
+			return total, err
+		}
+	}
+}
+
+// CountEvents returns how many events are stored.
+func (db *DB) CountEvents(ctx context.Context) (int, error) {
+	var n int
+	err := db.read(ctx, func(ctx context.Context, q *pgxpool.Pool) error {
+		return q.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&n)
+	})
+	return n, db.fail("count_events", err)
+}
