@@ -65,33 +65,31 @@ func (db *DB) Events(ctx context.Context, after string, limit int) ([]gateway.Ev
 	return out, nil
 }
 
-// PruneEvents deletes the events older than before and returns how many it
-// deleted, in statements of at most pruneChunk rows.
-func (db *DB) PruneEvents(ctx context.Context, before time.Time) (int, error) {
-	n, err := db.pruneEvents(ctx, `DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at_ns < $1 ORDER BY id LIMIT $2)`, nanos(before))
-	return n, db.fail("prune_events", err)
+// PruneEvents deletes up to limit (default and maximum pruneChunk) of the
+// oldest events older than before, in one statement, and returns how many
+// it deleted.
+func (db *DB) PruneEvents(ctx context.Context, before time.Time, limit int) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := db.execN(ctx, `DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at_ns < $1 ORDER BY id LIMIT $2)`,
+		nanos(before), pruneLimit(limit))
+	return int(n), db.fail("prune_events", err)
 }
 
 // TrimEvents deletes the oldest events until at most keep are left and
-// returns how many it deleted.
+// returns how many it deleted, in statements of at most pruneChunk rows.
 func (db *DB) TrimEvents(ctx context.Context, keep int) (int, error) {
-	n, err := db.pruneEvents(ctx, `DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id
-		LIMIT least($2, greatest((SELECT count(*) FROM events) - $1, 0)))`, max(keep, 0))
-	return n, db.fail("trim_events", err)
-}
-
-// pruneEvents runs sql (arguments arg and pruneChunk) until it deletes
-// fewer than pruneChunk rows.
-func (db *DB) pruneEvents(ctx context.Context, sql string, arg any) (int, error) {
 	total := 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
-		n, err := db.execN(ctx, sql, arg, pruneChunk)
+		n, err := db.execN(ctx, `DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id
+			LIMIT least($2, greatest((SELECT count(*) FROM events) - $1, 0)))`, max(keep, 0), pruneChunk)
 		total += int(n)
 		if err != nil || n < pruneChunk {
-			return total, err
+			return total, db.fail("trim_events", err)
 		}
 	}
 }

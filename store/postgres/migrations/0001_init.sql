@@ -114,3 +114,6 @@ CREATE TABLE probe (
 	id  integer PRIMARY KEY CHECK (id = 1),
 	at  timestamptz NOT NULL
 );
+
+-- Retention walks final messages and finished deliveries by age.
+CREATE INDEX deliveries_finished ON deliveries (created_ns, id) WHERE NOT pending;
