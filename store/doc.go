@@ -1,7 +1,8 @@
 // Package store keeps simgate's state in one bbolt file. DB implements
 // gateway.Store (messages, inbound fragments, sticky contacts, budgets,
 // opt-outs, events), gateway.KeyStore, gateway.WebhookStore and
-// account.Store (the web app's users and sessions).
+// account.Store (the web app's users and sessions) and campaign.Store
+// (P2P campaigns, their contacts, messages and evidence).
 //
 // # Opening
 //
@@ -50,6 +51,22 @@
 //	ix_user_login        login → user id
 //	sessions             SHA-256 of the session token → account.Session JSON
 //	ix_session_user      prefix(user id) | token hash → ""
+//	cmp_campaigns        campaign id → campaign.Campaign JSON          (campaign.Store, campaigns.go)
+//	cmp_texters          texter id → campaign.Texter JSON
+//	cmp_imports          prefix(campaign) | import id → campaign.ImportReport JSON
+//	cmp_rejects          prefix(campaign) | prefix(import) | line (8) → campaign.Reject JSON
+//	cmp_contacts         prefix(campaign) | contact id (8) → campaign.Contact JSON
+//	cmp_ix_cell          prefix(campaign) | cell → contact id (8)     one contact per cell
+//	cmp_ix_cell_campaign prefix(cell) | campaign → contact id (8)     a number in every campaign
+//	cmp_ix_texter        prefix(campaign) | prefix(texter) | prefix(status) | contact id → ""
+//	cmp_ix_status        prefix(campaign) | prefix(status) | contact id → ""
+//	cmp_ix_unassigned    prefix(campaign) | contact id → ""   no texter, needs_message, not opted out
+//	cmp_messages         prefix(campaign) | message id (ULID) → campaign.Message JSON
+//	cmp_ix_message_id    message id → campaign id
+//	cmp_ix_message_contact prefix(campaign) | contact id | message id → ""
+//	cmp_latest           cell → the campaign and contact that last texted it
+//	cmp_events           prefix(campaign) | contact id (0 = campaign) | at | event id → campaign.Event JSON
+//	cmp_inbox            at | message id → campaign.InboxItem JSON   inbound no campaign claimed
 //
 // Records are JSON (a realistic 1-3 part message is about 1.1 KB; see
 // BenchmarkEncodeMessage). JSON records start with '{', so a future compact

@@ -40,6 +40,8 @@ var migrations = []func(tx *bbolt.Tx) error{
 	},
 	// 3 → 4: the web app's users and sessions.
 	func(tx *bbolt.Tx) error { return createBuckets(tx, accountsBuckets) },
+	// 4 → 5: the P2P campaigns.
+	func(tx *bbolt.Tx) error { return createBuckets(tx, campaignBuckets) },
 }
 
 // createBuckets creates each bucket that does not exist yet.

@@ -82,7 +82,7 @@ func (s *Service) refresh(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.st.UpdateMessage(ctx, id, func(m *Message) error {
+	_, err = s.st.UpdateCampaignMessage(ctx, id, func(m *Message) error {
 		m.Status, m.Modem, m.Error, m.UpdatedAt = string(gm.Status), gm.Modem, gm.Error, gm.UpdatedAt
 		return nil
 	})
@@ -144,7 +144,7 @@ func (s *Service) Conversation(ctx context.Context, a Actor, id string, contactI
 		return nil, err
 	}
 	cv := &Conversation{Contact: ct, Messages: []*Message{}, Window: s.window(c, ct, s.now()), Next: nextQuestion(c.Survey, ct)}
-	err = s.st.Messages(ctx, id, contactID, func(m *Message) error {
+	err = s.st.CampaignMessages(ctx, id, contactID, func(m *Message) error {
 		cv.Messages = append(cv.Messages, m)
 		return nil
 	})

@@ -119,7 +119,7 @@ func (s *Service) ExportMessages(ctx context.Context, a Actor, id string, w io.W
 	}
 	n := 0
 	rec := make([]string, 0, 15)
-	err := s.st.Messages(ctx, id, 0, func(m *Message) error {
+	err := s.st.CampaignMessages(ctx, id, 0, func(m *Message) error {
 		rec = append(rec[:0], strconv.FormatInt(m.ContactID, 10), m.CampaignID, m.Direction, sims[m.Modem], m.Modem, m.Contact,
 			m.Texter, m.Step, m.Status, m.CreatedAt.UTC().Format(time.RFC3339), m.UpdatedAt.UTC().Format(time.RFC3339),
 			m.Body, strconv.Itoa(m.Parts), m.Encoding, m.Error)

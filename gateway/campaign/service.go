@@ -414,10 +414,8 @@ func (s *Service) Events(ctx context.Context, a Actor, id string, contactID int6
 		return nil, err
 	}
 	var out []Event
-	err := s.st.Events(ctx, id, contactID, func(e Event) error {
-		if contactID != 0 || e.ContactID == 0 {
-			out = append(out, e)
-		}
+	err := s.st.CampaignEvents(ctx, id, contactID, func(e Event) error {
+		out = append(out, e)
 		return nil
 	})
 	return out, err

@@ -61,7 +61,7 @@ func (s *Service) Stats(ctx context.Context, a Actor, id string) (*Stats, error)
 	st := &Stats{Contacts: cc, ByTexter: map[string]MessageCounts{}, BySIM: map[string]MessageCounts{}}
 	replied := map[int64]bool{}
 	messaged := map[int64]bool{}
-	err = s.st.Messages(ctx, id, 0, func(m *Message) error {
+	err = s.st.CampaignMessages(ctx, id, 0, func(m *Message) error {
 		st.Messages.add(m)
 		if m.Texter != "" {
 			t := st.ByTexter[m.Texter]

@@ -66,7 +66,8 @@ type ContactStore interface {
 	// keeping every index in step.
 	UpdateContact(ctx context.Context, campaignID string, id int64, fn func(*Contact) error) (*Contact, error)
 	// Contacts calls fn for the contacts f selects, in ID order, from a
-	// read snapshot; fn returning an error stops the walk and it is returned.
+	// read snapshot; fn returning an error stops the walk and it is
+	// returned. fn must not call the store.
 	Contacts(ctx context.Context, campaignID string, f ContactFilter, fn func(*Contact) error) error
 	// AssignContacts assigns to texter up to n contacts that have no
 	// texter, status needs_message, are not opted out and have an ID below
@@ -105,20 +106,22 @@ type ConversationStore interface {
 	// whose ID is already stored is skipped) and, for outbound m, the
 	// latest-texted index of m.Contact → (campaign, contact).
 	RecordSend(ctx context.Context, m *Message, fn func(*Contact) error, events []Event) (*Contact, error)
-	// UpdateMessage reads the campaign message with gateway ID id and calls fn.
-	UpdateMessage(ctx context.Context, id string, fn func(*Message) error) (*Message, error)
+	// UpdateCampaignMessage reads the campaign message with gateway ID id and calls fn.
+	UpdateCampaignMessage(ctx context.Context, id string, fn func(*Message) error) (*Message, error)
 	// CampaignMessage returns the campaign message with gateway ID id.
 	CampaignMessage(ctx context.Context, id string) (*Message, error)
-	// Messages calls fn for a campaign's messages (of one contact when
-	// contactID != 0), oldest first, from a read snapshot.
-	Messages(ctx context.Context, campaignID string, contactID int64, fn func(*Message) error) error
+	// CampaignMessages calls fn for a campaign's messages (of one contact
+	// when contactID != 0), oldest first (by ID), from a read snapshot; fn
+	// must not call the store.
+	CampaignMessages(ctx context.Context, campaignID string, contactID int64, fn func(*Message) error) error
 	// LatestTexted returns the campaign and contact that last texted cell.
 	LatestTexted(ctx context.Context, cell string) (campaignID string, contactID int64, at time.Time, err error)
-	// AppendEvents stores events (an ID already stored is skipped).
+	// AppendEvents stores events; an event equal to a stored one in
+	// (campaign, contact, At, ID) is stored once.
 	AppendEvents(ctx context.Context, events []Event) error
-	// Events calls fn for a campaign's events (of one contact when
-	// contactID != 0), oldest first.
-	Events(ctx context.Context, campaignID string, contactID int64, fn func(Event) error) error
+	// CampaignEvents calls fn for the events of one contact, or with
+	// contactID 0 the campaign's own events (ContactID 0), oldest first.
+	CampaignEvents(ctx context.Context, campaignID string, contactID int64, fn func(Event) error) error
 	// AddInbox stores an unclaimed inbound message (idempotent by MessageID).
 	AddInbox(ctx context.Context, it InboxItem) error
 	// Inbox lists unclaimed inbound messages, newest first, at most limit.
