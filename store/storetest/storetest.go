@@ -11,7 +11,6 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/simgate/simgate/gateway"
-	"github.com/simgate/simgate/gateway/campaign"
 )
 
 // Backend is everything a simgate store implements: the gateway's store
@@ -21,7 +20,6 @@ type Backend interface {
 	gateway.KeyStore
 	gateway.WebhookStore
 	gateway.RetentionStore
-	campaign.Store
 	EventLog
 	// UnmatchedReports returns up to limit (default 100) kept unmatched
 	// status reports, oldest first, and how many are kept in all.
