@@ -233,7 +233,7 @@ func attachServer(t testing.TB, db *store.DB, disp *gateway.Dispatcher, ac api.C
 			if e.ready != nil {
 				return e.ready
 			}
-			return db.Writable(ctx)
+			return db.Ready(ctx)
 		},
 	})
 	if err != nil {

@@ -38,6 +38,7 @@ const (
 	ProblemUnavailable         = "unavailable"
 	ProblemInternal            = "internal"
 	ProblemCancelled           = "cancelled"
+	ProblemStorageFull         = "storage-full"
 )
 
 // statusClientClosed is nginx's 499: the client closed the connection
@@ -115,6 +116,7 @@ var sentinels = []struct {
 	{gateway.ErrExists, http.StatusConflict, ProblemConflict, "Already exists", "a resource with the same identity already exists"},
 	{gateway.ErrClosed, http.StatusServiceUnavailable, ProblemUnavailable, "Unavailable", "the gateway is shutting down"},
 	{gateway.ErrStoreLocked, http.StatusServiceUnavailable, ProblemUnavailable, "Unavailable", "the store is unavailable"},
+	{gateway.ErrStorageFull, http.StatusInsufficientStorage, ProblemStorageFull, "Storage full", "the gateway's disk is full; nothing was stored"},
 	// The client went away; nobody reads the answer, but it must not count as a 5xx.
 	{context.Canceled, statusClientClosed, ProblemCancelled, "Client closed request", "the request was cancelled by the client"},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, ProblemUnavailable, "Unavailable", "the gateway did not answer in time"},

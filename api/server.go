@@ -313,14 +313,33 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "version": s.cfg.Version})
 }
 
+// NotReadyError is what a Deps.Ready function returns to say why the
+// gateway cannot take work, in words safe to show on the unauthenticated
+// /readyz ("no modem is up and registered"). Other errors are shown as a
+// generic reason (a full disk as "store: disk full").
+type NotReadyError struct{ Reason string }
+
+func (e *NotReadyError) Error() string { return e.Reason }
+
+// NotReady returns a *NotReadyError with reason.
+func NotReady(reason string) error { return &NotReadyError{Reason: reason} }
+
 func (s *Server) readyz(c echo.Context) error {
 	if s.ready != nil {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
 		defer cancel()
 		if err := s.ready(ctx); err != nil {
-			s.log.Warn("not ready", "err", err)
+			reason := "the gateway cannot take work now"
+			var nr *NotReadyError
+			switch {
+			case errors.As(err, &nr):
+				reason = nr.Reason
+			case errors.Is(err, gateway.ErrStorageFull):
+				reason = "store: disk full"
+			}
+			s.log.Warn("not ready", "reason", reason, "err", err)
 			writeProblem(c, Problem{Type: ProblemBase + ProblemNotReady, Title: "Not ready", Status: http.StatusServiceUnavailable,
-				Detail: "the gateway cannot take work now"})
+				Detail: reason})
 			return nil
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -26,6 +27,15 @@ func TestHealthReadySpec(t *testing.T) {
 	r := must(t, e.do("GET", "/readyz", "", nil), 503)
 	if p := r.problem(t); p.Type != api.ProblemBase+"not-ready" || strings.Contains(string(r.Body), "/var/lib") {
 		t.Errorf("problem %s", r.Body)
+	}
+	// The reason is in the body: a full disk, or the daemon's own words.
+	e.ready = fmt.Errorf("store: %w: 3 MiB free", gateway.ErrStorageFull)
+	if p := must(t, e.do("GET", "/readyz", "", nil), 503).problem(t); p.Detail != "store: disk full" {
+		t.Errorf("disk full: detail %q", p.Detail)
+	}
+	e.ready = api.NotReady("no modem is up and registered")
+	if p := must(t, e.do("GET", "/readyz", "", nil), 503).problem(t); p.Detail != "no modem is up and registered" {
+		t.Errorf("detail %q", p.Detail)
 	}
 	r = must(t, e.do("GET", "/openapi.yaml", "", nil), 200)
 	if !bytes.Equal(r.Body, api.OpenAPISpec()) || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/yaml") {

@@ -25,6 +25,9 @@ var (
 	ErrClosed = errors.New("closed")
 	// ErrStoreLocked: another process holds the database.
 	ErrStoreLocked = errors.New("store is locked by another process")
+	// ErrStorageFull: the store cannot write because its disk (or quota)
+	// is full.
+	ErrStorageFull = errors.New("storage full")
 )
 
 // ValidationError says which input field is wrong and why.

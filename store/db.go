@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,6 +45,15 @@ type Options struct {
 	// which is what makes commits group under load without adding latency
 	// when the store is idle.
 	MaxBatchDelay time.Duration
+	// ProbeInterval is how long a successful commit counts as proof that
+	// the store takes writes (Ready); only when none is that recent does
+	// Ready commit a probe of its own. Default 30s.
+	ProbeInterval time.Duration
+	// MinFree is the free space the store's file system must keep for
+	// Ready to pass (default 64 MiB; negative: not checked). bbolt reuses
+	// free pages inside its file, so small writes succeed for a while on a
+	// full disk: the check sees it before a commit fails.
+	MinFree int64
 	// ReleaseInterval is how often, while writes go on, the committer gives
 	// back the database pages mapped into memory (see ReleaseMapped), so that
 	// the resident set does not grow with the file. Default 2s; negative
@@ -73,6 +83,11 @@ type DB struct {
 	closeMu sync.RWMutex // held for reading by writers while they enqueue
 	closed  bool
 
+	probeEvery time.Duration
+	minFree    int64
+	health     commitHealth
+	probeMu    sync.Mutex // one Ready probe at a time; the others wait for its result
+
 	// committer statistics (for benchmarks and debugging)
 	batches, batchedOps atomic.Int64
 	commitNanos         atomic.Int64
@@ -93,6 +108,12 @@ func Open(path string, opts Options) (*DB, error) {
 	}
 	if opts.ReleaseInterval == 0 {
 		opts.ReleaseInterval = 2 * time.Second
+	}
+	if opts.ProbeInterval <= 0 {
+		opts.ProbeInterval = 30 * time.Second
+	}
+	if opts.MinFree == 0 {
+		opts.MinFree = 64 << 20
 	}
 	log := opts.Logger
 	if log == nil {
@@ -131,6 +152,8 @@ func Open(path string, opts Options) (*DB, error) {
 		log:          log,
 		delay:        opts.MaxBatchDelay,
 		releaseEvery: opts.ReleaseInterval,
+		probeEvery:   opts.ProbeInterval,
+		minFree:      opts.MinFree,
 		errors:       newErrorCounter(opts.Registerer),
 		writes:       make(chan *writeOp, maxBatchOps),
 		stop:         make(chan struct{}),
@@ -201,7 +224,8 @@ func (db *DB) Backup(w io.Writer) (int64, error) {
 }
 
 // Writable commits a tiny write transaction, proving the file is writable
-// and the disk accepts fsyncs (for readiness probes).
+// and the disk accepts fsyncs. Every call fsyncs: readiness probes use
+// Ready, which does not.
 func (db *DB) Writable(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -213,6 +237,83 @@ func (db *DB) Writable(ctx context.Context) error {
 		return db.fail("writable", fmt.Errorf("store: writable: %w", err))
 	}
 	return nil
+}
+
+// Ready reports whether the store takes writes, cheaply enough for a
+// readiness probe called every second: the most recent commit must have
+// succeeded (a failed one is reported until a later one succeeds), the
+// file system must have MinFree bytes available (else an error wrapping
+// gateway.ErrStorageFull), and a commit must have succeeded within
+// ProbeInterval; only when none has does Ready commit a probe itself
+// (concurrent callers share it). So traffic proves writability for free,
+// and an idle gateway fsyncs at most once per ProbeInterval for readiness.
+func (db *DB) Ready(ctx context.Context) error {
+	if err := db.checkFree(); err != nil {
+		return err
+	}
+	if err := db.health.recentError(); err != nil {
+		return fmt.Errorf("store: last commit failed: %w", err)
+	}
+	if db.health.okWithin(db.probeEvery) {
+		return nil
+	}
+	db.probeMu.Lock()
+	defer db.probeMu.Unlock()
+	if db.health.okWithin(db.probeEvery) { // another caller probed meanwhile
+		return nil
+	}
+	return db.Writable(ctx)
+}
+
+// checkFree fails, wrapping gateway.ErrStorageFull, when the store's file
+// system has less than MinFree bytes available.
+func (db *DB) checkFree() error {
+	if db.minFree < 0 {
+		return nil
+	}
+	free, err := freeSpace(db.path)
+	if err != nil || free < 0 {
+		return nil // unknown: the commits will tell
+	}
+	if free < db.minFree {
+		return fmt.Errorf("store: %w: %d MiB free, below the %d MiB kept in reserve", gateway.ErrStorageFull, free>>20, db.minFree>>20)
+	}
+	return nil
+}
+
+// commitHealth remembers the outcome of the committer's transactions.
+type commitHealth struct {
+	mu      sync.Mutex
+	lastOK  time.Time
+	lastErr error
+	errAt   time.Time
+}
+
+func (h *commitHealth) record(err error) {
+	now := time.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err == nil {
+		h.lastOK = now
+		return
+	}
+	h.lastErr, h.errAt = err, now
+}
+
+// recentError is the error of the last commit, unless a later one succeeded.
+func (h *commitHealth) recentError() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.lastErr != nil && !h.lastOK.After(h.errAt) {
+		return h.lastErr
+	}
+	return nil
+}
+
+func (h *commitHealth) okWithin(d time.Duration) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return !h.lastOK.IsZero() && time.Since(h.lastOK) < d && !h.errAt.After(h.lastOK)
 }
 
 // fail counts err under op unless it is an expected outcome, and returns it.
@@ -258,6 +359,14 @@ type writeOp struct {
 	ctx  context.Context
 	fn   func(tx *bbolt.Tx) error
 	done chan error
+}
+
+// storageError marks a full disk or quota as gateway.ErrStorageFull.
+func storageError(err error) error {
+	if err != nil && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) && !errors.Is(err, gateway.ErrStorageFull) {
+		return fmt.Errorf("%w: %w", gateway.ErrStorageFull, err)
+	}
+	return err
 }
 
 // rejected wraps an error returned by a write function that wrote nothing.
@@ -380,7 +489,12 @@ func (db *DB) commit(ops []*writeOp) {
 			}
 			return nil
 		})
+		if bad < 0 {
+			err = storageError(err)
+			db.health.record(err)
+		}
 		if bad >= 0 {
+			err = storageError(err)
 			ops[bad].done <- err
 			ops = append(ops[:bad:bad], ops[bad+1:]...)
 			results = results[:len(ops)]

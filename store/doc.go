@@ -100,10 +100,18 @@
 // function may run more than once and must be a pure function of the
 // message it is given.
 //
+// The committer remembers when a commit last succeeded and the error of the
+// last one that failed. Ready (readiness probes) uses that instead of
+// writing: it fails while the last commit failed or the file system has
+// less than Options.MinFree available, and commits a probe of its own
+// (Writable) only when no commit succeeded within Options.ProbeInterval.
+//
 // # Errors
 //
 // Errors wrap the gateway sentinels: gateway.ErrNotFound, gateway.ErrExists,
-// gateway.ErrStoreLocked, gateway.ErrClosed (after Close). Bad input (a
+// gateway.ErrStoreLocked, gateway.ErrClosed (after Close),
+// gateway.ErrStorageFull (a commit failed with ENOSPC or EDQUOT, or Ready
+// found less than MinFree available). Bad input (a
 // malformed cursor, a missing id) is a *gateway.ValidationError. Other
 // failures (I/O, corrupt records) are counted in
 // simgate_store_errors_total{op} on the Options.Registerer.

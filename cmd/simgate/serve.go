@@ -435,11 +435,14 @@ func (d *daemon) stop() {
 // ready is GET /readyz: the store takes writes and at least one modem can
 // send. The error says what is missing (which modem is in which state).
 func (d *daemon) ready(ctx context.Context) error {
-	if err := d.db.Writable(ctx); err != nil {
-		return errors.New("store not writable")
+	if err := d.db.Ready(ctx); err != nil {
+		if errors.Is(err, gateway.ErrStorageFull) {
+			return api.NotReady("store: disk full")
+		}
+		return api.NotReady("store: not writable")
 	}
 	if why := notReadyReason(d.disp.Modems()); why != "" {
-		return errors.New(why)
+		return api.NotReady(why)
 	}
 	return nil
 }
