@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/simgate/simgate/api"
 	"github.com/simgate/simgate/configs"
 	"github.com/simgate/simgate/gateway/account"
 	"github.com/simgate/simgate/modem/modemsim"
@@ -148,7 +149,7 @@ func startDemoSim(n int, dir string, latency time.Duration, control string, log 
 		return nil, fmt.Errorf("simulator control: %w", err)
 	}
 	s.url = "http://" + ln.Addr().String()
-	s.srv = &http.Server{Handler: s.handler(), ReadHeaderTimeout: 5 * time.Second}
+	s.srv = api.NewHTTPServer(s.handler(), log)
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
 }

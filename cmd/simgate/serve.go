@@ -344,7 +344,7 @@ func (d *daemon) start(ctx context.Context) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	d.apiAddr = ln.Addr().String()
-	d.srv = newHTTPServer(mux, d.log)
+	d.srv = api.NewHTTPServer(mux, d.log)
 	go func() {
 		if err := d.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.log.Error("api server", "err", err)
@@ -357,7 +357,7 @@ func (d *daemon) start(ctx context.Context) error {
 		}
 		mm := http.NewServeMux()
 		mm.Handle(cfg.Metrics.Path, metrics)
-		d.metrics = newHTTPServer(mm, d.log)
+		d.metrics = api.NewHTTPServer(mm, d.log)
 		go func() {
 			if err := d.metrics.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				d.log.Error("metrics server", "err", err)
@@ -368,17 +368,6 @@ func (d *daemon) start(ctx context.Context) error {
 	return nil
 }
 
-func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
-}
 
 // stop shuts down in reverse order: the API stops taking work, the
 // dispatcher finishes in-flight sends, its loop and the inbox's stop, the
