@@ -368,7 +368,6 @@ func (d *daemon) start(ctx context.Context) error {
 	return nil
 }
 
-
 // stop shuts down in reverse order: the API stops taking work, the
 // dispatcher finishes in-flight sends, its loop and the inbox's stop, the
 // modems close (no more inbound), events are handed to the webhook outbox
