@@ -27,8 +27,10 @@
 //
 // serve's goroutine owns the daemon: it alone reloads and stops. The
 // daemon's modem map is guarded by its mutex (discovery adds to it from its
-// own goroutine). Every goroutine serve starts is stopped and waited for by
-// stop.
+// own goroutine). Every goroutine the daemon starts goes through its
+// lifecycle (lifecycle.go), named; start pushes a named cleanup step after
+// each part comes up, and stop runs them in reverse within
+// shutdown_timeout, waits for every goroutine and joins the errors.
 //
 // # Errors
 //

@@ -7,7 +7,7 @@ import (
 )
 
 // startRetention runs the pruning loop of cfg.Retention over the store
-// until ctx ends (tracked by d.bg).
+// until ctx ends (a goroutine tracked by d.life).
 func (d *daemon) startRetention(ctx context.Context) error {
 	rc := d.cfg.Retention.Gateway()
 	rc.Logger = d.log.With("component", "retention")
@@ -16,10 +16,6 @@ func (d *daemon) startRetention(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.bg.Add(1)
-	go func() {
-		defer d.bg.Done()
-		_ = r.Run(ctx)
-	}()
+	d.life.Go("retention", func() { _ = r.Run(ctx) })
 	return nil
 }

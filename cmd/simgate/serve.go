@@ -126,19 +126,18 @@ type daemon struct {
 	log  *slog.Logger
 	reg  *prometheus.Registry
 
-	db       *store.DB
-	events   *gateway.Events
-	disp     *gateway.Dispatcher
-	inbox    *gateway.Inbox
-	hooks    *hookSync
-	api      *api.Server
-	srv      *http.Server
-	metrics  *http.Server
-	apiAddr  string
-	bgCtx    context.Context
-	bgCancel context.CancelFunc
-	bg       sync.WaitGroup // dispatcher, inbox, discovery, watchdog
-	runErr   chan error     // the dispatcher's Run result
+	db      *store.DB
+	events  *gateway.Events
+	disp    *gateway.Dispatcher
+	inbox   *gateway.Inbox
+	hooks   *hookSync
+	api     *api.Server
+	srv     *http.Server
+	metrics *http.Server
+	apiAddr string
+	bgCtx   context.Context // the background loops'; cancelled by the "background" cleanup step
+	life    *lifecycle      // cleanup steps and every goroutine the daemon starts
+	runErr  chan error      // the dispatcher's Run result
 
 	mu     sync.Mutex
 	modems map[string]*runningModem // by name
@@ -156,9 +155,11 @@ func serve(ctx context.Context, cfg Config, o serveOptions) error {
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}
-	d := &daemon{cfg: cfg, opts: o, log: o.log, modems: map[string]*runningModem{}, runErr: make(chan error, 1)}
+	d := &daemon{cfg: cfg, opts: o, log: o.log, modems: map[string]*runningModem{}, runErr: make(chan error, 1), life: newLifecycle()}
 	if err := d.start(ctx); err != nil {
-		d.stop()
+		if serr := d.stop(); serr != nil {
+			d.log.Warn("undoing a partial start", "err", serr)
+		}
 		return err
 	}
 	hup := make(chan os.Signal, 1)
@@ -169,20 +170,12 @@ func serve(ctx context.Context, cfg Config, o serveOptions) error {
 	nModems := len(d.modems)
 	d.mu.Unlock()
 	d.log.Info("simgate listening", "listen", d.apiAddr, "modems", nModems, "version", buildVersion())
-	d.bg.Add(1)
-	go func() {
-		defer d.bg.Done()
-		d.reportReadiness(d.bgCtx)
-	}()
+	d.life.Go("readiness report", func() { d.reportReadiness(d.bgCtx) })
 	if o.ready != nil {
 		o.ready(d.apiAddr)
 	}
 	if o.watchdog > 0 {
-		d.bg.Add(1)
-		go func() {
-			defer d.bg.Done()
-			runWatchdog(d.bgCtx, o.notify, o.watchdog, d.healthy, d.log)
-		}()
+		d.life.Go("watchdog", func() { runWatchdog(d.bgCtx, o.notify, o.watchdog, d.healthy, d.log) })
 	}
 	var err error
 loop:
@@ -202,12 +195,18 @@ loop:
 		}
 	}
 	_ = o.notify.Notify("STOPPING=1")
-	done := make(chan struct{})
-	go func() { d.stop(); close(done) }()
+	done := make(chan error, 1)
+	go func() { done <- d.stop() }()
 	select {
-	case <-done:
-		d.log.Info("stopped")
+	case serr := <-done:
+		if serr != nil {
+			d.log.Error("stopped, with errors", "err", serr)
+			err = errors.Join(err, serr)
+		} else {
+			d.log.Info("stopped")
+		}
 	case <-time.After(d.cfg.ShutdownTimeout.D() + 2*time.Second):
+		// Only a step that ignores its deadline gets here.
 		d.log.Error("shutdown did not finish in time; exiting anyway")
 		if err == nil {
 			err = errors.New("shutdown timed out")
@@ -234,6 +233,7 @@ func (d *daemon) start(ctx context.Context) error {
 		return err
 	}
 	d.db = db
+	d.life.PushClose("store", db.Close)
 
 	if !IsLoopback(cfg.Listen) || cfg.API.RequireKeysOnLoopback {
 		n, err := activeKeys(ctx, db)
@@ -248,8 +248,13 @@ func (d *daemon) start(ctx context.Context) error {
 	d.events = gateway.NewEvents(db, d.log.With("component", "events"), d.reg)
 	d.hooks, err = newHookSync(ctx, cfg, db, d.events, d.log.With("component", "webhooks"), d.reg)
 	if err != nil {
+		_ = d.events.Close()
 		return err
 	}
+	// Pushed in this order so that the events close first (the last ones are
+	// handed to the webhook outbox), then the deliverer stops.
+	d.life.PushClose("webhooks", func() error { d.hooks.Close(); return nil })
+	d.life.PushClose("events", d.events.Close)
 
 	gcfg := cfg.Gateway()
 	gcfg.Logger = d.log.With("component", "dispatcher")
@@ -271,6 +276,7 @@ func (d *daemon) start(ctx context.Context) error {
 		Registerer:    d.reg,
 	}, db, d.disp, d.disp, d.events)
 
+	d.life.Push("modems", d.closeModems)
 	portErrs, portWarnings := checkModemPorts(cfg)
 	for _, p := range append(portErrs, portWarnings...) {
 		d.log.Warn("modem port: waiting for it to appear", "problem", p)
@@ -283,16 +289,16 @@ func (d *daemon) start(ctx context.Context) error {
 	// Devices are added before Run starts their workers: Run's recovery
 	// (crash rules) sees the whole pool at once.
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	d.bgCancel = cancel
-	d.bg.Add(2)
-	go func() {
-		defer d.bg.Done()
-		d.runErr <- d.disp.Run(bgCtx)
-	}()
-	go func() {
-		defer d.bg.Done()
-		_ = d.inbox.Run(bgCtx)
-	}()
+	d.bgCtx = bgCtx
+	// The background loops stop (and every goroutine is waited for) after
+	// the dispatcher has finished its in-flight sends, before the modems close.
+	d.life.Push("background", func(ctx context.Context) error {
+		cancel()
+		return d.life.Wait(ctx)
+	})
+	d.life.Push("dispatcher", func(context.Context) error { return d.disp.Close() }) // bounded by CloseTimeout
+	d.life.Go("dispatcher", func() { d.runErr <- d.disp.Run(bgCtx) })
+	d.life.Go("inbox", func() { _ = d.inbox.Run(bgCtx) })
 	if err := d.startRetention(bgCtx); err != nil {
 		return err
 	}
@@ -301,11 +307,7 @@ func (d *daemon) start(ctx context.Context) error {
 		d.log.Warn("no modems configured and discovery is off: messages will queue until modems are added (edit modems and send SIGHUP)")
 	}
 	if cfg.Discovery.Enabled {
-		d.bg.Add(1)
-		go func() {
-			defer d.bg.Done()
-			d.discoverLoop(bgCtx)
-		}()
+		d.life.Go("discovery", func() { d.discoverLoop(bgCtx) })
 	}
 
 	d.api, err = api.New(api.Config{
@@ -345,11 +347,7 @@ func (d *daemon) start(ctx context.Context) error {
 	}
 	d.apiAddr = ln.Addr().String()
 	d.srv = api.NewHTTPServer(mux, d.log)
-	go func() {
-		if err := d.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			d.log.Error("api server", "err", err)
-		}
-	}()
+	d.serveHTTP("api server", d.srv, ln, cfg.ShutdownTimeout.D()/2)
 	if cfg.Metrics.Listen != "" {
 		mln, err := net.Listen("tcp", cfg.Metrics.Listen)
 		if err != nil {
@@ -358,66 +356,74 @@ func (d *daemon) start(ctx context.Context) error {
 		mm := http.NewServeMux()
 		mm.Handle(cfg.Metrics.Path, metrics)
 		d.metrics = api.NewHTTPServer(mm, d.log)
-		go func() {
-			if err := d.metrics.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				d.log.Error("metrics server", "err", err)
-			}
-		}()
+		d.serveHTTP("metrics server", d.metrics, mln, 0)
 	}
-	d.bgCtx = bgCtx
 	return nil
 }
 
-// stop shuts down in reverse order: the API stops taking work, the
-// dispatcher finishes in-flight sends, its loop and the inbox's stop, the
-// modems close (no more inbound), events are handed to the webhook outbox
-// and the deliverer stops, the store closes. It tolerates a partial start.
-func (d *daemon) stop() {
-	timeout := d.cfg.ShutdownTimeout.D()
-	if d.srv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), timeout/2)
-		if err := d.srv.Shutdown(sctx); err != nil {
-			d.log.Warn("api shutdown", "err", err)
-			_ = d.srv.Close()
+// serveHTTP serves srv on ln in a tracked goroutine and pushes its
+// shutdown: requests in progress get grace (bounded by the shutdown's
+// deadline; 0: none), then the server closes.
+func (d *daemon) serveHTTP(name string, srv *http.Server, ln net.Listener, grace time.Duration) {
+	d.life.Go(name, func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error(name, "err", err)
 		}
-		cancel()
-	}
-	if d.metrics != nil {
-		_ = d.metrics.Close()
-	}
-	if d.disp != nil {
-		if err := d.disp.Close(); err != nil {
-			d.log.Warn("dispatcher close", "err", err)
+	})
+	d.life.Push(name, func(ctx context.Context) error {
+		if grace <= 0 {
+			return srv.Close()
 		}
-	}
-	if d.bgCancel != nil {
-		d.bgCancel()
-	}
-	d.bg.Wait()
+		sctx, cancel := context.WithTimeout(ctx, grace)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			_ = srv.Close()
+			return fmt.Errorf("requests still in progress after %s were cut off: %w", grace, err)
+		}
+		return nil
+	})
+}
+
+// stop runs the cleanup steps start pushed, in reverse, within
+// shutdown_timeout: the API stops taking work, the dispatcher finishes its
+// in-flight sends, the background loops stop and every goroutine is waited
+// for, the modems close (no more inbound), the events are handed to the
+// webhook outbox and the deliverer stops, the store closes. After a partial
+// start it undoes what came up. The errors of all steps are joined.
+func (d *daemon) stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.ShutdownTimeout.D())
+	defer cancel()
+	return d.life.Stop(ctx)
+}
+
+// closeModems closes every open modem, in parallel (each Close is bounded).
+func (d *daemon) closeModems(ctx context.Context) error {
 	d.mu.Lock()
-	var wg sync.WaitGroup
-	for _, m := range d.modems {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_ = m.dev.Close()
-		}()
-	}
+	open := d.modems
 	d.modems = map[string]*runningModem{}
 	d.mu.Unlock()
-	wg.Wait()
-	// No more inbound: hand the last events to the webhook outbox, then stop it.
-	if d.events != nil {
-		_ = d.events.Close()
+	errc := make(chan error, len(open))
+	for name, m := range open {
+		go func() {
+			if err := m.dev.Close(); err != nil {
+				errc <- fmt.Errorf("%s: %w", name, err)
+				return
+			}
+			errc <- nil
+		}()
 	}
-	if d.hooks != nil {
-		d.hooks.Close()
-	}
-	if d.db != nil {
-		if err := d.db.Close(); err != nil {
-			d.log.Error("store close", "err", err)
+	var errs []error
+	for range open {
+		select {
+		case err := <-errc:
+			if err != nil {
+				errs = append(errs, err)
+			}
+		case <-ctx.Done():
+			return errors.Join(append(errs, fmt.Errorf("modems still closing when the shutdown timeout ended: %w", ctx.Err()))...)
 		}
 	}
+	return errors.Join(errs...)
 }
 
 // ready is GET /readyz: the store takes writes and at least one modem can
@@ -707,7 +713,7 @@ func (d *daemon) reload(ctx context.Context) {
 		changed = append(changed, hc)
 	}
 	if next.Discovery.Enabled && old.Discovery.Enabled {
-		go d.discover(ctx)
+		d.life.Go("discovery after reload", func() { d.discover(d.bgCtx) })
 	}
 	d.log.Info("configuration reloaded", "applied", strings.Join(changed, "; "), "needs_restart", strings.Join(restart, ", "))
 	if d.opts.reloaded != nil {
