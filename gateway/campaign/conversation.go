@@ -308,6 +308,7 @@ func (s *Service) OptOut(ctx context.Context, a Actor, id string, contactID int6
 			gm, err := s.send.Submit(gateway.WithOptOutExempt(ctx), gateway.SendRequest{
 				To: ct.Cell, Body: s.cfg.OptOutReply, From: c.ModemGroup, Agent: a.ID,
 				Metadata: s.meta(c, ct, a.ID, StepOptOut), IdempotencyKey: key, RequestHash: key,
+				TextingWindow: textingWindow(c, s.window(c, ct, now)),
 			})
 			if err != nil {
 				s.log.Warn("opt-out confirmation not queued", "campaign", id, "err", err)

@@ -46,6 +46,13 @@ func (s *Service) window(c *Campaign, ct *Contact, now time.Time) Window {
 	return windowAt(c.Hours, ct.TimeZone, now)
 }
 
+// textingWindow is the window the dispatcher holds ct's messages to (the
+// campaign's hours in the contact's zone), so that a message accepted just
+// before the window closes does not leave after it.
+func textingWindow(c *Campaign, w Window) *gateway.TextingWindow {
+	return &gateway.TextingWindow{Start: c.Hours.Start, End: c.Hours.End, TimeZone: w.Zone}
+}
+
 // Queue returns up to limit (default 20, max 500) of the acting texter's
 // contacts that need a first message and are inside their texting hours,
 // each with the message rendered as it will go (encoding, parts), lowest ID
@@ -165,6 +172,7 @@ func (s *Service) SendFirst(ctx context.Context, a Actor, id string, contactID i
 	gm, err := s.send.Submit(ctx, gateway.SendRequest{
 		To: ct.Cell, Body: body, From: c.ModemGroup, Agent: a.ID,
 		Metadata:       s.meta(c, ct, a.ID, StepFirst),
+		TextingWindow:  textingWindow(c, w),
 		IdempotencyKey: key, RequestHash: key,
 	})
 	if err != nil {
@@ -267,6 +275,7 @@ func (s *Service) Reply(ctx context.Context, a Actor, id string, contactID int64
 	req := gateway.SendRequest{
 		To: ct.Cell, Body: body, From: c.ModemGroup, Agent: a.ID,
 		Metadata:       s.meta(c, ct, a.ID, StepReply),
+		TextingWindow:  textingWindow(c, w),
 		IdempotencyKey: key, RequestHash: key,
 	}
 	if !w.Open {

@@ -136,6 +136,9 @@ type Spec struct {
 	Canned      []Canned `json:"canned,omitempty"`
 	Tags        []string `json:"tags,omitempty"`
 	BatchSize   int      `json:"batch_size,omitempty"`
+	// Fields declares custom merge fields before a file brings them
+	// (imports add their columns too).
+	Fields []string `json:"fields,omitempty"`
 }
 
 // Patch changes some fields of a campaign (nil = unchanged).
@@ -150,6 +153,8 @@ type Patch struct {
 	Canned      *[]Canned `json:"canned,omitempty"`
 	Tags        *[]string `json:"tags,omitempty"`
 	BatchSize   *int      `json:"batch_size,omitempty"`
+	// Fields adds custom merge fields (existing ones stay).
+	Fields []string `json:"fields,omitempty"`
 }
 
 func organiser(a Actor) error {
@@ -179,6 +184,11 @@ func (s *Service) Create(ctx context.Context, a Actor, sp Spec) (*Campaign, erro
 		Hours: s.cfg.Hours, Script: sp.Script, Survey: sp.Survey, Canned: sp.Canned, Tags: sp.Tags,
 		BatchSize: sp.BatchSize, NextContactID: 1, CreatedBy: a.ID, CreatedAt: now, UpdatedAt: now,
 	}
+	for _, f := range sp.Fields {
+		if err := addField(c, f); err != nil {
+			return nil, err
+		}
+	}
 	if sp.Hours != nil {
 		c.Hours = *sp.Hours
 		if c.Hours.TimeZone == "" {
@@ -191,7 +201,7 @@ func (s *Service) Create(ctx context.Context, a Actor, sp Spec) (*Campaign, erro
 	if c.BatchSize == 0 {
 		c.BatchSize = DefaultBatchSize
 	}
-	if err := c.validate(map[string]bool{}, s.cfg.Hours); err != nil {
+	if err := c.validate(knownFields(c), s.cfg.Hours); err != nil {
 		return nil, err
 	}
 	if err := s.st.CreateCampaign(ctx, c); err != nil {
@@ -247,6 +257,11 @@ func (s *Service) Update(ctx context.Context, a Actor, id string, p Patch) (*Cam
 		set(&c.Canned, p.Canned)
 		set(&c.Tags, p.Tags)
 		set(&c.BatchSize, p.BatchSize)
+		for _, f := range p.Fields {
+			if err := addField(c, f); err != nil {
+				return err
+			}
+		}
 		if c.BatchSize == 0 {
 			c.BatchSize = DefaultBatchSize
 		}
@@ -263,6 +278,23 @@ func (s *Service) Update(ctx context.Context, a Actor, id string, p Patch) (*Cam
 	}
 	s.event(ctx, Event{CampaignID: id, Type: EventUpdated, Actor: a.ID, At: now, ScriptVersion: c.ScriptVersion})
 	return c, nil
+}
+
+// addField declares custom merge field f on c.
+func addField(c *Campaign, f string) error {
+	f = strings.TrimSpace(f)
+	switch {
+	case f == "" || len(f) > maxFieldName || strings.ContainsAny(f, "{}|"):
+		return Invalid("fields", "%q is not a field name (1 to %d characters, no braces or |)", f, maxFieldName)
+	case isStandard(f):
+		return Invalid("fields", "%q is a standard field", f)
+	case len(c.Fields) >= MaxColumns:
+		return Invalid("fields", "at most %d", MaxColumns)
+	}
+	if !hasString(c.Fields, f) {
+		c.Fields = append(c.Fields, f)
+	}
+	return nil
 }
 
 func set[T any](dst *T, v *T) {
