@@ -44,7 +44,7 @@ func (a *App) modemRows() []modemRow {
 
 func (a *App) ops(c echo.Context) error {
 	u, _ := userOf(c)
-	return a.render(c, http.StatusOK, "ops", page{Title: "Operations", Nav: "ops", User: u, CSRF: csrfOf(c), Data: a.modemRows()})
+	return a.render(c, http.StatusOK, "ops", page{Title: "Modems", Nav: "ops", User: u, CSRF: csrfOf(c), Data: a.modemRows()})
 }
 
 // opsModems is the modems table alone, which the page polls.

@@ -208,7 +208,7 @@ func TestLoginSessionCookieAndLogout(t *testing.T) {
 	if ck == nil || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Secure || ck.Path != "/app/" {
 		t.Fatalf("session cookie %+v", ck)
 	}
-	if code, body, _ := b.get("/app/ops"); code != http.StatusOK || !strings.Contains(body, "Operations") || !strings.Contains(body, `<main id="main"`) {
+	if code, body, _ := b.get("/app/ops"); code != http.StatusOK || !strings.Contains(body, "<h1>Modems</h1>") || !strings.Contains(body, `<main id="main"`) {
 		t.Fatalf("ops after login: %d", code)
 	}
 	if code, _, h := b.post("/app/logout", nil); code != http.StatusSeeOther || h.Get("Location") != "/app/login" {
