@@ -11,6 +11,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/simgate/simgate/gateway"
+	"github.com/simgate/simgate/gateway/account"
 )
 
 // Backend is everything a simgate store implements: the gateway's store
@@ -20,6 +21,7 @@ type Backend interface {
 	gateway.KeyStore
 	gateway.WebhookStore
 	gateway.RetentionStore
+	account.Store
 	EventLog
 	// UnmatchedReports returns up to limit (default 100) kept unmatched
 	// status reports, oldest first, and how many are kept in all.
@@ -72,6 +74,7 @@ var areas = []struct {
 	{"lifecycle", lifecycleTests},
 	{"retention", retentionTests},
 	{"campaigns", campaignTests},
+	{"accounts", accountTests},
 }
 
 // Run runs the whole suite against the backend h opens.
