@@ -1,6 +1,7 @@
 // Package api is simgate's HTTP API, built on Echo: the routes under /v1
-// (messages, conversations, modems, opt-outs, webhooks), /healthz, /readyz
-// and /openapi.yaml, API-key authentication with scopes, the request and
+// (messages, conversations, modems, opt-outs, webhooks), the online backup
+// (GET /admin/backup, admin scope, streamed with the write deadline moved
+// ahead at each write), /healthz, /readyz and /openapi.yaml, API-key authentication with scopes, the request and
 // response types, and the one table that maps errors to HTTP statuses.
 //
 // # What it owns

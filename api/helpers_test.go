@@ -190,7 +190,14 @@ type env struct {
 	events *recorder
 	keys   map[string]string // "send", "read", "admin", "sendread", "revoked" → secret
 	ready  error
+	// backupWriter, if set, wraps the writer of each online backup.
+	backupWriter func(io.Writer) io.Writer
 }
+
+// backupFunc is an api.Backuper.
+type backupFunc func(io.Writer) (int64, error)
+
+func (f backupFunc) Backup(w io.Writer) (int64, error) { return f(w) }
 
 type envOpt func(*gateway.Config, *api.Config)
 
@@ -235,6 +242,12 @@ func attachServer(t testing.TB, db *store.DB, disp *gateway.Dispatcher, ac api.C
 			}
 			return db.Ready(ctx)
 		},
+		Backup: backupFunc(func(w io.Writer) (int64, error) {
+			if e.backupWriter != nil {
+				w = e.backupWriter(w)
+			}
+			return db.Backup(w)
+		}),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -56,6 +56,8 @@ type Deps struct {
 	Events gateway.Emitter
 	// Ready says whether the gateway can take work (GET /readyz); nil: always ready.
 	Ready func(ctx context.Context) error
+	// Backup serves GET /admin/backup (admin scope); nil: no such route.
+	Backup Backuper
 }
 
 // Config configures a Server.
@@ -97,8 +99,12 @@ type Server struct {
 	events    gateway.Emitter
 	ready     func(context.Context) error
 	guard     webhook.Guard
+	backupper Backuper
 	requests  *prometheus.CounterVec
 	durations *prometheus.HistogramVec
+
+	backups     *prometheus.CounterVec
+	backupBytes prometheus.Counter
 
 	mu       sync.Mutex
 	inflight map[string]struct{} // scoped idempotency keys being processed
@@ -131,20 +137,21 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
 	s := &Server{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		now:      cfg.Now,
-		limit:    limit,
-		msgs:     deps.Messages,
-		optouts:  deps.OptOuts,
-		keys:     deps.Keys,
-		hooks:    deps.Webhooks,
-		sender:   deps.Sender,
-		fleet:    deps.Fleet,
-		events:   deps.Events,
-		ready:    deps.Ready,
-		guard:    webhook.Guard{Allow: cfg.WebhookAllow},
-		inflight: map[string]struct{}{},
+		cfg:       cfg,
+		log:       cfg.Logger,
+		now:       cfg.Now,
+		limit:     limit,
+		msgs:      deps.Messages,
+		optouts:   deps.OptOuts,
+		keys:      deps.Keys,
+		hooks:     deps.Webhooks,
+		sender:    deps.Sender,
+		fleet:     deps.Fleet,
+		events:    deps.Events,
+		ready:     deps.Ready,
+		guard:     webhook.Guard{Allow: cfg.WebhookAllow},
+		backupper: deps.Backup,
+		inflight:  map[string]struct{}{},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -231,6 +238,9 @@ func (s *Server) routes() *echo.Echo {
 	v1.GET("/webhooks", s.listWebhooks, admin...)
 	v1.POST("/webhooks", s.createWebhook, admin...)
 	v1.DELETE("/webhooks/:id", s.deleteWebhook, admin...)
+	if s.backupper != nil {
+		e.GET(BackupPath, s.backup, admin...)
+	}
 	return e
 }
 
@@ -244,10 +254,11 @@ func (s *Server) initMetrics(reg prometheus.Registerer) error {
 		Help:    "Time to answer an API request, by route template and method.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 	}, []string{"route", "method"})
+	s.backups, s.backupBytes = newBackupMetrics()
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{s.requests, s.durations} {
+	for _, c := range []prometheus.Collector{s.requests, s.durations, s.backups, s.backupBytes} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("api: register metrics: %w", err)
 		}

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -18,9 +16,8 @@ import (
 	"github.com/simgate/simgate/store"
 )
 
-// backupPath is the daemon's online backup endpoint (admin key). It lives
-// outside /v1: it streams a bbolt file, not JSON.
-const backupPath = "/admin/backup"
+// backupPath is the daemon's online backup endpoint (admin key).
+const backupPath = api.BackupPath
 
 func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("backup", "-o FILE [-config FILE | -store FILE] [-addr URL -key KEY]", `  simgate backup -config /etc/simgate/simgate.yaml -o /var/backups/simgate.db
@@ -134,36 +131,4 @@ func (c *client) download(ctx context.Context, path string, w io.Writer) (int64,
 		err = fmt.Errorf("short copy: %d of %d bytes", n, resp.ContentLength)
 	}
 	return n, err
-}
-
-// backupHandler serves an online copy of the store to admin keys.
-func backupHandler(db *store.DB, log *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet {
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || secret == "" || len(secret) > 256 {
-			http.Error(w, "missing bearer key", http.StatusUnauthorized)
-			return
-		}
-		k, err := db.KeyByHash(r.Context(), api.HashKey(secret))
-		if err != nil || !k.RevokedAt.IsZero() {
-			http.Error(w, "invalid key", http.StatusUnauthorized)
-			return
-		}
-		if !slices.Contains(k.Scopes, api.ScopeAdmin) {
-			http.Error(w, "an admin key is required", http.StatusForbidden)
-			return
-		}
-		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Header().Set("Content-Disposition", `attachment; filename="simgate.db"`)
-		n, err := db.Backup(w)
-		if err != nil {
-			log.Error("online backup", "err", err, "bytes", n)
-			return
-		}
-		log.Info("online backup", "owner", k.Owner, "bytes", n)
-	})
 }

@@ -327,6 +327,7 @@ func (d *daemon) start(ctx context.Context) error {
 		Fleet:    d.disp,
 		Events:   d.events,
 		Ready:    d.ready,
+		Backup:   db,
 	})
 	if err != nil {
 		return err
@@ -339,7 +340,6 @@ func (d *daemon) start(ctx context.Context) error {
 	if cfg.Metrics.Listen == "" {
 		mux.Handle(cfg.Metrics.Path, metrics)
 	}
-	mux.Handle(backupPath, backupHandler(db, d.log.With("component", "backup")))
 	mux.Handle("/", d.api.Handler())
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
