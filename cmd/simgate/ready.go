@@ -83,9 +83,10 @@ func anyMatch(globs []string) bool {
 }
 
 // notReadyReason says why no modem can send ("" when one can): each
-// modem's name, state and what it last reported. /readyz and the log
-// show it; it carries no phone number.
-func notReadyReason(modems []gateway.ModemView) string {
+// modem's name and state, with detail also what it last reported (which
+// may name a port path: the log shows that, /readyz does not). It carries
+// no phone number.
+func notReadyReason(modems []gateway.ModemView, detail bool) string {
 	if len(modems) == 0 {
 		return "no modem is configured or discovered (add modems to the configuration and send SIGHUP)"
 	}
@@ -98,7 +99,7 @@ func notReadyReason(modems []gateway.ModemView) string {
 		if m.Status.State == gateway.ModemUp {
 			s += ", not registered (" + m.Status.Registration.String() + ")"
 		}
-		if m.Status.LastError != "" {
+		if detail && m.Status.LastError != "" {
 			s += " (" + m.Status.LastError + ")"
 		}
 		why = append(why, s)
@@ -124,17 +125,17 @@ func (d *daemon) reportReadiness(ctx context.Context) {
 	var warned string
 	var warnedAt time.Time
 	for {
-		err := d.ready(ctx)
-		if err == nil {
+		_, why := d.readiness(ctx)
+		if why == "" {
 			d.mu.Lock()
 			n := len(d.modems)
 			d.mu.Unlock()
 			d.log.Info("simgate ready", "listen", d.apiAddr, "modems", n, "after", time.Since(start).Round(time.Millisecond).String())
 			return
 		}
-		if time.Since(start) >= grace && err.Error() != warned && time.Since(warnedAt) >= grace {
-			d.log.Warn("simgate not ready: messages are accepted and wait", "reason", err.Error())
-			warned, warnedAt = err.Error(), time.Now()
+		if time.Since(start) >= grace && why != warned && time.Since(warnedAt) >= grace {
+			d.log.Warn("simgate not ready: messages are accepted and wait", "reason", why)
+			warned, warnedAt = why, time.Now()
 		}
 		select {
 		case <-ctx.Done():

@@ -429,16 +429,25 @@ func (d *daemon) closeModems(ctx context.Context) error {
 // ready is GET /readyz: the store takes writes and at least one modem can
 // send. The error says what is missing (which modem is in which state).
 func (d *daemon) ready(ctx context.Context) error {
-	if err := d.db.Ready(ctx); err != nil {
-		if errors.Is(err, gateway.ErrStorageFull) {
-			return api.NotReady("store: disk full")
-		}
-		return api.NotReady("store: not writable")
-	}
-	if why := notReadyReason(d.disp.Modems()); why != "" {
-		return api.NotReady(why)
+	public, _ := d.readiness(ctx)
+	if public != "" {
+		return api.NotReady(public)
 	}
 	return nil
+}
+
+// readiness says why the gateway cannot take work ("" and "" when it can):
+// public is fit for the unauthenticated /readyz (states, no paths or modem
+// errors), detail adds what each modem last reported, for the log.
+func (d *daemon) readiness(ctx context.Context) (public, detail string) {
+	if err := d.db.Ready(ctx); err != nil {
+		if errors.Is(err, gateway.ErrStorageFull) {
+			return "store: disk full", "store: disk full: " + err.Error()
+		}
+		return "store: not writable", "store: not writable: " + err.Error()
+	}
+	modems := d.disp.Modems()
+	return notReadyReason(modems, false), notReadyReason(modems, true)
 }
 
 // healthy is the watchdog's check: the store commits a write and the

@@ -474,6 +474,11 @@ func TestServeSaysWhatIsMissing(t *testing.T) {
 			t.Errorf("modem= repeated: %s", line)
 		}
 	}
+	// /readyz says which modem is in which state, without the path.
+	var p struct{ Detail string }
+	if body := getRaw(t, g.base+"/readyz", ""); jsonUnmarshal(body, &p) != nil || !strings.Contains(p.Detail, "no modem can send: ghost: down") || strings.Contains(p.Detail, ghost) {
+		t.Errorf("/readyz: %s", body)
+	}
 	var m gateway.ModemView
 	if err := jsonUnmarshal(getRaw(t, g.base+"/v1/modems/ghost", g.key), &m); err != nil || !strings.Contains(m.Status.LastError, ghost) {
 		t.Errorf("ghost's last_error %q (%v) does not name its port", m.Status.LastError, err)
