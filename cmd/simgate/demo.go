@@ -15,6 +15,7 @@ import (
 
 	"github.com/simgate/simgate/api"
 	"github.com/simgate/simgate/configs"
+	"github.com/simgate/simgate/gateway"
 	"github.com/simgate/simgate/gateway/account"
 	"github.com/simgate/simgate/modem/modemsim"
 	"github.com/simgate/simgate/store"
@@ -31,7 +32,10 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 The demo runs the whole gateway (configs/demo.yaml) on simulated modems
 served over pseudo-terminals, with a temporary store and a fresh API key,
-and prints curl examples. Ctrl-C stops it and deletes the temporary files.
+and prints curl examples. Webhooks to this machine (127.0.0.1, ::1) are
+allowed, so a receiver on localhost can be tried. Ctrl-C stops it, says how
+many messages were still waiting, and deletes the temporary files (-keep
+keeps them, store included).
 `, stderr)
 	n := fs.Int("modems", 3, "number of simulated modems")
 	listen := fs.String("listen", "", "API address (default: demo.yaml's, or a free port if that is taken)")
@@ -54,10 +58,18 @@ and prints curl examples. Ctrl-C stops it and deletes the temporary files.
 	if err != nil {
 		return err
 	}
+	cfg.Store.Path = filepath.Join(dir, "simgate.db")
 	if !*keep {
 		defer os.RemoveAll(dir)
 	}
-	cfg.Store.Path = filepath.Join(dir, "simgate.db")
+	// Said last, after serve's own lines: what happens to what is still queued.
+	served := false
+	defer func() {
+		if served {
+			reportDemoLeftovers(stdout, cfg.Store.Path, dir, *keep)
+		}
+	}()
+	wanted := cfg.Listen
 	cfg.Listen = demoListen(*listen, cfg.Listen)
 
 	level := new(slog.LevelVar)
@@ -91,10 +103,16 @@ and prints curl examples. Ctrl-C stops it and deletes the temporary files.
 		return err
 	}
 
+	served = true
 	return serve(ctx, cfg, serveOptions{
 		log:   log,
 		level: level,
 		ready: func(addr string) {
+			if cfg.Listen != wanted && *listen == "" {
+				moved := fmt.Sprintf("%s is in use by another program, so the demo listens on %s instead (choose with -listen)", wanted, addr)
+				log.Warn("demo: " + moved)
+				fmt.Fprintf(stdout, "\nNote: %s.\n", moved)
+			}
 			printDemoBanner(stdout, demoBanner{api: "http://" + addr, key: key.secret, logins: logins, control: sim.url, dir: dir, modems: sim.modems, metricsPath: cfg.Metrics.Path})
 		},
 	})
@@ -112,6 +130,50 @@ func demoListen(flagVal, cfgVal string) string {
 	}
 	ln.Close()
 	return cfgVal
+}
+
+// reportDemoLeftovers says, once the demo has stopped, how many outbound
+// messages had not been sent yet and whether they are gone with the
+// temporary store or kept.
+func reportDemoLeftovers(w io.Writer, storePath, dir string, keep bool) {
+	waiting, err := countUnsent(storePath)
+	switch {
+	case err != nil:
+		fmt.Fprintf(w, "\nThe demo stopped; its store %s could not be read (%v).\n", storePath, err)
+	case keep:
+		fmt.Fprintf(w, "\nThe demo stopped. Kept (-keep): %s, with %d %s not sent yet; serve it again with a config whose store.path is that file.\n",
+			storePath, waiting, plural(waiting, "message", "messages"))
+	case waiting > 0:
+		fmt.Fprintf(w, "\nThe demo stopped with %d %s not sent yet (queued or sending) in %s; they are deleted with it. Run the demo with -keep to keep the store.\n",
+			waiting, plural(waiting, "message", "messages"), storePath)
+	default:
+		fmt.Fprintf(w, "\nThe demo stopped; every message had been sent. Deleted %s.\n", dir)
+	}
+}
+
+// countUnsent counts the outbound messages of the store at path that are
+// queued or sending.
+func countUnsent(path string) (int, error) {
+	db, err := store.Open(path, store.Options{Timeout: time.Second})
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	n := 0
+	err = db.ActiveMessages(context.Background(), func(m *gateway.Message) error {
+		if m.Status == gateway.StatusQueued || m.Status == gateway.StatusSending {
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // demoSim is the demo's simulated network, its modems and its control endpoint.
@@ -289,6 +351,12 @@ Your demo API key (scopes admin, send, read; shown only now):
   curl -s %s $SIMGATE_ADDR/v1/modems
   curl -s $SIMGATE_ADDR%s
 
+7. Webhooks (the demo allows receivers on this machine): listen in another
+   terminal, e.g. with  python3 -m http.server 9999  (it answers POST with 501,
+   so you see each delivery and its retries), then
+  curl -s %s -H 'Content-Type: application/json' \
+    -d '{"url": "http://127.0.0.1:9999/hook", "events": ["message.sent", "message.received"]}' $SIMGATE_ADDR/v1/webhooks
+
 The same from the command line (another terminal, with the exports above):
   go run ./cmd/simgate send -to %s -body "Hello again"
   go run ./cmd/simgate messages
@@ -297,10 +365,11 @@ The same from the command line (another terminal, with the exports above):
 The simulator: what the network accepted, and faults (e.g. a SIM that fails):
   curl -s %s/submissions
   curl -s -d '{"cms_error_rate": 1, "cms_error_code": 500}' %s/modems/sim1/faults
-Ctrl-C stops the demo and deletes its temporary files.
+Ctrl-C stops the demo, says how many messages were not sent yet, and deletes
+its temporary files (run it with -keep to keep them).
 `, len(b.modems), strings.Join(names, ", "), b.dir, b.api, webLogins(b.logins), b.key, b.api,
 		auth, demoContact, auth, demoContact, b.control, auth, auth, contact,
-		demoContact, b.control, auth, auth, b.metricsPath, demoContact, b.control, b.control)
+		demoContact, b.control, auth, auth, b.metricsPath, auth, demoContact, b.control, b.control)
 }
 
 func webLogins(ls []demoLogin) string {

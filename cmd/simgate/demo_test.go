@@ -6,7 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -153,5 +157,100 @@ func TestDemoSmoke(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("demo did not stop after cancel")
+	}
+	dir := regexp.MustCompile(`Temporary store: (\S+)`).FindStringSubmatch(out)[1]
+	if !strings.Contains(stdout.String(), "every message had been sent. Deleted "+dir) {
+		t.Errorf("the stop does not say what became of the store:\n%s", stdout.String())
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("%s left behind: %v", dir, err)
+	}
+}
+
+// TestDemoFirstRun: the rough edges a first run hit. With 127.0.0.1:8080
+// taken, the demo says it listens elsewhere (banner and log); a webhook to
+// a receiver on this machine is accepted and delivered; and Ctrl-C says how
+// many messages were not sent yet, and with -keep where they are kept.
+func TestDemoFirstRun(t *testing.T) {
+	if ln, err := net.Listen("tcp", "127.0.0.1:8080"); err == nil {
+		defer ln.Close() // taken for the test (or already taken by something else)
+	}
+	hooks := make(chan string, 16)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		select {
+		case hooks <- string(b):
+		default:
+		}
+	}))
+	defer recv.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"demo", "-modems", "1", "-latency", "20ms", "-keep"}, &stdout, &stderr)
+	}()
+	addrRE := regexp.MustCompile(`export SIMGATE_ADDR=(\S+)`)
+	waitFor(t, "the demo banner", 30*time.Second, func() bool {
+		select {
+		case code := <-done:
+			t.Fatalf("demo exited with %d: %s", code, stderr.String())
+		default:
+		}
+		return addrRE.MatchString(stdout.String())
+	})
+	out := stdout.String()
+	key := regexp.MustCompile(`export SIMGATE_KEY=(\S+)`).FindStringSubmatch(out)[1]
+	addr := addrRE.FindStringSubmatch(out)[1]
+	dir := regexp.MustCompile(`Temporary store: (\S+)`).FindStringSubmatch(out)[1]
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if !strings.Contains(out, "127.0.0.1:8080 is in use by another program, so the demo listens on "+strings.TrimPrefix(addr, "http://")) {
+		t.Errorf("the banner does not say the demo moved off 8080:\n%s", out)
+	}
+	if !strings.Contains(stderr.String(), "8080 is in use") {
+		t.Errorf("the log does not say the demo moved off 8080:\n%s", stderr.String())
+	}
+
+	waitFor(t, "/readyz 200", 30*time.Second, func() bool {
+		return httpJSON(t, "GET", addr+"/readyz", "", nil, nil) == http.StatusOK
+	})
+	if code := httpJSON(t, "POST", addr+"/v1/webhooks", key, map[string]any{"url": recv.URL + "/hook", "events": []string{"message.sent"}}, nil); code != http.StatusCreated {
+		t.Fatalf("POST /v1/webhooks to a loopback receiver: %d", code)
+	}
+	if code := httpJSON(t, "POST", addr+"/v1/messages", key, map[string]string{"to": demoContact, "body": "hook me"}, nil); code != http.StatusAccepted {
+		t.Fatalf("POST /v1/messages: %d", code)
+	}
+	select {
+	case b := <-hooks:
+		if !strings.Contains(b, "message.sent") {
+			t.Errorf("delivery: %s", b)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no webhook delivery to the loopback receiver")
+	}
+
+	// A message that cannot leave (its only modem paused) is still queued at Ctrl-C.
+	if code := httpJSON(t, "POST", addr+"/v1/modems/sim1/pause", key, map[string]string{"reason": "test"}, nil); code != http.StatusOK && code != http.StatusNoContent {
+		t.Fatalf("pause: %d", code)
+	}
+	if code := httpJSON(t, "POST", addr+"/v1/messages", key, map[string]string{"to": "+15551230000", "body": "left behind"}, nil); code != http.StatusAccepted {
+		t.Fatalf("POST /v1/messages: %d", code)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("demo exited with %d: %s", code, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("demo did not stop after cancel")
+	}
+	if want := "Kept (-keep): " + filepath.Join(dir, "simgate.db") + ", with 1 message not sent yet"; !strings.Contains(stdout.String(), want) {
+		t.Errorf("the stop does not say what was kept (want %q):\n%s", want, stdout.String())
+	}
+	if n, err := countUnsent(filepath.Join(dir, "simgate.db")); err != nil || n != 1 {
+		t.Errorf("kept store: %d unsent, %v", n, err)
 	}
 }
