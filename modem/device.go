@@ -35,8 +35,15 @@ type Config struct {
 	Baud int
 	// CommandTimeout bounds one ordinary AT command; default 5s.
 	CommandTimeout time.Duration
-	// SendTimeout bounds one AT+CMGS; default 60s (a real network can take 20s+).
+	// SendTimeout bounds the answer to the PDU of one AT+CMGS, which waits on
+	// the network; default 60s (a real network can take 20s+).
 	SendTimeout time.Duration
+	// PromptTimeout bounds the wait for the "> " prompt after AT+CMGS=<n>,
+	// which the modem itself gives within a second; default CommandTimeout.
+	PromptTimeout time.Duration
+	// ProbeTimeout bounds the plain "AT" sent after any timeout to tell a
+	// slow answer from a hung modem; default CommandTimeout.
+	ProbeTimeout time.Duration
 	// PollInterval is how often AT+CMGL=4 sweeps the storage as a safety net
 	// for lost +CMTI indications; default 30s.
 	PollInterval time.Duration
@@ -44,7 +51,8 @@ type Config struct {
 	// default 30s.
 	HealthInterval time.Duration
 	// HangAfter is the number of consecutive AT timeouts that count as a
-	// hang and start recovery; default 3.
+	// hang and start recovery; default 3. A timeout whose "AT" probe is not
+	// answered either is a hang at once.
 	HangAfter int
 	// ResetWait bounds how long the modem may take to answer again after
 	// AT+CFUN=1,1; default 30s.
@@ -65,6 +73,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SendTimeout <= 0 {
 		c.SendTimeout = 60 * time.Second
+	}
+	if c.PromptTimeout <= 0 {
+		c.PromptTimeout = c.CommandTimeout
+	}
+	if c.ProbeTimeout <= 0 {
+		c.ProbeTimeout = c.CommandTimeout
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = 30 * time.Second

@@ -50,7 +50,7 @@ func probe(ctx context.Context, path string, timeout time.Duration, op opener) (
 	if err != nil {
 		return info, err
 	}
-	t := &tap{rw: rw, log: discardLogger}
+	t := newTap(rw, discardLogger)
 	a := at.New(t, at.WithTimeout(timeout))
 	defer func() {
 		_ = t.Close()

@@ -18,14 +18,21 @@
 //     +CREG URCs at once, reported through Status and the DeviceObserver
 //     (on a state change, a registration or operator change, a storage
 //     change, or a signal move of 4 steps or more);
-//   - sending: SendPDU runs AT+CMGS=<len> with "00"+TPDU in hex;
+//   - sending: SendPDU runs AT+CMGS=<len> with "00"+TPDU in hex, under two
+//     deadlines: PromptTimeout for the "> " prompt (the modem's own,
+//     within a second) and SendTimeout for the answer after the PDU (the
+//     network's);
 //   - receiving: +CMTI / +CDSI make the driver read the announced index
 //     (AT+CMGR), AT+CMGL=4 every PollInterval is the safety net, routed
 //     +CMT / +CDS PDUs are handed over directly. Each TPDU goes to the
 //     InboundHandler and is deleted (AT+CMGD) only after the handler
 //     returned nil. A full storage is read out at once and shown in
 //     Status().LastError until it has room again;
-//   - recovery: HangAfter consecutive AT timeouts are a hang, escalated from
+//   - recovery: every AT timeout is followed by a plain "AT" probe (given
+//     ProbeTimeout, plus what is left of SendTimeout after a send whose
+//     caller gave up, since a modem waiting on the network answers
+//     nothing); an unanswered probe, or HangAfter consecutive AT timeouts,
+//     is a hang, escalated from
 //     re-init to AT+CFUN=1,1 to closing and reopening the port; a vanished
 //     port (read error, EOF) is reopened with exponential backoff (MinBackoff
 //     to MaxBackoff), first at Config.Port and then at every port the Globs
@@ -34,6 +41,22 @@
 //     under another tty name is therefore the same Device, with the same
 //     name. Status().Resets counts recovery actions and ATTimeouts counts
 //     command timeouts.
+//
+// # Dialects
+//
+// Quirks of real firmwares the driver survives, each reproduced by the
+// simulator (modemsim.Faults, ModemConfig) and tested over a PTY:
+//
+//   - "+CPIN: READY" with no final OK (Wavecom; python-gsmmodem's
+//     modem.py _unlockSim, its issue #19): after the +CPIN line a missing
+//     final result is taken as OK once noFinalGrace has passed;
+//   - "COMMAND NOT SUPPORT" instead of ERROR for an unknown command (some
+//     Huawei firmwares; python-gsmmodem's modem.py write): read as ERROR,
+//     so probing for +CCID/+ICCID/^ICCID costs no timeouts.
+//
+// The AT layer ends a command only on a line it reads, so the tap between
+// the port and the AT layer ends such commands by adding a line of its own
+// (a +CME ERROR carrying a mark that the driver recognises).
 //
 // Probe and Discover find modems without a configuration. A package-wide
 // registry of claimed ports keeps two Devices (or a Device and a probe) off

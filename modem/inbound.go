@@ -8,18 +8,35 @@ import (
 )
 
 // poll lists every stored message (AT+CMGL=4, PDU mode "all") and hands the
-// inbound ones to the handler. It is the safety net for lost +CMTI.
+// inbound ones to the handler. It is the safety net for lost +CMTI and
+// +CDSI, and it reads what arrived while nobody listened: at the start of
+// every session, status reports the modem stored in its "SR" memory while
+// the daemon was down are read (and deleted once handled) like messages.
 func (s *session) poll() {
 	if s.d.in == nil {
 		return // nobody to hand messages to: leave them stored
 	}
+	s.sweep(storageMem)
+	if s.srStore && !s.hung() && !s.lost() {
+		ct := s.d.cfg.CommandTimeout
+		if _, err := s.cmd(`+CPMS="SR"`, ct); err != nil {
+			s.d.log.Debug("cannot select the SR memory", "error", err)
+			return
+		}
+		s.sweep("SR")
+		s.cmd(fmt.Sprintf(`+CPMS="%s"`, storageMem), ct)
+	}
+}
+
+// sweep lists the selected read memory and takes what it holds.
+func (s *session) sweep(mem string) {
 	lines, err := s.cmd("+CMGL=4", s.d.cfg.CommandTimeout)
 	if err != nil {
-		s.d.log.Debug("cmgl failed", "error", err)
+		s.d.log.Debug("cmgl failed", "mem", mem, "error", err)
 		return
 	}
 	for _, m := range parseCMGL(lines) {
-		s.take("", m)
+		s.take(mem, m)
 	}
 }
 

@@ -200,6 +200,39 @@ func parseCPMS(lines []string) (used, total int, ok bool) {
 	return 0, 0, false
 }
 
+// parseCPMSList parses the answer to AT+CPMS=?, e.g.
+// +CPMS: ("SM","ME","SR"),("SM","ME"),("SM","ME"), into the memories each
+// of <mem1>, <mem2>, <mem3> may take (upper case).
+func parseCPMSList(lines []string) [][]string {
+	for _, l := range lines {
+		rest, ok := afterPrefix(l, "+CPMS:")
+		if !ok {
+			continue
+		}
+		var out [][]string
+		for {
+			open := strings.IndexByte(rest, '(')
+			if open < 0 {
+				break
+			}
+			end := strings.IndexByte(rest[open:], ')')
+			if end < 0 {
+				break
+			}
+			var group []string
+			for _, f := range splitFields(rest[open+1 : open+end]) {
+				if name := strings.ToUpper(f.val); name != "" && len(name) <= 4 && isAlnum(name) {
+					group = append(group, name)
+				}
+			}
+			out = append(out, group)
+			rest = rest[open+end+1:]
+		}
+		return out
+	}
+	return nil
+}
+
 // parseCPIN returns the code of "+CPIN: <code>" (READY, SIM PIN, SIM PUK ...).
 func parseCPIN(lines []string) (string, bool) {
 	for _, l := range lines {

@@ -304,7 +304,7 @@ func TestClassifySend(t *testing.T) {
 
 func TestTapFiltersGarbageAndSeesPDU(t *testing.T) {
 	rw := &fakeRW{r: bytes.NewReader([]byte("\x00\xff\xfeOK\r\n\x80\x1a"))}
-	tp := &tap{rw: rw, log: discardLogger}
+	tp := newTap(rw, discardLogger)
 	buf := make([]byte, 64)
 	n, _ := tp.Read(buf)
 	if got := string(buf[:n]); got != "OK\r\n\x1a" {

@@ -3,14 +3,17 @@ package modem
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/warthog618/modem/at"
 	"go.bug.st/serial"
 )
 
@@ -20,34 +23,227 @@ import (
 //     to an "OK";
 //   - records whether the Ctrl-Z terminated PDU of an AT+CMGS has been
 //     written, which decides between a temporary and an ambiguous failure;
+//   - follows the answer line by line so that it can end a command the AT
+//     layer would otherwise wait on until its timeout: a "> " prompt that
+//     does not come within its own deadline (expectPrompt), a final result a
+//     firmware never sends after a known answer line (finishOn), and the
+//     vendor final "COMMAND NOT SUPPORT" (Huawei) that is followed by an
+//     "ERROR" the AT layer knows. It ends a command by adding a line of its
+//     own to what the AT layer reads (a +CME ERROR carrying a mark, see
+//     isMark), since the AT layer ends commands on lines only;
 //   - logs raw traffic at Debug.
+//
+// A pump goroutine reads the port (and ends when the port is closed), so
+// that an added line reaches the AT layer while the port is silent.
 type tap struct {
 	rw      io.ReadWriteCloser
 	log     *slog.Logger
 	pduSent atomic.Bool
 	lastRx  atomic.Int64 // UnixNano of the last byte read
+
+	rx     chan []byte // filtered chunks from the pump; closed on a read error
+	added  chan []byte // lines added by a watch's timer
+	rest   []byte      // unread part of the current chunk (Read's goroutine only)
+	err    error       // the pump's read error, valid once rx is closed
+	done   chan struct{}
+	closer sync.Once
+
+	mu   sync.Mutex
+	line []byte // the line being received
+	w    *watch // what the current command waits for, or nil
+}
+
+// watch is what the tap looks for on behalf of the command in flight.
+type watch struct {
+	prompt     bool        // a "> " prompt is expected
+	promptSeen bool        //
+	promptT    *time.Timer // fires when the prompt did not come in time
+	prefix     string      // an answer line that may come without a final result
+	grace      time.Duration
+	finalT     *time.Timer // runs from the prefix line until a final result
+}
+
+// Marks carried by the lines the tap adds (as "+CME ERROR: <mark>").
+const (
+	markNoPrompt = "simgate: no prompt"
+	markNoFinal  = "simgate: no final result"
+)
+
+// isMark reports whether err is the tap's added line with that mark.
+func isMark(err error, mark string) bool {
+	var cme at.CMEError
+	return errors.As(err, &cme) && string(cme) == mark
+}
+
+func markLine(mark string) []byte { return []byte("\r\n+CME ERROR: " + mark + "\r\n") }
+
+func newTap(rw io.ReadWriteCloser, log *slog.Logger) *tap {
+	t := &tap{
+		rw:    rw,
+		log:   log,
+		rx:    make(chan []byte, 16),
+		added: make(chan []byte, 4),
+		done:  make(chan struct{}),
+	}
+	go t.pump()
+	return t
+}
+
+// pump reads the port, filters what it read and hands it to Read.
+func (t *tap) pump() {
+	defer close(t.rx)
+	buf := make([]byte, 1024)
+	for {
+		n, err := t.rw.Read(buf)
+		if n > 0 {
+			t.lastRx.Store(time.Now().UnixNano())
+			if t.log.Enabled(context.Background(), slog.LevelDebug) {
+				t.log.Debug("at rx", "data", string(buf[:n]))
+			}
+		}
+		var out []byte
+		for _, c := range buf[:n] {
+			if c >= 0x20 && c < 0x7f || c == '\r' || c == '\n' || c == 0x1a {
+				out = append(out, c)
+			}
+		}
+		if len(out) > 0 {
+			out = append(out, t.scan(out)...)
+			select {
+			case t.rx <- out:
+			case <-t.done:
+				return
+			}
+		}
+		if err != nil {
+			t.err = err
+			return
+		}
+		if n == 0 {
+			// a reader that returns 0, nil: do not spin
+			select {
+			case <-t.done:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
 }
 
 func (t *tap) Read(p []byte) (int, error) {
-	for {
-		n, err := t.rw.Read(p)
-		if n > 0 {
-			t.lastRx.Store(time.Now().UnixNano())
+	if len(t.rest) == 0 {
+		select {
+		case b, ok := <-t.rx:
+			if !ok {
+				return 0, t.err
+			}
+			t.rest = b
+		case b := <-t.added:
+			t.rest = b
 		}
-		if n > 0 && t.log.Enabled(context.Background(), slog.LevelDebug) {
-			t.log.Debug("at rx", "data", string(p[:n]))
-		}
-		k := 0
-		for _, c := range p[:n] {
-			if c >= 0x20 && c < 0x7f || c == '\r' || c == '\n' || c == 0x1a {
-				p[k] = c
-				k++
+	}
+	n := copy(p, t.rest)
+	t.rest = t.rest[n:]
+	return n, nil
+}
+
+// maxLineTrack bounds the line the tap keeps to look at.
+const maxLineTrack = 256
+
+// scan follows lines and the prompt in filtered input; it returns bytes to
+// add right after it.
+func (t *tap) scan(b []byte) []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var extra []byte
+	for _, c := range b {
+		switch {
+		case c == '\r' || c == '\n':
+			if len(t.line) > 0 {
+				extra = append(extra, t.endLine(strings.TrimSpace(string(t.line)))...)
+				t.line = t.line[:0]
+			}
+		case c == '>' && len(t.line) == 0:
+			if w := t.w; w != nil && w.prompt && !w.promptSeen {
+				w.promptSeen = true
+				w.promptT.Stop()
+			}
+		default:
+			if len(t.line) < maxLineTrack {
+				t.line = append(t.line, c)
 			}
 		}
-		if k > 0 || err != nil || n == 0 {
-			return k, err
+	}
+	return extra
+}
+
+// endLine looks at one complete line (t.mu held).
+func (t *tap) endLine(l string) []byte {
+	final := l == "OK" || strings.HasPrefix(l, "ERROR") || strings.HasPrefix(l, "+CME ERROR:") ||
+		strings.HasPrefix(l, "+CMS ERROR:")
+	if w := t.w; w != nil && w.prefix != "" {
+		switch {
+		case final:
+			if w.finalT != nil {
+				w.finalT.Stop()
+				w.finalT = nil
+			}
+		case strings.HasPrefix(l, w.prefix) && w.finalT == nil:
+			w.finalT = time.AfterFunc(w.grace, func() { t.add(w, markNoFinal) })
 		}
-		// everything was garbage: read again rather than return 0, nil
+	}
+	if l == "COMMAND NOT SUPPORT" {
+		// Huawei's answer to a command it does not know, instead of ERROR.
+		return []byte("\r\nERROR\r\n")
+	}
+	return nil
+}
+
+// add hands the AT layer a marked line if w is still the current watch.
+func (t *tap) add(w *watch, mark string) {
+	t.mu.Lock()
+	cur := t.w == w
+	if cur {
+		if mark == markNoPrompt && w.promptSeen {
+			cur = false
+		}
+	}
+	t.mu.Unlock()
+	if !cur {
+		return
+	}
+	t.log.Debug("ending command", "reason", mark)
+	select {
+	case t.added <- markLine(mark):
+	default:
+	}
+}
+
+// expect arms a watch for the next command: a prompt due within promptIn
+// (0: no prompt), and an answer line prefix after which a missing final
+// result is taken as given once grace has passed ("": none). The returned
+// func disarms it; call it when the command returned.
+func (t *tap) expect(promptIn time.Duration, prefix string, grace time.Duration) (disarm func()) {
+	w := &watch{prefix: prefix, grace: grace}
+	t.mu.Lock()
+	t.w = w
+	if promptIn > 0 {
+		w.prompt = true
+		w.promptT = time.AfterFunc(promptIn, func() { t.add(w, markNoPrompt) })
+	}
+	t.mu.Unlock()
+	return func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if w.promptT != nil {
+			w.promptT.Stop()
+		}
+		if w.finalT != nil {
+			w.finalT.Stop()
+		}
+		if t.w == w {
+			t.w = nil
+		}
 	}
 }
 
@@ -62,7 +258,14 @@ func (t *tap) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (t *tap) Close() error { return t.rw.Close() }
+func (t *tap) Close() error {
+	var err error
+	t.closer.Do(func() {
+		close(t.done)
+		err = t.rw.Close()
+	})
+	return err
+}
 
 // opener opens a port path. Tests may replace it; the default is serial.
 type opener func(path string, baud int) (io.ReadWriteCloser, error)

@@ -120,9 +120,22 @@ func (s *session) send(r *sendReq) (int, error) {
 	pdu := strings.ToUpper(hex.EncodeToString(append([]byte{0}, r.tpdu...)))
 	s.tap.pduSent.Store(false)
 	start := time.Now()
+	// Two deadlines: the prompt comes from the modem itself, within
+	// PromptTimeout; only the answer after the PDU waits on the network.
+	disarm := s.tap.expect(min(s.d.cfg.PromptTimeout, timeout), "", 0)
 	lines, err := s.at.SMSCommand(fmt.Sprintf("+CMGS=%d", len(r.tpdu)), pdu, at.WithTimeout(timeout))
+	disarm()
 	written := s.tap.pduSent.Load()
+	if isMark(err, markNoPrompt) {
+		err = fmt.Errorf("no prompt within %s: %w", s.d.cfg.PromptTimeout, at.ErrDeadlineExceeded)
+	}
 	s.account(err)
+	if written && errors.Is(err, at.ErrDeadlineExceeded) {
+		// The caller's deadline may have cut the wait short: the modem may
+		// still be waiting on the network until SendTimeout, which the
+		// probe must allow for (a slow network is not a hang).
+		s.busyFor = max(0, s.d.cfg.SendTimeout-time.Since(start))
+	}
 	mr, serr := classifySend(lines, err, written)
 	if !written && serr != nil && !errors.Is(err, at.ErrClosed) {
 		// A prompt may still come (or a stale answer ended the command

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,10 +25,14 @@ type session struct {
 	tap      *tap
 	at       *at.AT
 
-	consec  int  // consecutive AT timeouts
-	dirty   bool // a command timed out: its answer may still arrive
-	full    bool // storage full seen
-	srMem   bool // status reports are stored in "SR" (+CDSI)
+	consec  int           // consecutive AT timeouts
+	dirty   bool          // a command timed out: its answer may still arrive
+	probe   bool          // a command timed out: probe with "AT" before going on
+	why     string        // why the modem is taken for hung (Status().LastError)
+	busyFor time.Duration // how much longer the modem may legitimately be busy (a send on the network)
+	full    bool          // storage full seen
+	srMem   bool          // status reports are stored in "SR" (+CDSI)
+	srStore bool          // the modem has an "SR" memory that the poll sweeps too
 	kick    chan struct{}
 	reg     chan gateway.RegStatus // latest +CREG URC, applied by the owner
 	routed  chan routedPDU
@@ -50,7 +55,7 @@ func newSession(d *Device, path, resolved string, rw io.ReadWriteCloser) *sessio
 		d:        d,
 		path:     path,
 		resolved: resolved,
-		tap:      &tap{rw: rw, log: d.log},
+		tap:      newTap(rw, d.log),
 		kick:     make(chan struct{}, 1),
 		reg:      make(chan gateway.RegStatus, 1),
 		routed:   make(chan routedPDU, 32),
@@ -152,14 +157,46 @@ func (s *session) takePending() []indexRef {
 	return p
 }
 
-// cmd runs one AT command (without the "AT") and keeps the timeout counters.
+// cmd runs one AT command (without the "AT") and keeps the timeout
+// counters. After a timeout it probes the modem with a plain "AT".
 func (s *session) cmd(c string, timeout time.Duration) ([]string, error) {
+	return s.cmdWatch(c, "", timeout)
+}
+
+// noFinalGrace is how long a final result may lag behind the answer line of
+// a command known to come without one on some firmwares.
+const noFinalGrace = 300 * time.Millisecond
+
+// cmdNoFinal runs a command that some firmwares answer without a final
+// result (Wavecom: "+CPIN: READY" and no OK): once a line starting with
+// prefix came, a final result missing after noFinalGrace is taken as OK.
+func (s *session) cmdNoFinal(c, prefix string, timeout time.Duration) ([]string, error) {
+	return s.cmdWatch(c, prefix, timeout)
+}
+
+func (s *session) cmdWatch(c, prefix string, timeout time.Duration) ([]string, error) {
 	if err := s.d.ctx.Err(); err != nil {
 		return nil, err
 	}
+	if s.hung() {
+		return nil, errHung // nothing more goes to a hung modem before recovery
+	}
 	s.quiesce()
+	var disarm func()
+	if prefix != "" {
+		disarm = s.tap.expect(0, prefix, min(noFinalGrace, timeout/2))
+	}
 	lines, err := s.at.Command(c, at.WithTimeout(timeout))
+	if disarm != nil {
+		disarm()
+	}
+	if isMark(err, markNoFinal) {
+		s.d.log.Debug("answer without a final result taken as OK", "command", c)
+		s.dirty = true // the final result may still come
+		err = nil
+	}
 	s.account(err)
+	s.probeIfNeeded()
 	return lines, err
 }
 
@@ -195,14 +232,44 @@ func (s *session) account(err error) {
 	case errors.Is(err, at.ErrDeadlineExceeded):
 		s.consec++
 		s.dirty = true
+		s.probe = true
 		s.d.countTimeout()
-	case errors.Is(err, at.ErrClosed):
+	case errors.Is(err, at.ErrClosed), errors.Is(err, errHung):
 	default:
 		s.consec = 0 // the modem answered something
 		var cms at.CMSError
 		if errors.As(err, &cms) && errCode(string(cms)) == 322 {
 			s.full = true
 		}
+	}
+}
+
+// probeIfNeeded sends a plain "AT" after a timeout. A modem that answers it
+// is alive (the command was slow, unknown or its answer got lost); one that
+// does not answer within ProbeTimeout (plus the time a send may still keep
+// it busy on the network) is hung, and recovery starts at once instead of
+// after HangAfter more timeouts.
+func (s *session) probeIfNeeded() {
+	if !s.probe || s.lost() || s.d.ctx.Err() != nil {
+		s.probe = false
+		return
+	}
+	s.probe = false
+	busy := s.busyFor
+	s.busyFor = 0
+	s.quiesce()
+	start := time.Now()
+	_, err := s.at.Command("", at.WithTimeout(s.d.cfg.ProbeTimeout+busy))
+	s.dirty = true // the late answer of the timed-out command may follow the probe's
+	switch {
+	case errors.Is(err, at.ErrDeadlineExceeded):
+		s.d.countTimeout()
+		s.consec = max(s.consec+1, s.d.cfg.HangAfter)
+		s.why = "no answer to AT after a timeout"
+		s.d.log.Warn("modem does not answer AT after a timeout: hung", "waited", time.Since(start).String())
+	case errors.Is(err, at.ErrClosed):
+	default:
+		s.consec = 0
 	}
 }
 
@@ -327,6 +394,12 @@ func (s *session) init() error {
 			s.full = true
 		}
 	}
+	s.srStore = false
+	if lines, err := s.cmd("+CPMS=?", ct); err == nil {
+		if mems := parseCPMSList(lines); len(mems) > 0 {
+			s.srStore = slices.Contains(mems[0], "SR")
+		}
+	}
 	s.cmd("+CREG=1", ct)
 	if lines, err := s.cmd("+CNUM", ct); err == nil {
 		info.MSISDN = parseCNUM(lines)
@@ -368,7 +441,7 @@ func (s *session) unlock() error {
 	ct := d.cfg.CommandTimeout
 	var code string
 	for tries := 0; ; tries++ {
-		lines, err := s.cmd("+CPIN?", ct)
+		lines, err := s.cmdNoFinal("+CPIN?", "+CPIN:", ct)
 		if err == nil {
 			c, ok := parseCPIN(lines)
 			if ok {
@@ -417,7 +490,7 @@ func (s *session) unlock() error {
 	d.pinUnsure = false
 	d.log.Info("SIM unlocked")
 	for tries := 0; tries < 20; tries++ {
-		lines, err := s.cmd("+CPIN?", ct)
+		lines, err := s.cmdNoFinal("+CPIN?", "+CPIN:", ct)
 		if c, ok := parseCPIN(lines); err == nil && ok && c == "READY" {
 			return nil
 		}
@@ -554,7 +627,12 @@ func abs(x int) int {
 // errPortLost when the port vanished meanwhile.
 func (s *session) recover() error {
 	d := s.d
-	d.setState(gateway.ModemHung, fmt.Sprintf("%d consecutive AT timeouts", s.consec))
+	why := s.why
+	if why == "" {
+		why = fmt.Sprintf("%d consecutive AT timeouts", s.consec)
+	}
+	s.why = ""
+	d.setState(gateway.ModemHung, why)
 
 	d.countReset("re-init")
 	s.consec = 0
@@ -612,6 +690,7 @@ func (d *Device) serve(s *session) error {
 		if s.lost() {
 			return errPortLost
 		}
+		s.probeIfNeeded() // after a send that timed out (its caller has its answer)
 		if s.hung() {
 			if err := s.recover(); err != nil {
 				return err

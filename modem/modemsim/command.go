@@ -117,6 +117,7 @@ func init() {
 // execLine runs one command line (m.mu held).
 func (s *session) execLine(line string) {
 	m := s.m
+	s.noFinal = false
 	idx := strings.Index(asciiUpper(line), "AT")
 	if idx < 0 {
 		return // no AT prefix: modems ignore the line
@@ -136,7 +137,12 @@ func (s *session) execLine(line string) {
 		if h == nil && len(c.name) > 1 && c.name[0] == 'S' {
 			h = cmdSReg
 		}
-		if h == nil {
+		if h == nil || m.unsupported(c.name) {
+			if m.faults.CommandNotSupport {
+				info = append(info, "COMMAND NOT SUPPORT")
+				s.out.Write(s.infoBytes(info))
+				return
+			}
 			s.answer(info, errPlain)
 			return
 		}
@@ -156,10 +162,25 @@ func (s *session) execLine(line string) {
 			s.after = nil
 		}
 	}
-	s.answer(info, nil)
+	if s.noFinal {
+		s.noFinal = false
+		s.out.Write(s.infoBytes(info))
+	} else {
+		s.answer(info, nil)
+	}
 	for _, f := range after {
 		f()
 	}
+}
+
+// unsupported reports whether the firmware lacks command name (m.mu held).
+func (m *Modem) unsupported(name string) bool {
+	for _, u := range m.cfg.Unsupported {
+		if strings.EqualFold(u, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // final writes a final result without information text (m.mu held).
@@ -348,6 +369,7 @@ func cmdCPIN(s *session, c command) ([]string, *atError) {
 	m := s.m
 	switch c.op {
 	case "?":
+		s.noFinal = m.faults.CPINNoFinal
 		switch m.pinState {
 		case pinSIM:
 			return []string{"+CPIN: SIM PIN"}, nil

@@ -32,8 +32,9 @@
 // nothing sent. A PDU that is not hex, not an SMS-SUBMIT or whose TPDU
 // length differs from the announced one is answered +CMS ERROR: 304. The
 // TP-MR is assigned by the modem, per modem, 0..255 wrapping. Storage: "SM"
-// (ModemConfig.StorageSlots, default 30), "ME" (100 slots) and "MT" (SM
-// then ME) selected with AT+CPMS; indices start at 1; AT+CMGR on an empty
+// (ModemConfig.StorageSlots, default 30), "ME" (100 slots), "MT" (SM
+// then ME) and, with ModemConfig.SRMemory, "SR" (20 slots, where status
+// reports are stored) selected with AT+CPMS; indices start at 1; AT+CMGR on an empty
 // slot answers OK without information, out of range +CMS ERROR: 321;
 // AT+CMGL and AT+CMGR mark REC UNREAD messages read; AT+CMGD takes an
 // index and delflag 0..4. AT+CNMI (default 1,0,0,0,0: no indications)
@@ -62,7 +63,10 @@
 // latency and jitter, a fraction of sends answered with a +CMS ERROR code,
 // storage full (+CMS ERROR: 322), not registered (+CREG stat 2, sends
 // +CMS ERROR: 331), garbage bytes after a reboot and before some answers,
-// and hangs:
+// the dialects of real firmwares (Faults.CPINNoFinal: "+CPIN: READY"
+// without OK, as Wavecom; Faults.CommandNotSupport: "COMMAND NOT SUPPORT"
+// for an unknown command, as Huawei; ModemConfig.Unsupported: commands a
+// firmware lacks), and hangs:
 //
 //   - Faults.Hang: the modem answers nothing and swallows everything
 //     (including a PDU after a prompt) until it sees AT+CFUN=1,1 (it still

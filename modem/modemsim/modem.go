@@ -23,6 +23,14 @@ type ModemConfig struct {
 	Operator     string // AT+COPS? long alphanumeric name
 	StorageSlots int    // SIM ("SM") message slots, default 30
 	SMSCAddress  string // AT+CSCA? default
+	// SRMemory gives the modem a status report memory "SR" (as Quectel and
+	// SIMCom modules have): with AT+CNMI ds=2, or when no port is open to
+	// route a report to, reports are stored there and announced with
+	// +CDSI: "SR",<index>. Without it they go to the <mem3> storage.
+	SRMemory bool
+	// Unsupported lists commands (as "+CCID", "^ICCID") this firmware does
+	// not have: they are answered as unknown commands.
+	Unsupported []string
 }
 
 // Faults are the quirks and failures a modem shows; see the package
@@ -42,11 +50,15 @@ type Faults struct {
 	HangHard      bool          // answer nothing until a reopen or a replug (AT+CFUN=1,1 does not help)
 	HangAfterPDU  bool          // accept the next CMGS PDU, then hang without answering
 	Garbage       bool          // garbage bytes after a reboot and now and then before answers
+
+	// Dialect quirks of real firmwares (see the package documentation).
+	CPINNoFinal       bool // AT+CPIN? answers "+CPIN: <code>" and no final OK (Wavecom)
+	CommandNotSupport bool // an unknown command is answered "COMMAND NOT SUPPORT", not ERROR (Huawei)
 }
 
 // StoredSMS is one message in a modem's message storage.
 type StoredSMS struct {
-	Mem   string `json:"mem"`   // "SM" or "ME"
+	Mem   string `json:"mem"`   // "SM", "ME" or "SR"
 	Index int    `json:"index"` // index as used by AT+CMGR/AT+CMGD for that storage
 	Stat  int    `json:"stat"`  // 0 REC UNREAD, 1 REC READ, 2 STO UNSENT, 3 STO SENT
 	TPDU  []byte `json:"tpdu"`  // the TPDU without SMSC address
@@ -144,6 +156,9 @@ func newModem(n *Network, cfg ModemConfig) *Modem {
 			"ME": {name: "ME", slots: make([]*StoredSMS, 100)},
 		},
 	}
+	if cfg.SRMemory {
+		m.mem["SR"] = &storage{name: "SR", slots: make([]*StoredSMS, 20)}
+	}
 	m.mu.Lock()
 	m.boot()
 	m.mu.Unlock()
@@ -236,7 +251,10 @@ func (m *Modem) Stored() []StoredSMS {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []StoredSMS
-	for _, name := range []string{"SM", "ME"} {
+	for _, name := range []string{"SM", "ME", "SR"} {
+		if m.mem[name] == nil {
+			continue
+		}
 		for _, s := range m.mem[name].slots {
 			if s != nil {
 				c := *s

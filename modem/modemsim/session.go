@@ -18,6 +18,7 @@ type session struct {
 	overflow bool
 	prompt   *prompt
 	after    func() // run after the current command line's final result
+	noFinal  bool   // the current command line gets no final result (a quirk)
 	stop     func() // closes the session's input (Network.Close)
 }
 

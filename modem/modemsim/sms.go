@@ -32,6 +32,10 @@ func (m *Modem) view(name string) []*storage {
 	switch name {
 	case "ME":
 		return []*storage{m.mem["ME"]}
+	case "SR":
+		if sr := m.mem["SR"]; sr != nil {
+			return []*storage{sr}
+		}
 	case "MT":
 		return []*storage{m.mem["SM"], m.mem["ME"]}
 	}
@@ -107,7 +111,13 @@ func (m *Modem) pduHex(t []byte) string {
 	return strings.ToUpper(hex.EncodeToString(append(m.smscPrefix(), t...)))
 }
 
-var memNames = []string{"SM", "ME", "MT"}
+// memNames are the memories AT+CPMS accepts (m.mu held).
+func (m *Modem) memNames() []string {
+	if m.mem["SR"] != nil {
+		return []string{"SM", "ME", "MT", "SR"}
+	}
+	return []string{"SM", "ME", "MT"}
+}
 
 func cmdCPMS(s *session, c command) ([]string, *atError) {
 	m := s.m
@@ -124,7 +134,11 @@ func cmdCPMS(s *session, c command) ([]string, *atError) {
 		return []string{"+CPMS: " + strings.Join(parts, ",")}, nil
 	case "=?":
 		l := `("SM","ME","MT")`
-		return []string{"+CPMS: " + l + "," + l + "," + l}, nil
+		l1 := l
+		if m.mem["SR"] != nil {
+			l1 = `("SM","ME","MT","SR")`
+		}
+		return []string{"+CPMS: " + l1 + "," + l + "," + l}, nil
 	case "=":
 		args := splitArgs(c.args)
 		if len(args) == 0 || len(args) > 3 {
@@ -137,7 +151,7 @@ func cmdCPMS(s *session, c command) ([]string, *atError) {
 				continue
 			}
 			ok := false
-			for _, n := range memNames {
+			for _, n := range m.memNames() {
 				ok = ok || n == name
 			}
 			if !ok {
@@ -751,11 +765,15 @@ func (m *Modem) accept(in inbound) bool {
 			}
 			fallthrough
 		default:
-			idx, ok := m.store(m.set.mem[2], in.tpdu, 0)
+			mem := m.set.mem[2]
+			if m.mem["SR"] != nil {
+				mem = "SR"
+			}
+			idx, ok := m.store(mem, in.tpdu, 0)
 			if !ok {
 				return false
 			}
-			m.urc(fmt.Sprintf("+CDSI: %q,%d", m.set.mem[2], idx))
+			m.urc(fmt.Sprintf("+CDSI: %q,%d", mem, idx))
 		}
 	} else {
 		mt := m.set.cnmi[1]
