@@ -15,10 +15,11 @@ import (
 //
 // Emit never waits for a notifier: each notifier has its own goroutine and an
 // in-memory queue that keeps events in order and never drops one. Notifiers
-// are still expected to be fast (the webhook deliverer only enqueues the
-// event durably and returns). Events queued for a notifier but not yet
-// handed over are lost if the process dies; Close hands over everything
-// queued before it returns.
+// are still expected to be fast. What must survive a crash is read from the
+// store, not from this queue: the webhook deliverer reads the stored events
+// after a durable cursor (EventOutbox), and its Notify only wakes it.
+// Events queued for a notifier but not yet handed over are lost if the
+// process dies; Close hands over everything queued before it returns.
 //
 // Events is safe for concurrent use. Subscribe starts a goroutine per
 // notifier; Close stops them.
@@ -93,9 +94,8 @@ func (e *Events) Subscribe(n Notifier) {
 
 // Emit gives ev an ID (a ULID) and a Time if it has none, appends it to the
 // event store and queues it for every notifier. A store error is logged and
-// counted; the event still goes to the notifiers, so that a webhook is not
-// lost because the audit trail could not be written. Emit never blocks on a
-// notifier.
+// counted; the event still goes to the notifiers, but webhooks, which read
+// the stored events, do not see it. Emit never blocks on a notifier.
 func (e *Events) Emit(ctx context.Context, ev Event) {
 	if ev.Time.IsZero() {
 		ev.Time = e.now().UTC()

@@ -202,6 +202,17 @@ var eventTypes = []EventType{
 // the API and the configuration check webhook subscriptions against.
 func EventTypes() []EventType { return slices.Clone(eventTypes) }
 
+// AboutOutboundMessage reports whether events of type t are about an
+// outbound message (Event.MessageID names it): the events a message's
+// callback_url receives.
+func (t EventType) AboutOutboundMessage() bool {
+	switch t {
+	case EventMessageSent, EventMessageDelivered, EventMessageFailed, EventMessageUnknown, EventMessageExpired:
+		return true
+	}
+	return false
+}
+
 // Known reports whether t is one of EventTypes.
 func (t EventType) Known() bool { return slices.Contains(eventTypes, t) }
 
@@ -209,6 +220,22 @@ func (t EventType) Known() bool { return slices.Contains(eventTypes, t) }
 type EventStore interface {
 	// AppendEvent stores e durably.
 	AppendEvent(ctx context.Context, e Event) error
+}
+
+// EventOutbox hands the stored events to the webhook deliverer in the order
+// they were committed, after a durable cursor: an event stored before a
+// crash is still turned into deliveries after the restart, exactly once.
+// It has one consumer.
+type EventOutbox interface {
+	// NextEvents returns up to limit events committed after the cursor,
+	// oldest first, and the position of the last one ("" when there are
+	// none). Events appear in commit order: one committed later is never
+	// returned before one committed earlier.
+	NextEvents(ctx context.Context, limit int) ([]Event, string, error)
+	// AdvanceEvents stores ds (as EnqueueDeliveries) and moves the cursor to
+	// pos, in one transaction. A pos not after the cursor stores nothing
+	// and returns ErrExists.
+	AdvanceEvents(ctx context.Context, pos string, ds []Delivery) error
 }
 
 // Notifier hears every event once it is stored (e.g. the webhook deliverer).
@@ -269,8 +296,12 @@ type WebhookStore interface {
 	ListWebhooks(ctx context.Context) ([]Webhook, error)
 	// EnqueueDeliveries stores deliveries durably in one transaction.
 	EnqueueDeliveries(ctx context.Context, ds []Delivery) error
-	// DueDeliveries returns up to limit pending deliveries with NextAttempt <= now, oldest first.
-	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
+	// DueDeliveries returns up to limit pending deliveries with NextAttempt
+	// <= now, oldest first, leaving out those skip (if not nil) returns true
+	// for, given their ID and WebhookID: the caller skips the endpoints that
+	// are busy, so that their backlog does not hide the others' deliveries.
+	// skip must not call the store.
+	DueDeliveries(ctx context.Context, now time.Time, limit int, skip func(id, webhookID string) bool) ([]Delivery, error)
 	// UpdateDelivery stores d; a Done or Failed delivery leaves the pending index.
 	UpdateDelivery(ctx context.Context, d Delivery) error
 	// ListDeliveries lists deliveries of a webhook, newest first.

@@ -21,7 +21,8 @@
 // time.Time is 0). An index value v is written prefix(v) = 2-byte length | v,
 // so that one value's keys never run into another's.
 //
-//	meta                 "schema" → version (8 bytes); "probe" → time of the last Writable
+//	meta                 "schema" → version (8 bytes); "probe" → time of the last Writable;
+//	                     "outbox" → sequence of the last event turned into deliveries
 //	messages             id (ULID) → message JSON
 //	ix_time              prefix("") | createdAt | id → ""     all messages by time
 //	ix_status            prefix(status) | createdAt | id      by status
@@ -41,11 +42,13 @@
 //	optouts              number → gateway.OptOut JSON
 //	events               id (ULID, so time order) → gateway.Event JSON;
 //	                     PruneEvents (by age) and TrimEvents (by number) bound it
+//	event_log            sequence (8, commit order) → event id: the webhook outbox,
+//	                     read after meta "outbox" (see outbox.go)
 //	api_keys             id → gateway.APIKey JSON
 //	ix_api_key_hash      SHA-256 hash → id
 //	webhooks             id → webhook JSON (secret included)
 //	deliveries           id → gateway.Delivery JSON
-//	ix_delivery_pending  nextAttempt | id → ""     only deliveries neither done nor failed
+//	ix_delivery_pending  nextAttempt | id → webhook id   only deliveries neither done nor failed
 //	ix_delivery_webhook  prefix(webhook id) | createdAt | id → ""
 //	users                user id → account.User JSON (argon2id hash included)
 //	ix_user_login        login → user id
@@ -84,6 +87,17 @@
 // number of delivered messages. Cursors are opaque base64url strings holding
 // the (time, id) position of a page's last message; decodeCursor rejects
 // anything else with a *gateway.ValidationError for field "cursor".
+//
+// # Retention
+//
+// PruneMessages, PruneEvents, PruneDeliveries and PruneUnmatchedReports
+// (gateway.RetentionStore, driven by gateway.Retention) each delete one
+// bounded batch per transaction, oldest first, with every index entry and
+// counter of each record: messages through the final statuses of ix_status
+// (never queued, sending or sent ones), deliveries through
+// ix_delivery_webhook (never pending ones), events through event_log (never
+// past the outbox cursor). Freed pages are reused by bbolt but the file does
+// not shrink; Compact (simgate store compact, daemon stopped) rewrites it.
 //
 // # Concurrency and durability
 //

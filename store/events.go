@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -38,6 +39,9 @@ func (db *DB) AppendEvent(ctx context.Context, e gateway.Event) error {
 			return reject(fmt.Errorf("store: event %s: %w", e.ID, gateway.ErrExists))
 		}
 		if err := b.Put([]byte(e.ID), raw); err != nil {
+			return err
+		}
+		if err := logEvent(tx, e.ID); err != nil {
 			return err
 		}
 		return addCount(tx, cntEvents, 1)
@@ -91,15 +95,17 @@ func eventTime(k, v []byte) time.Time {
 }
 
 // PruneEvents deletes up to limit (default and maximum pruneChunk) of the
-// oldest events older than before (by their ULID time), in one transaction,
-// and returns how many it deleted.
+// oldest events older than before (by their ULID time), in one
+// transaction, and returns how many it deleted. Events the webhook outbox
+// has not handed on yet are never deleted.
 func (db *DB) PruneEvents(ctx context.Context, before time.Time, limit int) (int, error) {
 	n, _, err := db.pruneEvents(ctx, pruneLimit(limit), func(k, v []byte, _ int64) bool { return eventTime(k, v).Before(before) })
 	return n, db.fail("prune_events", err)
 }
 
 // TrimEvents deletes the oldest events until at most keep are left and
-// returns how many it deleted.
+// returns how many it deleted. Like PruneEvents it keeps the events the
+// outbox has not handed on.
 func (db *DB) TrimEvents(ctx context.Context, keep int) (int, error) {
 	total := 0
 	for {
@@ -125,8 +131,9 @@ func (db *DB) CountEvents(ctx context.Context) (int, error) {
 }
 
 // pruneEvents deletes, in one transaction, up to limit events from the
-// oldest while drop says so (given the key, the value and the number still
-// stored). more reports that it stopped at the limit.
+// oldest in the event log while drop says so (given the event's key, its
+// value and the number still stored), stopping at the outbox cursor. more
+// reports that it stopped at the limit.
 func (db *DB) pruneEvents(ctx context.Context, limit int, drop func(k, v []byte, stored int64) bool) (n int, more bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return 0, false, err
@@ -134,16 +141,29 @@ func (db *DB) pruneEvents(ctx context.Context, limit int, drop func(k, v []byte,
 	err = db.update(ctx, func(tx *bbolt.Tx) error {
 		n, more = 0, false
 		stored := getCount(tx, cntEvents)
-		c := tx.Bucket(bEvents).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.First() {
-			if !drop(k, v, stored-int64(n)) {
+		cur := outboxCursor(tx)
+		evs := tx.Bucket(bEvents)
+		c := tx.Bucket(bEventLog).Cursor()
+		for k, id := c.First(); k != nil; k, id = c.First() {
+			if len(k) != 8 || binary.BigEndian.Uint64(k) > cur {
 				break
 			}
-			if n == limit {
+			v := evs.Get(id)
+			if v != nil && !drop(id, v, stored-int64(n)) {
+				break
+			}
+			if v != nil && n == limit {
 				more = true
 				break
 			}
+			id = append([]byte(nil), id...)
 			if err := c.Delete(); err != nil {
+				return err
+			}
+			if v == nil {
+				continue // its event is gone already
+			}
+			if err := evs.Delete(id); err != nil {
 				return err
 			}
 			n++

@@ -36,12 +36,14 @@ var (
 	bDeliveries = []byte("deliveries")
 	bIxPending  = []byte("ix_delivery_pending")
 	bIxHookDel  = []byte("ix_delivery_webhook")
+	bEventLog   = []byte("event_log")
 )
 
 // Keys in bMeta and bCounts.
 var (
 	keySchema  = []byte("schema")
 	keyProbe   = []byte("probe")
+	keyOutbox  = []byte("outbox")
 	cntPending = []byte("deliveries_pending")
 	cntUnmatch = []byte("unmatched_reports")
 	cntEvents  = []byte("events")

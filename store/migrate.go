@@ -42,6 +42,10 @@ var migrations = []func(tx *bbolt.Tx) error{
 	func(tx *bbolt.Tx) error { return createBuckets(tx, accountsBuckets) },
 	// 4 → 5: the P2P campaigns.
 	func(tx *bbolt.Tx) error { return createBuckets(tx, campaignBuckets) },
+	// 5 → 6: the event log (commit order) and the webhook outbox's cursor.
+	// Events stored before it were handed to webhooks already: they go into
+	// the log behind the cursor.
+	migrateEventLog,
 }
 
 // createBuckets creates each bucket that does not exist yet.

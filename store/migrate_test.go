@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -81,7 +82,7 @@ func TestMigrateFromV1(t *testing.T) {
 		return tx.Bucket(bIxPending).Put(append(encTime(t0), "d1"...), nil)
 	})
 	db := openTest(t, path)
-	if v := schemaOf(t, db); v != uint64(SchemaVersion) || SchemaVersion != 5 {
+	if v := schemaOf(t, db); v != uint64(SchemaVersion) || SchemaVersion != 6 {
 		t.Fatalf("schema after open: %d, want %d", v, SchemaVersion)
 	}
 	var seen []string
@@ -106,6 +107,14 @@ func TestMigrateFromV1(t *testing.T) {
 	}
 	if n, _ := db.CountEvents(ctx); n != 1 {
 		t.Errorf("events counted after migration: %d", n)
+	}
+	// The old event was handed to webhooks when it was emitted: it is in the
+	// log behind the outbox cursor (not delivered again, prunable).
+	if evs, pos, err := db.NextEvents(ctx, 0); len(evs) != 0 || pos != "" || err != nil {
+		t.Errorf("NextEvents after migration = %v, %q, %v; want none", evs, pos, err)
+	}
+	if n, err := db.PruneEvents(ctx, time.Now(), 0); n != 1 || err != nil {
+		t.Errorf("PruneEvents of the migrated event = %d, %v", n, err)
 	}
 }
 

@@ -113,7 +113,7 @@ func deliveryEntries(d *gateway.Delivery) []entry {
 	es := []entry{{bucket: bIxHookDel, key: ixKey(d.WebhookID, d.CreatedAt, d.ID)}}
 	if pending(d) {
 		k := append(encTime(d.NextAttempt), d.ID...)
-		es = append(es, entry{bucket: bIxPending, key: k, count: cntPending})
+		es = append(es, entry{bucket: bIxPending, key: k, val: []byte(d.WebhookID), count: cntPending})
 	}
 	return es
 }
@@ -146,31 +146,13 @@ func (db *DB) EnqueueDeliveries(ctx context.Context, ds []gateway.Delivery) erro
 	if len(ds) == 0 {
 		return nil
 	}
-	now := time.Now().UTC()
-	ds = append([]gateway.Delivery(nil), ds...)
-	seen := map[string]bool{}
-	for i := range ds {
-		d := &ds[i]
-		if d.ID == "" || d.WebhookID == "" {
-			return gateway.Invalid("delivery", "id and webhook_id are required")
-		}
-		if seen[d.ID] {
-			return fmt.Errorf("store: delivery %s twice: %w", d.ID, gateway.ErrExists)
-		}
-		seen[d.ID] = true
-		if d.CreatedAt.IsZero() {
-			d.CreatedAt = now
-		}
-		if d.NextAttempt.IsZero() {
-			d.NextAttempt = d.CreatedAt
-		}
+	ds, err := prepareDeliveries(ds)
+	if err != nil {
+		return err
 	}
 	return db.fail("enqueue_deliveries", db.update(ctx, func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bDeliveries)
-		for i := range ds {
-			if b.Get([]byte(ds[i].ID)) != nil {
-				return reject(fmt.Errorf("store: delivery %s: %w", ds[i].ID, gateway.ErrExists))
-			}
+		if err := checkNewDeliveries(tx, ds); err != nil {
+			return err
 		}
 		for i := range ds {
 			if err := putDelivery(tx, nil, &ds[i]); err != nil {
@@ -181,9 +163,52 @@ func (db *DB) EnqueueDeliveries(ctx context.Context, ds []gateway.Delivery) erro
 	}))
 }
 
+// prepareDeliveries checks new deliveries and fills in their times, on a
+// copy of ds.
+func prepareDeliveries(ds []gateway.Delivery) ([]gateway.Delivery, error) {
+	now := time.Now().UTC()
+	ds = append([]gateway.Delivery(nil), ds...)
+	seen := map[string]bool{}
+	for i := range ds {
+		d := &ds[i]
+		if d.ID == "" || d.WebhookID == "" {
+			return nil, gateway.Invalid("delivery", "id and webhook_id are required")
+		}
+		if seen[d.ID] {
+			return nil, fmt.Errorf("store: delivery %s twice: %w", d.ID, gateway.ErrExists)
+		}
+		seen[d.ID] = true
+		if d.CreatedAt.IsZero() {
+			d.CreatedAt = now
+		}
+		if d.NextAttempt.IsZero() {
+			d.NextAttempt = d.CreatedAt
+		}
+	}
+	return ds, nil
+}
+
+// checkNewDeliveries rejects the write if any of ds is stored already.
+func checkNewDeliveries(tx *bbolt.Tx, ds []gateway.Delivery) error {
+	b := tx.Bucket(bDeliveries)
+	for i := range ds {
+		if b.Get([]byte(ds[i].ID)) != nil {
+			return reject(fmt.Errorf("store: delivery %s: %w", ds[i].ID, gateway.ErrExists))
+		}
+	}
+	return nil
+}
+
+// maxDueScan bounds the pending-index entries one DueDeliveries call walks
+// past (skipped or not due yet is where it stops anyway).
+const maxDueScan = 100_000
+
 // DueDeliveries returns up to limit (default 100) pending deliveries with
 // NextAttempt <= now, oldest NextAttempt first, through the pending index.
-func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]gateway.Delivery, error) {
+// skip, if not nil, is asked about each due delivery by ID and webhook ID
+// (from the index: the record is not read) and leaves out those it returns
+// true for; it runs inside a read transaction and must not call the store.
+func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int, skip func(id, webhookID string) bool) ([]gateway.Delivery, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -194,18 +219,25 @@ func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]ga
 	var out []gateway.Delivery
 	err := db.view(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bIxPending).Cursor()
-		for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
+		scanned := 0
+		for k, v := c.First(); k != nil && len(out) < limit && scanned < maxDueScan; k, v = c.Next() {
+			scanned++
 			if len(k) < 8 || binary.BigEndian.Uint64(k) > end {
 				break
 			}
+			id := k[8:]
+			if skip != nil && len(v) > 0 && skip(string(id), string(v)) {
+				continue
+			}
 			var d gateway.Delivery
-			found, err := getJSON(tx, bDeliveries, k[8:], &d)
+			found, err := getJSON(tx, bDeliveries, id, &d)
 			if err != nil {
 				return err
 			}
-			if found {
-				out = append(out, d)
+			if !found || (skip != nil && len(v) == 0 && skip(d.ID, d.WebhookID)) {
+				continue
 			}
+			out = append(out, d)
 		}
 		return nil
 	})

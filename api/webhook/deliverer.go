@@ -1,18 +1,12 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"net/url"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +18,16 @@ import (
 
 // CallbackPrefix starts the WebhookID of deliveries to a message's callback_url.
 const CallbackPrefix = "callback:"
+
+// Store is what a Deliverer needs of the store: the webhooks and their
+// deliveries, the event outbox it reads, and messages (for callback URLs).
+type Store interface {
+	gateway.WebhookStore
+	gateway.EventOutbox
+	// GetMessage returns the message with id, or an error wrapping
+	// gateway.ErrNotFound.
+	GetMessage(ctx context.Context, id string) (*gateway.Message, error)
+}
 
 // Config configures a Deliverer. Zero fields take the defaults noted.
 type Config struct {
@@ -42,12 +46,23 @@ type Config struct {
 	BackoffMax  time.Duration
 	// MaxRedirects followed per attempt (default 3; each hop is SSRF-checked).
 	MaxRedirects int
-	// Concurrency: attempts in flight at once (default 4).
+	// Concurrency: attempts in flight at once to one endpoint (a webhook,
+	// or the host of callback URLs) (default 2).
 	Concurrency int
-	// Batch: deliveries fetched per round (default 64).
+	// MaxInFlight: attempts in flight at once in all (default 32).
+	MaxInFlight int
+	// BreakerThreshold: consecutive failed attempts to an endpoint that open
+	// its circuit (default 5). While open, its due deliveries are put back
+	// without a request (LastError "circuit open"); after BreakerBase (doubling
+	// per consecutive opening up to BreakerMax; defaults 30s and 10m) one
+	// attempt probes it, and its success closes the circuit.
+	BreakerThreshold int
+	BreakerBase      time.Duration
+	BreakerMax       time.Duration
+	// Batch: events and deliveries read per round (default 64).
 	Batch int
-	// PollInterval: how often the worker looks for due retries when nothing
-	// wakes it (default 1s).
+	// PollInterval: how often the workers look for due retries and new
+	// events when nothing wakes them (default 1s).
 	PollInterval time.Duration
 	// CallbackSecret signs deliveries to message callback URLs; empty sends
 	// them unsigned (webhook-id and webhook-timestamp still set).
@@ -80,7 +95,19 @@ func (c *Config) setDefaults() {
 		c.MaxRedirects = 3
 	}
 	if c.Concurrency <= 0 {
-		c.Concurrency = 4
+		c.Concurrency = 2
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 32
+	}
+	if c.BreakerThreshold <= 0 {
+		c.BreakerThreshold = 5
+	}
+	if c.BreakerBase <= 0 {
+		c.BreakerBase = 30 * time.Second
+	}
+	if c.BreakerMax <= 0 {
+		c.BreakerMax = 10 * time.Minute
 	}
 	if c.Batch <= 0 {
 		c.Batch = 64
@@ -99,14 +126,18 @@ func (c *Config) setDefaults() {
 // Deliverer implements gateway.Notifier: see the package documentation.
 type Deliverer struct {
 	cfg    Config
-	st     gateway.WebhookStore
+	st     Store
 	log    *slog.Logger
 	client *http.Client
 	tr     *http.Transport
-	wake   chan struct{}
+	wake   chan struct{} // due deliveries may be waiting
+	events chan struct{} // new events may be in the outbox
 
-	mu    sync.Mutex
-	hooks map[string]gateway.Webhook // cache, refreshed every round
+	mu       sync.Mutex
+	hooks    map[string]gateway.Webhook // cache, refreshed every round
+	lanes    map[string]*lane           // by endpoint key
+	inFlight map[string]bool            // delivery IDs being attempted
+	total    int                        // len(inFlight)
 
 	results *prometheus.CounterVec
 	pending prometheus.Gauge
@@ -116,7 +147,7 @@ var _ gateway.Notifier = (*Deliverer)(nil)
 
 // New returns a Deliverer over st. logger may be nil; reg may be nil (no
 // metrics registered). It starts nothing: call Run.
-func New(cfg Config, st gateway.WebhookStore, logger *slog.Logger, reg prometheus.Registerer) (*Deliverer, error) {
+func New(cfg Config, st Store, logger *slog.Logger, reg prometheus.Registerer) (*Deliverer, error) {
 	if st == nil {
 		return nil, errors.New("webhook: nil store")
 	}
@@ -147,18 +178,21 @@ func New(cfg Config, st gateway.WebhookStore, logger *slog.Logger, reg prometheu
 	}
 	d := &Deliverer{
 		cfg: cfg, st: st, log: logger, tr: tr,
-		wake:  make(chan struct{}, 1),
-		hooks: map[string]gateway.Webhook{},
+		wake:     make(chan struct{}, 1),
+		events:   make(chan struct{}, 1),
+		hooks:    map[string]gateway.Webhook{},
+		lanes:    map[string]*lane{},
+		inFlight: map[string]bool{},
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "simgate_webhook_deliveries_total",
-			Help: "Webhook delivery attempts by result (success, retry, failed, refused).",
+			Help: "Webhook delivery attempts by result (success, retry, failed, refused, circuit_open).",
 		}, []string{"result"}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "simgate_webhook_pending",
 			Help: "Webhook deliveries not yet done or given up.",
 		}),
 	}
-	for _, r := range []string{"success", "retry", "failed", "refused"} {
+	for _, r := range []string{"success", "retry", "failed", "refused", "circuit_open"} {
 		d.results.WithLabelValues(r)
 	}
 	d.client = &http.Client{
@@ -191,49 +225,16 @@ func (d *Deliverer) Close() error {
 	return nil
 }
 
-// Notify stores one delivery per webhook subscribed to e.Type (and one for
-// the callback URL e carries, if any) durably, then wakes the worker. A store
-// failure is logged: the event itself is already in the event store.
-func (d *Deliverer) Notify(e gateway.Event) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	hooks, err := d.st.ListWebhooks(ctx)
-	if err != nil {
-		d.log.Error("webhook: list webhooks", "event_id", e.ID, "err", err)
-		return
+// Notify tells the Deliverer that e has been stored: it wakes the outbox
+// reader, which turns every stored event after its cursor into deliveries.
+// e itself is not used (the stored copy is), so an event is delivered only
+// if it was stored, and is delivered even if the process dies before it is
+// read. Notify never blocks.
+func (d *Deliverer) Notify(gateway.Event) {
+	select {
+	case d.events <- struct{}{}:
+	default:
 	}
-	now := d.cfg.Now().UTC()
-	var ds []gateway.Delivery
-	add := func(webhookID string) {
-		ds = append(ds, gateway.Delivery{
-			ID:          "msg_" + ulid.Make().String(),
-			WebhookID:   webhookID,
-			Event:       e,
-			NextAttempt: now,
-			CreatedAt:   now,
-		})
-	}
-	for _, h := range hooks {
-		if subscribed(h, e.Type) {
-			add(h.ID)
-		}
-	}
-	if u := callbackURL(e.Data); u != "" {
-		if err := CheckURL(u); err != nil {
-			d.log.Warn("webhook: callback URL ignored", "event_id", e.ID, "err", err)
-		} else {
-			add(CallbackPrefix + u)
-		}
-	}
-	if len(ds) == 0 {
-		return
-	}
-	if err := d.st.EnqueueDeliveries(ctx, ds); err != nil {
-		d.log.Error("webhook: deliveries not stored", "event_id", e.ID, "type", string(e.Type), "count", len(ds), "err", err)
-		return
-	}
-	d.pending.Add(float64(len(ds)))
-	d.Wake()
 }
 
 // Wake makes the worker look for due deliveries now (e.g. after a webhook was
@@ -243,6 +244,117 @@ func (d *Deliverer) Wake() {
 	case d.wake <- struct{}{}:
 	default:
 	}
+}
+
+// Run runs the outbox reader and the delivery scheduler until ctx ends,
+// waits for the attempts in flight to stop, and returns nil. Events stored
+// and deliveries due while it is stopped are handled when it runs again.
+func (d *Deliverer) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.readOutbox(ctx)
+	}()
+	d.schedule(ctx, &wg)
+	wg.Wait()
+	return nil
+}
+
+// sleep waits for ch, the poll interval or ctx; it reports false once ctx ended.
+func (d *Deliverer) sleep(ctx context.Context, ch <-chan struct{}) bool {
+	t := time.NewTimer(d.cfg.PollInterval)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-ch:
+	case <-t.C:
+	}
+	return true
+}
+
+// readOutbox turns stored events into deliveries until ctx ends.
+func (d *Deliverer) readOutbox(ctx context.Context) {
+	for {
+		if err := d.fanOut(ctx); err != nil && ctx.Err() == nil {
+			d.log.Error("webhook: event outbox", "err", err)
+		}
+		if !d.sleep(ctx, d.events) {
+			return
+		}
+	}
+}
+
+// fanOut reads the events after the outbox cursor, a batch at a time, and
+// stores one delivery per subscribed webhook (and one for the callback URL
+// of the message an event is about) together with the new cursor.
+func (d *Deliverer) fanOut(ctx context.Context) error {
+	for ctx.Err() == nil {
+		evs, pos, err := d.st.NextEvents(ctx, d.cfg.Batch)
+		if err != nil || pos == "" {
+			return err
+		}
+		hooks, err := d.st.ListWebhooks(ctx)
+		if err != nil {
+			return fmt.Errorf("list webhooks: %w", err)
+		}
+		now := d.cfg.Now().UTC()
+		var ds []gateway.Delivery
+		for _, e := range evs {
+			add := func(webhookID string) {
+				ds = append(ds, gateway.Delivery{
+					ID: "msg_" + ulid.Make().String(), WebhookID: webhookID, Event: e,
+					NextAttempt: now, CreatedAt: now,
+				})
+			}
+			for _, h := range hooks {
+				if subscribed(h, e.Type) {
+					add(h.ID)
+				}
+			}
+			u, err := d.callbackURL(ctx, e)
+			if err != nil {
+				return err
+			}
+			if u != "" {
+				if err := CheckURL(u); err != nil {
+					d.log.Warn("webhook: callback URL ignored", "event_id", e.ID, "err", err)
+				} else {
+					add(CallbackPrefix + u)
+				}
+			}
+		}
+		if err := d.st.AdvanceEvents(ctx, pos, ds); err != nil {
+			if errors.Is(err, gateway.ErrExists) {
+				continue // handed on already (cannot happen with one reader): read on
+			}
+			return fmt.Errorf("store deliveries: %w", err)
+		}
+		if len(ds) > 0 {
+			d.pending.Add(float64(len(ds)))
+			d.Wake()
+		}
+	}
+	return nil
+}
+
+// callbackURL is the callback_url of the outbound message e is about, if any.
+func (d *Deliverer) callbackURL(ctx context.Context, e gateway.Event) (string, error) {
+	if e.MessageID == "" || !e.Type.AboutOutboundMessage() {
+		return "", nil
+	}
+	m, err := d.st.GetMessage(ctx, e.MessageID)
+	if errors.Is(err, gateway.ErrNotFound) {
+		return "", nil // pruned, or the event came from elsewhere
+	}
+	if err != nil {
+		return "", fmt.Errorf("message of event %s: %w", e.ID, err)
+	}
+	if m.Direction != gateway.Outbound {
+		return "", nil
+	}
+	return m.CallbackURL, nil
 }
 
 func subscribed(h gateway.Webhook, t gateway.EventType) bool {
@@ -255,74 +367,6 @@ func subscribed(h gateway.Webhook, t gateway.EventType) bool {
 		}
 	}
 	return false
-}
-
-// callbackURL finds a message's callback_url in an event's Data.
-func callbackURL(data any) string {
-	switch v := data.(type) {
-	case *gateway.Message:
-		if v != nil {
-			return v.CallbackURL
-		}
-	case gateway.Message:
-		return v.CallbackURL
-	case map[string]any:
-		s, _ := v["callback_url"].(string)
-		return s
-	}
-	return ""
-}
-
-// Run is the worker loop: it sends due deliveries until ctx ends, then
-// returns nil. Deliveries due while it is stopped are sent when it runs again.
-func (d *Deliverer) Run(ctx context.Context) error {
-	for {
-		full, err := d.round(ctx)
-		if err != nil && ctx.Err() == nil {
-			d.log.Error("webhook: delivery round", "err", err)
-		}
-		if n, err := d.st.PendingDeliveries(ctx); err == nil {
-			d.pending.Set(float64(n))
-		}
-		if full && ctx.Err() == nil {
-			continue // more are due
-		}
-		t := time.NewTimer(d.cfg.PollInterval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-d.wake:
-		case <-t.C:
-		}
-		t.Stop()
-	}
-}
-
-// round sends one batch of due deliveries and reports whether it was full.
-func (d *Deliverer) round(ctx context.Context) (bool, error) {
-	due, err := d.st.DueDeliveries(ctx, d.cfg.Now().UTC(), d.cfg.Batch)
-	if err != nil || len(due) == 0 {
-		return false, err
-	}
-	if err := d.refreshHooks(ctx); err != nil {
-		return false, err
-	}
-	sem := make(chan struct{}, d.cfg.Concurrency)
-	var wg sync.WaitGroup
-	for _, del := range due {
-		if ctx.Err() != nil {
-			break
-		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func(del gateway.Delivery) {
-			defer func() { <-sem; wg.Done() }()
-			d.attempt(ctx, del)
-		}(del)
-	}
-	wg.Wait()
-	return len(due) == d.cfg.Batch, nil
 }
 
 func (d *Deliverer) refreshHooks(ctx context.Context) error {
@@ -338,151 +382,4 @@ func (d *Deliverer) refreshHooks(ctx context.Context) error {
 	d.hooks = m
 	d.mu.Unlock()
 	return nil
-}
-
-// target returns the URL and secret of a delivery, or ok false when its
-// webhook no longer exists.
-func (d *Deliverer) target(del gateway.Delivery) (u, secret string, ok bool) {
-	if cb, isCB := strings.CutPrefix(del.WebhookID, CallbackPrefix); isCB {
-		return cb, d.cfg.CallbackSecret, true
-	}
-	d.mu.Lock()
-	h, ok := d.hooks[del.WebhookID]
-	d.mu.Unlock()
-	return h.URL, h.Secret, ok
-}
-
-// payload is the body of every delivery.
-type payload struct {
-	Type      gateway.EventType `json:"type"`
-	Timestamp time.Time         `json:"timestamp"`
-	Data      gateway.Event     `json:"data"`
-}
-
-// attempt makes one attempt at del and records its outcome.
-func (d *Deliverer) attempt(ctx context.Context, del gateway.Delivery) {
-	now := d.cfg.Now().UTC()
-	u, secret, ok := d.target(del)
-	if !ok {
-		d.finish(ctx, del, now, "failed", 0, "webhook deleted")
-		return
-	}
-	if err := CheckURL(u); err != nil {
-		d.finish(ctx, del, now, "failed", 0, "url "+err.Error())
-		return
-	}
-	body, err := json.Marshal(payload{Type: del.Event.Type, Timestamp: del.Event.Time.UTC(), Data: del.Event})
-	if err != nil {
-		d.finish(ctx, del, now, "failed", 0, "payload: "+err.Error())
-		return
-	}
-	status, err := d.post(ctx, u, secret, del.ID, now, body)
-	if ctx.Err() != nil {
-		return // shutting down: the attempt is not counted; it is retried at the next start
-	}
-	switch {
-	case err == nil && status >= 200 && status < 300:
-		d.finish(ctx, del, now, "success", status, "")
-	case errors.Is(err, ErrRefused):
-		d.finish(ctx, del, now, "refused", 0, errText(err))
-	case err != nil && errors.Is(err, ErrBadSecret):
-		d.finish(ctx, del, now, "failed", 0, errText(err))
-	default:
-		msg := ""
-		if err != nil {
-			msg = errText(err)
-		} else {
-			msg = "HTTP " + strconv.Itoa(status)
-		}
-		d.finish(ctx, del, now, "retry", status, msg)
-	}
-}
-
-// post sends body to u once, signed, and returns the final HTTP status.
-func (d *Deliverer) post(ctx context.Context, u, secret, id string, now time.Time, body []byte) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return 0, fmt.Errorf("request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", d.cfg.UserAgent)
-	req.Header.Set(HeaderID, id)
-	req.Header.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
-	if secret != "" {
-		sig, err := Sign(secret, id, now, body)
-		if err != nil {
-			return 0, err
-		}
-		req.Header.Set(HeaderSignature, sig)
-	}
-	resp, err := d.client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	return resp.StatusCode, nil
-}
-
-// finish records an attempt. result "retry" schedules the next attempt or,
-// past MaxAge/MaxAttempts, gives up ("failed").
-func (d *Deliverer) finish(ctx context.Context, del gateway.Delivery, now time.Time, result string, status int, errMsg string) {
-	del.Attempts++
-	del.LastAttempt = now
-	del.LastStatus = status
-	if len(errMsg) > 500 {
-		errMsg = errMsg[:500]
-	}
-	del.LastError = errMsg
-	switch result {
-	case "success":
-		del.Done = true
-		del.LastError = ""
-	case "refused", "failed":
-		del.Failed = true
-	case "retry":
-		if now.Sub(del.CreatedAt) >= d.cfg.MaxAge || (d.cfg.MaxAttempts > 0 && del.Attempts >= d.cfg.MaxAttempts) {
-			del.Failed = true
-			result = "failed"
-		} else {
-			del.NextAttempt = now.Add(d.backoff(del.Attempts))
-		}
-	}
-	d.results.WithLabelValues(result).Inc()
-	log := d.log.With("delivery", del.ID, "webhook", hookLabel(del.WebhookID), "event", string(del.Event.Type), "attempt", del.Attempts)
-	switch result {
-	case "success":
-		log.Debug("webhook delivered", "status", status)
-	case "retry":
-		log.Info("webhook attempt failed; will retry", "status", status, "err", errMsg, "next", del.NextAttempt)
-	default:
-		log.Warn("webhook delivery given up", "result", result, "status", status, "err", errMsg)
-	}
-	if err := d.st.UpdateDelivery(ctx, del); err != nil {
-		d.log.Error("webhook: record attempt", "delivery", del.ID, "err", err)
-	}
-}
-
-// errText is err without the URL the HTTP client puts in front of it (URLs
-// may carry tokens; the error is logged and shown to operators).
-func errText(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return strings.ToLower(ue.Op) + ": " + ue.Err.Error()
-	}
-	return err.Error()
-}
-
-// hookLabel keeps callback URLs (which may carry tokens) out of logs.
-func hookLabel(id string) string {
-	if strings.HasPrefix(id, CallbackPrefix) {
-		return "callback"
-	}
-	return id
-}
-
-// backoff is the delay before attempt n+1 after n failed attempts:
-// base·2^(n-1) capped at max, minus up to 20% jitter (gateway.Backoff).
-func (d *Deliverer) backoff(n int) time.Duration {
-	return gateway.Backoff{Base: d.cfg.BackoffBase, Max: d.cfg.BackoffMax, Jitter: 0.2}.Delay(n)
 }

@@ -136,6 +136,8 @@ func fastConfig(allow []netip.Prefix) webhook.Config {
 		BackoffBase:  time.Millisecond,
 		BackoffMax:   4 * time.Millisecond,
 		PollInterval: 2 * time.Millisecond,
+		// The breaker has its own tests; here failures only retry.
+		BreakerThreshold: 1 << 20,
 	}
 }
 
@@ -181,6 +183,15 @@ func allSettled(t *testing.T, db *store.DB, hook string, n int) func() bool {
 	}
 }
 
+// emit stores e as gateway.Events does and tells d.
+func emit(t testing.TB, db *store.DB, d *webhook.Deliverer, e gateway.Event) {
+	t.Helper()
+	if err := db.AppendEvent(context.Background(), e); err != nil {
+		t.Fatalf("AppendEvent %s: %v", e.ID, err)
+	}
+	d.Notify(e)
+}
+
 func putHook(t *testing.T, db *store.DB, id, url string, events ...gateway.EventType) string {
 	t.Helper()
 	secret := webhook.GenerateSecret()
@@ -202,9 +213,9 @@ func TestDeliverySignedPerSpec(t *testing.T) {
 	running(t, d)
 
 	at := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
-	d.Notify(gateway.Event{ID: "01EVENT", Type: gateway.EventMessageReceived, Time: at, MessageID: "01MSG", Modem: "m1",
+	emit(t, db, d, gateway.Event{ID: "01EVENT", Type: gateway.EventMessageReceived, Time: at, MessageID: "01MSG", Modem: "m1",
 		Data: map[string]any{"body": "hi"}})
-	d.Notify(gateway.Event{ID: "01OTHER", Type: gateway.EventModemDown, Time: at}) // not subscribed
+	emit(t, db, d, gateway.Event{ID: "01OTHER", Type: gateway.EventModemDown, Time: at}) // not subscribed
 	eventually(t, "delivery", allSettled(t, db, "h1", 1))
 
 	got := rcv.requests()
@@ -275,7 +286,7 @@ func TestRetriesAfterOutageLoseNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	running(t, d)
-	d.Notify(gateway.Event{ID: "e1", Type: gateway.EventMessageDelivered, Time: time.Now()})
+	emit(t, db, d, gateway.Event{ID: "e1", Type: gateway.EventMessageDelivered, Time: time.Now()})
 	eventually(t, "delivery after the outage", allSettled(t, db, "h1", 1))
 
 	got := rcv.requests()
@@ -315,7 +326,7 @@ func TestPendingDeliveriesSurviveRestart(t *testing.T) {
 	stop := running(t, d1)
 	const n = 5
 	for i := 0; i < n; i++ {
-		d1.Notify(gateway.Event{ID: fmt.Sprintf("e%d", i), Type: gateway.EventMessageSent, Time: time.Now()})
+		emit(t, db, d1, gateway.Event{ID: fmt.Sprintf("e%d", i), Type: gateway.EventMessageSent, Time: time.Now()})
 	}
 	eventually(t, "failed attempts on every delivery", func() bool {
 		ds := deliveries(t, db, "h1")
@@ -385,7 +396,7 @@ func TestGivesUpAfterMaxAge(t *testing.T) {
 		t.Fatal(err)
 	}
 	running(t, d)
-	d.Notify(gateway.Event{ID: "e1", Type: gateway.EventMessageFailed, Time: now})
+	emit(t, db, d, gateway.Event{ID: "e1", Type: gateway.EventMessageFailed, Time: now})
 	eventually(t, "a first failed attempt", func() bool {
 		ds := deliveries(t, db, "h1")
 		return len(ds) == 1 && ds[0].Attempts >= 1
@@ -474,7 +485,7 @@ func TestSSRFRefusals(t *testing.T) {
 				t.Fatal(err)
 			}
 			running(t, d)
-			d.Notify(gateway.Event{ID: "e1", Type: gateway.EventMessageReceived, Time: time.Now()})
+			emit(t, db, d, gateway.Event{ID: "e1", Type: gateway.EventMessageReceived, Time: time.Now()})
 			eventually(t, "refusal", allSettled(t, db, "h1", 1))
 			del := deliveries(t, db, "h1")[0]
 			if !del.Failed || del.Done || del.Attempts != 1 || !strings.Contains(del.LastError, "not allowed") || !strings.Contains(del.LastError, tt.reason) {
@@ -509,8 +520,11 @@ func TestCallbackURLAndSubscriptions(t *testing.T) {
 	}
 	running(t, d)
 	msg := &gateway.Message{ID: "01MSG", Direction: gateway.Outbound, CallbackURL: cbRcv.srv.URL + "/cb?token=abc"}
-	d.Notify(gateway.Event{ID: "e1", Type: gateway.EventMessageSent, MessageID: msg.ID, Data: msg, Time: time.Now()})
-	d.Notify(gateway.Event{ID: "e2", Type: gateway.EventMessageDelivered, MessageID: msg.ID, Data: msg, Time: time.Now()})
+	if err := db.CreateMessage(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+	emit(t, db, d, gateway.Event{ID: "e1", Type: gateway.EventMessageSent, MessageID: msg.ID, Data: msg, Time: time.Now()})
+	emit(t, db, d, gateway.Event{ID: "e2", Type: gateway.EventMessageDelivered, MessageID: msg.ID, Data: msg, Time: time.Now()})
 	cbID := webhook.CallbackPrefix + msg.CallbackURL
 	eventually(t, "callbacks", allSettled(t, db, cbID, 2))
 	eventually(t, "webhook", allSettled(t, db, "h1", 1))
@@ -533,17 +547,29 @@ func TestBadURLAndDeletedWebhookFail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.Notify(gateway.Event{ID: "e1", Type: gateway.EventModemUp, Time: time.Now()})
-	if err := db.DeleteWebhook(context.Background(), "gone"); err != nil {
-		t.Fatal(err)
-	}
-	running(t, d)
+	emit(t, db, d, gateway.Event{ID: "e1", Type: gateway.EventModemUp, Time: time.Now()})
+	stop := running(t, d)
 	eventually(t, "bad URL given up", allSettled(t, db, "bad", 1))
 	if del := deliveries(t, db, "bad")[0]; !del.Failed || !strings.Contains(del.LastError, "http or https") {
 		t.Fatalf("bad URL delivery = %+v", del)
 	}
-	if del := deliveries(t, db, "gone")[0]; !del.Failed || del.Done {
+	eventually(t, "a failed attempt on the webhook about to go", func() bool {
+		ds := deliveries(t, db, "gone")
+		return len(ds) == 1 && ds[0].Attempts > 0
+	})
+	stop()
+	if err := db.DeleteWebhook(context.Background(), "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if del := deliveries(t, db, "gone")[0]; !del.Failed || del.Done || del.LastError != "webhook deleted" {
 		t.Fatalf("deleted webhook's delivery = %+v", del)
+	}
+	// An event stored after the webhook is gone makes no delivery for it.
+	emit(t, db, d, gateway.Event{ID: "e2", Type: gateway.EventModemUp, Time: time.Now()})
+	running(t, d)
+	eventually(t, "e2 to the bad URL", allSettled(t, db, "bad", 2))
+	if ds := deliveries(t, db, "gone"); len(ds) != 1 {
+		t.Errorf("deleted webhook got %d deliveries", len(ds))
 	}
 }
 

@@ -1,19 +1,39 @@
 // Package webhook delivers gateway events to HTTP endpoints.
 //
-// Deliverer implements gateway.Notifier. For every event it stores one
-// gateway.Delivery per subscribed webhook (and one for the message's
-// callback_url, when the event carries one) in the gateway.WebhookStore before
-// it returns, and wakes its worker. The worker (Run) posts due deliveries as
-// JSON signed per Standard Webhooks (https://www.standardwebhooks.com):
-// headers webhook-id (the delivery ID, stable across retries),
-// webhook-timestamp (unix seconds of the attempt) and webhook-signature
-// ("v1," + base64 HMAC-SHA256 of "id.timestamp.body" keyed with the
-// base64-decoded secret after its "whsec_" prefix). A 2xx answer completes a
-// delivery; anything else is retried with exponential backoff and jitter until
-// MaxAge (default 3 days) or MaxAttempts, then marked failed. Every attempt is
+// # The outbox
+//
+// Deliverer reads the stored events itself, after a durable cursor
+// (gateway.EventOutbox): for each event committed after it, it makes one
+// gateway.Delivery per subscribed webhook (and one for the callback_url of
+// the outbound message the event is about) and stores them together with
+// the new cursor in one transaction. An event stored before a crash is
+// therefore delivered after the restart, exactly once. Notify (it
+// implements gateway.Notifier) only wakes the reader; Config.PollInterval
+// bounds the wait when nothing wakes it.
+//
+// # Delivering
+//
+// The scheduler (Run) posts due deliveries as JSON signed per Standard
+// Webhooks (https://www.standardwebhooks.com): headers webhook-id (the
+// delivery ID, stable across retries), webhook-timestamp (unix seconds of
+// the attempt) and webhook-signature ("v1," + base64 HMAC-SHA256 of
+// "id.timestamp.body" keyed with the base64-decoded secret after its
+// "whsec_" prefix). A 2xx answer completes a delivery; anything else is
+// retried with exponential backoff and jitter (gateway.Backoff) until MaxAge
+// (default 3 days) or MaxAttempts, then marked failed. Every attempt is
 // recorded on the delivery (LastAttempt, NextAttempt, LastStatus, LastError)
 // so operators can see it; a receiver down for hours loses nothing, and a
 // restart resumes from the store.
+//
+// # Endpoints
+//
+// Each endpoint (a webhook; for callbacks, the scheme and host of the URL)
+// has at most Config.Concurrency attempts in flight (and all together at most
+// MaxInFlight), and the store is asked for due deliveries skipping full
+// endpoints, so an endpoint that never answers delays no other: no attempt
+// waits for another to finish. Each endpoint has a circuit breaker: after
+// BreakerThreshold consecutive failures its due deliveries are put back
+// without a request until a cooldown ends, then one probe decides.
 //
 // The body is {"type": ..., "timestamp": RFC 3339, "data": <gateway.Event>}.
 //
@@ -34,15 +54,17 @@
 // by the configuration's validation, and again when each delivery is made;
 // the dialler refuses numeric pseudo-hosts too (a redirect can name one).
 //
-// Callback URLs: when an event's Data is a gateway.Message (or *Message, or a
-// decoded JSON object) with a callback_url, the event is also delivered there
-// (WebhookID "callback:" + URL), signed with Config.CallbackSecret, or
-// unsigned when it is empty.
+// Callback URLs: an event about an outbound message (message.sent,
+// .delivered, .failed, .unknown, .expired) whose message has a callback_url
+// is also delivered there (WebhookID "callback:" + URL), signed with
+// Config.CallbackSecret, or unsigned when it is empty, through the same
+// SSRF-checked dialer.
 //
-// Concurrency: Notify may be called from any goroutine. Run is the single
-// worker loop; it sends up to Config.Concurrency deliveries at a time and
-// returns when its context ends. Close releases idle connections.
+// Concurrency: Notify and Wake may be called from any goroutine and never
+// block. Run runs the outbox reader and the scheduler and returns, once
+// their attempts have stopped, when its context ends. Close releases idle
+// connections.
 //
 // Metrics: simgate_webhook_deliveries_total{result} (success, retry, failed,
-// refused) and simgate_webhook_pending.
+// refused, circuit_open) and simgate_webhook_pending.
 package webhook

@@ -28,7 +28,7 @@ type hookSync struct {
 }
 
 // newHookSync stores cfg's webhooks, subscribes a Deliverer to ev and runs it.
-func newHookSync(ctx context.Context, cfg Config, st gateway.WebhookStore, ev *gateway.Events, log *slog.Logger, reg prometheus.Registerer) (*hookSync, error) {
+func newHookSync(ctx context.Context, cfg Config, st webhook.Store, ev *gateway.Events, log *slog.Logger, reg prometheus.Registerer) (*hookSync, error) {
 	h := &hookSync{st: st, log: log}
 	if _, err := h.Sync(ctx, cfg); err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/oklog/ulid/v2"
 
@@ -32,7 +33,17 @@ func (db *DB) AppendEvent(ctx context.Context, e gateway.Event) error {
 	if err != nil {
 		return fmt.Errorf("postgres: encode event: %w", err)
 	}
-	err = db.exec(ctx, `INSERT INTO events (id, at_ns, data) VALUES ($1, $2, $3)`, e.ID, nanos(eventTime(e)), raw)
+	// Numbered under a lock so that numbers commit in order (outbox.go).
+	err = db.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))`, eventLockKey); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO events (id, at_ns, data, seq) VALUES ($1, $2, $3, nextval('event_seq'))`, e.ID, nanos(eventTime(e)), raw)
+		if isUnique(err) {
+			return reject(fmt.Errorf("postgres: event %s: %w", e.ID, gateway.ErrExists))
+		}
+		return err
+	})
 	return db.fail("append_event", err)
 }
 
@@ -67,12 +78,13 @@ func (db *DB) Events(ctx context.Context, after string, limit int) ([]gateway.Ev
 
 // PruneEvents deletes up to limit (default and maximum pruneChunk) of the
 // oldest events older than before, in one statement, and returns how many
-// it deleted.
+// it deleted. Events the outbox has not handed on are kept.
 func (db *DB) PruneEvents(ctx context.Context, before time.Time, limit int) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	n, err := db.execN(ctx, `DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at_ns < $1 ORDER BY id LIMIT $2)`,
+	n, err := db.execN(ctx, `DELETE FROM events WHERE id IN (SELECT id FROM events
+		WHERE at_ns < $1 AND seq <= (SELECT cursor FROM outbox) ORDER BY id LIMIT $2)`,
 		nanos(before), pruneLimit(limit))
 	return int(n), db.fail("prune_events", err)
 }
@@ -85,8 +97,8 @@ func (db *DB) TrimEvents(ctx context.Context, keep int) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
-		n, err := db.execN(ctx, `DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id
-			LIMIT least($2, greatest((SELECT count(*) FROM events) - $1, 0)))`, max(keep, 0), pruneChunk)
+		n, err := db.execN(ctx, `DELETE FROM events WHERE id IN (SELECT id FROM events WHERE seq <= (SELECT cursor FROM outbox)
+			ORDER BY id LIMIT least($2, greatest((SELECT count(*) FROM events) - $1, 0)))`, max(keep, 0), pruneChunk)
 		total += int(n)
 		if err != nil || n < pruneChunk {
 			return total, db.fail("trim_events", err)

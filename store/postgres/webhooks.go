@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/simgate/simgate/gateway"
@@ -112,6 +114,18 @@ func (db *DB) EnqueueDeliveries(ctx context.Context, ds []gateway.Delivery) erro
 	if len(ds) == 0 {
 		return nil
 	}
+	leave, err := db.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer leave()
+	return db.fail("enqueue_deliveries", insertDeliveries(ctx, db.pool, ds))
+}
+
+// insertDeliveries checks and stores ds in one statement (see EnqueueDeliveries).
+func insertDeliveries(ctx context.Context, q interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}, ds []gateway.Delivery) error {
 	now := time.Now().UTC()
 	ds = append([]gateway.Delivery(nil), ds...)
 	seen := map[string]bool{}
@@ -144,27 +158,72 @@ func (db *DB) EnqueueDeliveries(ctx context.Context, ds []gateway.Delivery) erro
 		ids, hooks, created, next, pend, raws = append(ids, d.ID), append(hooks, d.WebhookID), append(created, nanos(d.CreatedAt)),
 			append(next, nanos(d.NextAttempt)), append(pend, pending(*d)), append(raws, raw)
 	}
-	err := db.exec(ctx, `INSERT INTO deliveries (id, webhook_id, created_ns, next_ns, pending, data)
+	_, err := q.Exec(ctx, `INSERT INTO deliveries (id, webhook_id, created_ns, next_ns, pending, data)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bool[], $6::json[])`,
 		ids, hooks, created, next, pend, raws)
+	err = mapErr(err)
 	if isExists(err) {
 		err = fmt.Errorf("postgres: delivery already stored: %w", gateway.ErrExists)
 	}
-	return db.fail("enqueue_deliveries", err)
+	return err
 }
 
+// dueScan is how many due rows one DueDeliveries query reads at a time, and
+// maxDueScan how many it walks past in all (skipped ones included).
+const (
+	dueScan    = 500
+	maxDueScan = 100_000
+)
+
 // DueDeliveries returns up to limit (default 100) pending deliveries with
-// NextAttempt <= now, oldest NextAttempt first.
-func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]gateway.Delivery, error) {
+// NextAttempt <= now, oldest NextAttempt first, leaving out those skip (if
+// not nil) returns true for, given their ID and WebhookID.
+func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int, skip func(id, webhookID string) bool) ([]gateway.Delivery, error) {
 	if limit <= 0 {
 		limit = 100
 	}
 	var out []gateway.Delivery
 	err := db.read(ctx, func(ctx context.Context, q *pgxpool.Pool) error {
-		var err error
-		out, err = queryJSON[gateway.Delivery](ctx, q, `SELECT data FROM deliveries WHERE pending AND next_ns <= $1 ORDER BY next_ns, id LIMIT $2`,
-			nanos(now), limit)
-		return err
+		afterNs, afterID := int64(math.MinInt64), ""
+		for scanned := 0; len(out) < limit && scanned < maxDueScan; {
+			rows, err := q.Query(ctx, `SELECT id, webhook_id, next_ns, data FROM deliveries
+				WHERE pending AND next_ns <= $1 AND (next_ns, id) > ($2, $3) ORDER BY next_ns, id LIMIT $4`,
+				nanos(now), afterNs, afterID, dueScan)
+			if err != nil {
+				return err
+			}
+			n := 0
+			for rows.Next() {
+				var (
+					id, hook string
+					raw      []byte
+				)
+				if err := rows.Scan(&id, &hook, &afterNs, &raw); err != nil {
+					rows.Close()
+					return err
+				}
+				afterID = id
+				n++
+				if len(out) == limit || (skip != nil && skip(id, hook)) {
+					continue
+				}
+				var d gateway.Delivery
+				if err := json.Unmarshal(raw, &d); err != nil {
+					rows.Close()
+					return fmt.Errorf("decode delivery %s: %w", id, err)
+				}
+				out = append(out, d)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			scanned += n
+			if n < dueScan {
+				break
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, db.fail("due_deliveries", err)

@@ -35,6 +35,7 @@ func testEvents(t *testing.T, h Harness) {
 	if e := got[0]; e.Data.(map[string]any)["n"] != 3.0 || e.Type != gateway.EventMessageSent || e.MessageID != "m" || e.Modem != "a" || !e.Time.Equal(evs[3].Time) {
 		t.Errorf("event read back as %+v", e)
 	}
+	handOn(t, db) // only events the outbox has handed on are pruned
 	n, err := db.PruneEvents(ctx, T0.Add(4*time.Hour), 0)
 	if err != nil || n != 4 {
 		t.Errorf("PruneEvents = %d, %v; want 4", n, err)
@@ -53,6 +54,7 @@ func testEvents(t *testing.T, h Harness) {
 	if n, err := db.CountEvents(ctx); n != 7 || err != nil {
 		t.Errorf("CountEvents = %d, %v; want 7", n, err)
 	}
+	handOn(t, db)
 	n, err = db.TrimEvents(ctx, 2)
 	if err != nil || n != 5 {
 		t.Errorf("TrimEvents = %d, %v; want 5", n, err)

@@ -12,6 +12,9 @@ import (
 var retentionTests = []Test{
 	{"PruneEverythingOld", testPruneEverythingOld},
 	{"PruneBatches", testPruneBatches},
+	{"OutboxCursor", testOutboxCursor},
+	{"PruneKeepsEventsNotHandedOn", testPruneKeepsEventsNotHandedOn},
+	{"DueDeliveriesSkipsBusyEndpoints", testDueDeliveriesSkip},
 }
 
 // RetentionFixture is what SeedRetention stored: the records retention with
@@ -82,6 +85,7 @@ func SeedRetention(t testing.TB, db Backend) RetentionFixture {
 			t.Fatal(err)
 		}
 	}
+	handOn(t, db)
 	return f
 }
 
@@ -188,5 +192,154 @@ func testPruneBatches(t *testing.T, h Harness) {
 	}
 	if n, err := db.PruneEvents(ctx, before, 2); n != 2 || err != nil {
 		t.Errorf("PruneEvents(limit 2) = %d, %v; want 2", n, err)
+	}
+}
+
+// handOn moves the outbox past every stored event, making no deliveries.
+func handOn(t testing.TB, db Backend) {
+	t.Helper()
+	for range 1000 {
+		evs, pos, err := db.NextEvents(ctx, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pos == "" {
+			return
+		}
+		if err := db.AdvanceEvents(ctx, pos, nil); err != nil {
+			t.Fatalf("AdvanceEvents(%q) after %d events: %v", pos, len(evs), err)
+		}
+	}
+	t.Fatal("the outbox does not end")
+}
+
+func eventIDs(evs []gateway.Event) []string {
+	var out []string
+	for _, e := range evs {
+		out = append(out, e.ID)
+	}
+	return out
+}
+
+// testOutboxCursor: NextEvents reads after a durable cursor that
+// AdvanceEvents moves together with storing the deliveries.
+func testOutboxCursor(t *testing.T, h Harness) {
+	db := h.Open(t)
+	if evs, pos, err := db.NextEvents(ctx, 10); len(evs) != 0 || pos != "" || err != nil {
+		t.Fatalf("empty outbox: %v, %q, %v", evs, pos, err)
+	}
+	var ids []string
+	for i := range 5 {
+		e := gateway.Event{ID: fmt.Sprintf("01JDQ3ZK8H00000000000000%02d", i), Type: gateway.EventModemUp, Time: T0.Add(time.Duration(i) * time.Second), Modem: "sim1"}
+		if err := db.AppendEvent(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, e.ID)
+	}
+	evs, pos, err := db.NextEvents(ctx, 2)
+	if err != nil || fmt.Sprint(eventIDs(evs)) != fmt.Sprint(ids[:2]) || pos == "" {
+		t.Fatalf("NextEvents(2) = %v, %q, %v; want %v", eventIDs(evs), pos, err, ids[:2])
+	}
+	if evs[1].Modem != "sim1" || evs[1].Type != gateway.EventModemUp || !evs[1].Time.Equal(T0.Add(time.Second)) {
+		t.Errorf("event read back as %+v", evs[1])
+	}
+	ds := []gateway.Delivery{{ID: "d1", WebhookID: "wh1", Event: evs[0]}, {ID: "d2", WebhookID: "wh1", Event: evs[1]}}
+	if err := db.AdvanceEvents(ctx, pos, ds); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.ListDeliveries(ctx, "wh1", 0); len(got) != 2 {
+		t.Errorf("deliveries stored with the cursor: %v", delivIDs(got))
+	}
+	if err := db.AdvanceEvents(ctx, pos, []gateway.Delivery{{ID: "d3", WebhookID: "wh1"}}); !errors.Is(err, gateway.ErrExists) {
+		t.Errorf("AdvanceEvents to the same position again: %v, want ErrExists", err)
+	}
+	if got, _ := db.ListDeliveries(ctx, "wh1", 0); len(got) != 2 {
+		t.Errorf("a refused AdvanceEvents stored deliveries: %v", delivIDs(got))
+	}
+	if err := db.AdvanceEvents(ctx, "not a position", nil); err == nil {
+		t.Error("AdvanceEvents accepted a malformed position")
+	}
+
+	// The cursor survives a restart: the rest comes next, once.
+	db = h.Reopen(t, db)
+	evs, pos, err = db.NextEvents(ctx, 10)
+	if err != nil || fmt.Sprint(eventIDs(evs)) != fmt.Sprint(ids[2:]) {
+		t.Fatalf("after reopen NextEvents = %v, %v; want %v", eventIDs(evs), err, ids[2:])
+	}
+	if err := db.AdvanceEvents(ctx, pos, nil); err != nil {
+		t.Fatal(err)
+	}
+	if evs, pos, err := db.NextEvents(ctx, 10); len(evs) != 0 || pos != "" || err != nil {
+		t.Errorf("drained outbox: %v, %q, %v", eventIDs(evs), pos, err)
+	}
+	// A new event comes after the cursor.
+	if err := db.AppendEvent(ctx, gateway.Event{Type: gateway.EventModemDown}); err != nil {
+		t.Fatal(err)
+	}
+	if evs, _, _ := db.NextEvents(ctx, 10); len(evs) != 1 || evs[0].Type != gateway.EventModemDown {
+		t.Errorf("new event after the cursor: %+v", evs)
+	}
+}
+
+// testPruneKeepsEventsNotHandedOn: retention never deletes an event the
+// outbox has not turned into deliveries yet.
+func testPruneKeepsEventsNotHandedOn(t *testing.T, h Harness) {
+	db := h.Open(t)
+	for i := range 4 {
+		if err := db.AppendEvent(ctx, gateway.Event{Type: gateway.EventModemUp, Time: T0.Add(time.Duration(i) * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, pos, err := db.NextEvents(ctx, 2)
+	if err != nil || len(evs) != 2 {
+		t.Fatal(evs, err)
+	}
+	if err := db.AdvanceEvents(ctx, pos, nil); err != nil {
+		t.Fatal(err)
+	}
+	later := T0.Add(24 * time.Hour)
+	if n, err := db.PruneEvents(ctx, later, 0); n != 2 || err != nil {
+		t.Errorf("PruneEvents = %d, %v; want the 2 handed on", n, err)
+	}
+	if n, err := db.TrimEvents(ctx, 0); n != 0 || err != nil {
+		t.Errorf("TrimEvents(0) = %d, %v; want 0 (the rest is not handed on)", n, err)
+	}
+	if evs, _, _ := db.NextEvents(ctx, 10); len(evs) != 2 {
+		t.Errorf("events not handed on after pruning: %d, want 2", len(evs))
+	}
+}
+
+// testDueDeliveriesSkip: a busy endpoint's backlog, older than everything
+// else, does not hide another endpoint's due deliveries.
+func testDueDeliveriesSkip(t *testing.T, h Harness) {
+	db := h.Open(t)
+	var ds []gateway.Delivery
+	for i := range 10 {
+		ds = append(ds, gateway.Delivery{ID: fmt.Sprintf("slow%02d", i), WebhookID: "w_slow", NextAttempt: T0.Add(time.Duration(i) * time.Second)})
+	}
+	ds = append(ds, gateway.Delivery{ID: "ok1", WebhookID: "w_ok", NextAttempt: T0.Add(time.Minute)},
+		gateway.Delivery{ID: "ok2", WebhookID: "w_ok", NextAttempt: T0.Add(2 * time.Minute)})
+	if err := db.EnqueueDeliveries(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	now := T0.Add(time.Hour)
+	if due, _ := db.DueDeliveries(ctx, now, 3, nil); fmt.Sprint(delivIDs(due)) != "[slow00 slow01 slow02]" {
+		t.Errorf("without skip: %v", delivIDs(due))
+	}
+	var asked []string
+	due, err := db.DueDeliveries(ctx, now, 3, func(id, hook string) bool {
+		asked = append(asked, id+"@"+hook)
+		return hook == "w_slow" || id == "ok1"
+	})
+	if err != nil || fmt.Sprint(delivIDs(due)) != "[ok2]" {
+		t.Errorf("skipping w_slow and ok1: %v, %v; want [ok2]", delivIDs(due), err)
+	}
+	if len(asked) != 12 || asked[0] != "slow00@w_slow" || asked[11] != "ok2@w_ok" {
+		t.Errorf("skip was asked about %v", asked)
+	}
+	// Deliveries that are not due are neither returned nor asked about.
+	asked = nil
+	if due, _ := db.DueDeliveries(ctx, T0.Add(30*time.Second), 10, func(id, hook string) bool { asked = append(asked, id); return false }); len(due) != 10 || len(asked) != 10 {
+		t.Errorf("due at T0+30s: %v (asked %v)", delivIDs(due), asked)
 	}
 }

@@ -22,6 +22,7 @@ type Backend interface {
 	gateway.WebhookStore
 	gateway.RetentionStore
 	account.Store
+	gateway.EventOutbox
 	EventLog
 	// UnmatchedReports returns up to limit (default 100) kept unmatched
 	// status reports, oldest first, and how many are kept in all.

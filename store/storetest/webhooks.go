@@ -58,7 +58,7 @@ func testWebhooksAndDeliveries(t *testing.T, h Harness) {
 		}
 	}
 	pendingIs(5) // "new" was not stored
-	due, err := db.DueDeliveries(ctx, T0.Add(2*time.Minute), 0)
+	due, err := db.DueDeliveries(ctx, T0.Add(2*time.Minute), 0, nil)
 	if err != nil || !slices.Equal(delivIDs(due), []string{"d0", "d1", "d2"}) {
 		t.Fatalf("DueDeliveries = %v, %v", delivIDs(due), err)
 	}
@@ -79,11 +79,11 @@ func testWebhooksAndDeliveries(t *testing.T, h Harness) {
 		t.Errorf("UpdateDelivery missing: %v", err)
 	}
 	pendingIs(3)
-	due, _ = db.DueDeliveries(ctx, T0.Add(2*time.Hour), 2)
+	due, _ = db.DueDeliveries(ctx, T0.Add(2*time.Hour), 2, nil)
 	if !slices.Equal(delivIDs(due), []string{"d3", "d4"}) {
 		t.Errorf("due after updates: %v", delivIDs(due))
 	}
-	due, _ = db.DueDeliveries(ctx, T0.Add(2*time.Hour), 10)
+	due, _ = db.DueDeliveries(ctx, T0.Add(2*time.Hour), 10, nil)
 	if !slices.Equal(delivIDs(due), []string{"d3", "d4", "d0"}) {
 		t.Errorf("due after updates: %v", delivIDs(due))
 	}
