@@ -26,6 +26,7 @@ import (
 
 	"github.com/simgate/simgate/api"
 	"github.com/simgate/simgate/gateway"
+	"github.com/simgate/simgate/gateway/campaign"
 	"github.com/simgate/simgate/store"
 )
 
@@ -189,6 +190,7 @@ type env struct {
 	sender *gateSender
 	events *recorder
 	keys   map[string]string // "send", "read", "admin", "sendread", "revoked" → secret
+	camp   *campaign.Service
 	ready  error
 	// backupWriter, if set, wraps the writer of each online backup.
 	backupWriter func(io.Writer) io.Writer
@@ -233,9 +235,16 @@ func attachServer(t testing.TB, db *store.DB, disp *gateway.Dispatcher, ac api.C
 	e.sender = &gateSender{Sender: disp}
 	e.events = &recorder{}
 	ac.Registerer = e.reg
+	// Texting hours around the clock: these tests must not depend on the hour they run at.
+	e.camp, err = campaign.New(campaign.Config{DefaultRegion: "US", Now: ac.Now,
+		Hours: campaign.Hours{Start: "00:00", End: "24:00", TimeZone: "UTC"}}, campaign.Deps{
+		Store: db, Sender: e.sender, Messages: db, OptOuts: db, Fleet: disp})
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.srv, err = api.New(ac, api.Deps{
 		Messages: db, OptOuts: db, Keys: db, Webhooks: db,
-		Sender: e.sender, Fleet: disp, Events: e.events,
+		Sender: e.sender, Fleet: disp, Events: e.events, Campaigns: e.camp,
 		Ready: func(ctx context.Context) error {
 			if e.ready != nil {
 				return e.ready

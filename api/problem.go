@@ -141,6 +141,9 @@ func problemFor(err error) (p Problem, internal bool) {
 		return Problem{Type: ProblemBase + ProblemValidation, Title: "Invalid request", Status: http.StatusUnprocessableEntity,
 			Detail: ve.Error(), Errors: []FieldError{{Field: ve.Field, Reason: ve.Reason}}}, false
 	}
+	if p, ok := campaignProblem(err); ok {
+		return p, false
+	}
 	for _, s := range sentinels {
 		if errors.Is(err, s.err) {
 			return Problem{Type: ProblemBase + s.kind, Title: s.title, Status: s.status, Detail: s.detail}, false

@@ -20,6 +20,7 @@ import (
 
 	"github.com/simgate/simgate/api/webhook"
 	"github.com/simgate/simgate/gateway"
+	"github.com/simgate/simgate/gateway/campaign"
 )
 
 //go:embed openapi.yaml
@@ -58,6 +59,8 @@ type Deps struct {
 	Ready func(ctx context.Context) error
 	// Backup serves GET /admin/backup (admin scope); nil: no such route.
 	Backup Backuper
+	// Campaigns serves /v1/campaigns… (nil: those routes are not served).
+	Campaigns *campaign.Service
 }
 
 // Config configures a Server.
@@ -77,6 +80,8 @@ type Config struct {
 	Now func() time.Time
 	// ShutdownTimeout bounds Serve's graceful shutdown (default 10 s).
 	ShutdownTimeout time.Duration
+	// ImportLimit bounds an uploaded contact file (default DefaultImportLimit).
+	ImportLimit int64
 	// WebhookAllow lists the ranges webhook and callback URLs may point to
 	// although the SSRF guard refuses them (loopback, private ...), as
 	// webhook.Config.Allow; URLs are checked against it when registered.
@@ -102,6 +107,9 @@ type Server struct {
 	backupper Backuper
 	requests  *prometheus.CounterVec
 	durations *prometheus.HistogramVec
+	camp      *campaign.Service
+	// importLimit bounds an uploaded contact file.
+	importLimit int64
 
 	backups     *prometheus.CounterVec
 	backupBytes prometheus.Counter
@@ -137,24 +145,29 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
 	s := &Server{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		now:       cfg.Now,
-		limit:     limit,
-		msgs:      deps.Messages,
-		optouts:   deps.OptOuts,
-		keys:      deps.Keys,
-		hooks:     deps.Webhooks,
-		sender:    deps.Sender,
-		fleet:     deps.Fleet,
-		events:    deps.Events,
-		ready:     deps.Ready,
-		guard:     webhook.Guard{Allow: cfg.WebhookAllow},
-		backupper: deps.Backup,
-		inflight:  map[string]struct{}{},
+		cfg:         cfg,
+		log:         cfg.Logger,
+		now:         cfg.Now,
+		limit:       limit,
+		msgs:        deps.Messages,
+		optouts:     deps.OptOuts,
+		keys:        deps.Keys,
+		hooks:       deps.Webhooks,
+		sender:      deps.Sender,
+		fleet:       deps.Fleet,
+		events:      deps.Events,
+		ready:       deps.Ready,
+		guard:       webhook.Guard{Allow: cfg.WebhookAllow},
+		backupper:   deps.Backup,
+		inflight:    map[string]struct{}{},
+		camp:        deps.Campaigns,
+		importLimit: cfg.ImportLimit,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.importLimit <= 0 {
+		s.importLimit = DefaultImportLimit
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -241,6 +254,7 @@ func (s *Server) routes() *echo.Echo {
 	if s.backupper != nil {
 		e.GET(BackupPath, s.backup, admin...)
 	}
+	s.campaignRoutes(v1, auth)
 	return e
 }
 

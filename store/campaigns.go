@@ -305,22 +305,29 @@ func getContact(tx *bbolt.Tx, campaignID string, id int64) (*campaign.Contact, e
 }
 
 // AddContacts implements campaign.ContactStore.
-func (db *DB) AddContacts(ctx context.Context, campaignID string, contacts []*campaign.Contact) ([]int64, error) {
+func (db *DB) AddContacts(ctx context.Context, campaignID string, first int64, contacts []*campaign.Contact) ([]int64, error) {
 	dups := make([]int64, len(contacts))
 	err := db.update(ctx, func(tx *bbolt.Tx) error {
 		clear(dups)
 		p := prefix(campaignID)
-		for _, c := range contacts {
-			if tx.Bucket(bCmpContacts).Get(cat(p, id8(c.ID))) != nil {
-				return reject(fmt.Errorf("store: contact %d: %w", c.ID, gateway.ErrExists))
+		// Added in this transaction so far are seen by the cell index
+		// (bbolt reads its own writes): duplicates within the batch too.
+		// Check before writing: a rejected write must leave nothing behind.
+		for id := first; id < first+int64(len(contacts)); id++ {
+			if tx.Bucket(bCmpContacts).Get(cat(p, id8(id))) != nil {
+				return reject(fmt.Errorf("store: contact %d: %w", id, gateway.ErrExists))
 			}
 		}
-		// Added in this transaction so far: the index sees them (bbolt
-		// reads its own writes).
+		next := first
 		for i, c := range contacts {
-			c.CampaignID = campaignID
+			if dups[i] != 0 {
+				continue
+			}
+			c.CampaignID, c.ID = campaignID, next
+			next++
 			if v := tx.Bucket(bCmpIxCell).Get(cat(p, []byte(c.Cell))); v != nil {
-				dups[i] = int64(binary.BigEndian.Uint64(v))
+				dups[i] = int64(binary.BigEndian.Uint64(v)) // an earlier contact of this batch
+				next--
 				continue
 			}
 			if err := putContact(tx, nil, c); err != nil {

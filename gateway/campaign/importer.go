@@ -205,12 +205,13 @@ func (s *Service) importRows(ctx context.Context, c *Campaign, rep *ImportReport
 			return err
 		}
 		if len(batch) > 0 {
-			dups, err := s.st.AddContacts(ctx, c.ID, batch)
+			dups, err := s.st.AddContacts(ctx, c.ID, next, batch)
 			if err != nil {
 				return fmt.Errorf("import: store contacts: %w", err)
 			}
 			for i, d := range dups {
 				if d == 0 {
+					next++
 					if batch[i].OptedOut {
 						rep.OptedOut++
 					} else {
@@ -282,8 +283,6 @@ func (s *Service) importRows(ctx context.Context, c *Campaign, rep *ImportReport
 			ct.OptedOut, ct.Status = true, StatusOptedOut
 		}
 		ct.TimeZone = ZoneOf(cell, row.Zip)
-		ct.ID = next
-		next++
 		row.Fields = nil
 		batch = append(batch, ct)
 		lines = append(lines, row)

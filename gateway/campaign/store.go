@@ -48,12 +48,13 @@ type CampaignStore interface {
 
 // ContactStore keeps campaign contacts and their indexes.
 type ContactStore interface {
-	// AddContacts stores, in one transaction, each contact whose Cell is not
-	// yet in the campaign (the caller has set ID, CampaignID, Status ...).
-	// For every contact not stored it returns the ID of the contact that
-	// holds its cell (dups[i] != 0 means contacts[i] was not stored). A
-	// contact ID already stored is an error wrapping ErrExists.
-	AddContacts(ctx context.Context, campaignID string, contacts []*Contact) (dups []int64, err error)
+	// AddContacts stores, in one transaction, each contact whose Cell is
+	// not yet in the campaign, numbering the stored ones first, first+1, ...
+	// in order (it sets their ID and CampaignID). For every contact not
+	// stored it returns the ID of the contact that holds its cell (dups[i]
+	// != 0 means contacts[i] was not stored). An ID already taken is an
+	// error wrapping ErrExists and stores nothing.
+	AddContacts(ctx context.Context, campaignID string, first int64, contacts []*Contact) (dups []int64, err error)
 	// DeleteContactsFrom deletes the campaign's contacts with ID >= from
 	// (an import rolled back), at most limit of them per call; it returns how
 	// many it deleted (0 = none left).
