@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -159,7 +160,7 @@ func (s *Server) listMessages(c echo.Context) error {
 	}
 	if st := q.Get("status"); st != "" {
 		if !knownStatus(gateway.Status(st)) {
-			bad("status", "is not a message status")
+			bad("status", "is not a message status (one of "+statusList()+")")
 		}
 		f.Status = gateway.Status(st)
 	}
@@ -281,13 +282,15 @@ func (s *Server) page(q url.Values, cursor *string, limit *int, bad func(field, 
 	}
 }
 
-func knownStatus(st gateway.Status) bool {
-	switch st {
-	case gateway.StatusQueued, gateway.StatusSending, gateway.StatusSent, gateway.StatusDelivered, gateway.StatusFailed,
-		gateway.StatusUnknown, gateway.StatusCancelled, gateway.StatusExpired, gateway.StatusReceived:
-		return true
+func knownStatus(st gateway.Status) bool { return st.Known() }
+
+func statusList() string {
+	sts := gateway.Statuses()
+	s := make([]string, len(sts))
+	for i, st := range sts {
+		s[i] = string(st)
 	}
-	return false
+	return strings.Join(s, ", ")
 }
 
 // wrapCursor makes a store cursor opaque to clients and tamper-evident:

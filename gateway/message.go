@@ -1,6 +1,9 @@
 package gateway
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Direction of a message.
 type Direction string
@@ -24,6 +27,17 @@ const (
 	StatusExpired   Status = "expired"   // validity ran out before it could be sent
 	StatusReceived  Status = "received"  // inbound
 )
+
+// statuses is every message status, outbound in lifecycle order, then inbound.
+var statuses = []Status{StatusQueued, StatusSending, StatusSent, StatusDelivered, StatusFailed,
+	StatusUnknown, StatusCancelled, StatusExpired, StatusReceived}
+
+// Statuses returns every message status (a new slice each call): the one
+// list the API and the CLI check a status filter against.
+func Statuses() []Status { return slices.Clone(statuses) }
+
+// Known reports whether s is one of Statuses.
+func (s Status) Known() bool { return slices.Contains(statuses, s) }
 
 // Terminal reports whether no further change is expected of the message's
 // sending (delivery reports may still arrive for sent messages).

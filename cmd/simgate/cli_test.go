@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -19,24 +20,71 @@ func runCLI(args ...string) (code int, stdout, stderr string) {
 	return code, o.String(), e.String()
 }
 
-// TestHelpEverywhere: every command answers -h with its usage and examples, exit 0.
+// TestHelpEverywhere: every command answers -h with its usage and examples
+// on stdout (help asked for), exit 0; a bad command line gets them on stderr.
 func TestHelpEverywhere(t *testing.T) {
 	for _, c := range commands() {
 		t.Run(c.name, func(t *testing.T) {
-			code, _, stderr := runCLI(c.name, "-h")
-			if code != 0 || !strings.Contains(stderr, "Usage: simgate "+c.name) || !strings.Contains(stderr, "Examples:") {
-				t.Errorf("simgate %s -h: exit %d\n%s", c.name, code, stderr)
+			code, stdout, stderr := runCLI(c.name, "-h")
+			if code != 0 || !strings.Contains(stdout, "Usage: simgate "+c.name) || !strings.Contains(stdout, "Examples:") || stderr != "" {
+				t.Errorf("simgate %s -h: exit %d\nstdout: %s\nstderr: %s", c.name, code, stdout, stderr)
+			}
+			if _, stdout2, _ := runCLI("help", c.name); stdout2 != stdout {
+				t.Errorf("simgate help %s differs from simgate %s -h", c.name, c.name)
 			}
 		})
 	}
-	if code, _, stderr := runCLI(); code != 2 || !strings.Contains(stderr, "go run ./cmd/simgate demo") {
+	if code, stdout, stderr := runCLI(); code != 2 || !strings.Contains(stderr, "go run ./cmd/simgate demo") || stdout != "" {
 		t.Errorf("simgate without a command: exit %d\n%s", code, stderr)
+	}
+	if code, stdout, _ := runCLI("help"); code != 0 || !strings.Contains(stdout, "conversations") {
+		t.Errorf("simgate help: exit %d\n%s", code, stdout)
+	}
+	if code, stdout, stderr := runCLI("messages", "-nope"); code != 2 || stdout != "" || !strings.Contains(stderr, "Usage: simgate messages") {
+		t.Errorf("bad flag: exit %d, usage not on stderr:\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	// The key formats shown are the real ones: sg_ secrets, key_ IDs.
+	for _, args := range [][]string{{"send", "-h"}, {"keys", "-h"}, {"keys", "revoke", "-h"}} {
+		_, out, _ := runCLI(args...)
+		if strings.Contains(out, "sk_") || strings.Contains(out, "k_3f9a2c ") || (!strings.Contains(out, "sg_") && !strings.Contains(out, "key_")) {
+			t.Errorf("simgate %s shows a key format that is not the real one:\n%s", strings.Join(args, " "), out)
+		}
 	}
 	if code, _, stderr := runCLI("frobnicate"); code != 2 || !strings.Contains(stderr, `unknown command "frobnicate"`) {
 		t.Errorf("unknown command: exit %d %s", code, stderr)
 	}
 	if code, _, stderr := runCLI("send", "-nope"); code != 2 || !strings.Contains(stderr, "flag provided but not defined") {
 		t.Errorf("bad flag: exit %d %s", code, stderr)
+	}
+}
+
+// TestVersionOf: -ldflags wins, then the module version, then the VCS
+// revision and time go build records, else devel.
+func TestVersionOf(t *testing.T) {
+	vcs := func(rev, tm, modified string) *debug.BuildInfo {
+		return &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+			{Key: "vcs.revision", Value: rev}, {Key: "vcs.time", Value: tm}, {Key: "vcs.modified", Value: modified}}}
+	}
+	const rev = "0123456789abcdef0123456789abcdef01234567"
+	tests := []struct {
+		name    string
+		ldflags string
+		bi      *debug.BuildInfo
+		want    versionInfo
+	}{
+		{"ldflags", "v1.2.3", vcs(rev, "2026-12-01T09:00:00Z", "false"), versionInfo{"v1.2.3", rev, "2026-12-01T09:00:00Z"}},
+		{"go install @version", "", &debug.BuildInfo{Main: debug.Module{Version: "v1.4.0"}}, versionInfo{version: "v1.4.0"}},
+		{"git checkout", "", vcs(rev, "2026-12-01T09:00:00Z", "false"), versionInfo{"devel-0123456789ab", rev, "2026-12-01T09:00:00Z"}},
+		{"dirty checkout", "", vcs(rev, "2026-12-01T09:00:00Z", "true"), versionInfo{"devel-0123456789ab-dirty", rev, "2026-12-01T09:00:00Z"}},
+		{"nothing known", "", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, versionInfo{version: "devel"}},
+		{"no build info", "", nil, versionInfo{version: "devel"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := versionOf(tt.ldflags, tt.bi); got != tt.want {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
 	}
 }
 
@@ -132,6 +180,69 @@ func TestClientCommands(t *testing.T) {
 	}
 	if code, _, stderr := runCLI("send", "-to", "12", "-body", "x"); code != 1 || !strings.Contains(stderr, "HTTP 422") {
 		t.Errorf("bad number: %d %s", code, stderr)
+	}
+
+	// -since/-until and the status filter.
+	if _, out, _ := runCLI("messages", "-since", "1h", "-until", time.Now().Add(time.Hour).UTC().Format(time.RFC3339)); !strings.Contains(out, id) {
+		t.Errorf("messages -since 1h:\n%s", out)
+	}
+	if _, out, _ := runCLI("messages", "-until", "2d"); strings.Contains(out, id) {
+		t.Errorf("messages -until 2d lists a message made now:\n%s", out)
+	}
+	if code, _, stderr := runCLI("messages", "-since", "yesterday"); code != 1 || !strings.Contains(stderr, "how long ago") {
+		t.Errorf("bad -since: %d %s", code, stderr)
+	}
+	if code, _, stderr := runCLI("messages", "-status", "pending"); code != 1 || !strings.Contains(stderr, "queued, sending, sent, delivered, failed, unknown, cancelled, expired, received") {
+		t.Errorf("bad -status: %d %s", code, stderr)
+	}
+	if code, _, stderr := runCLI("messages", "-status", "pending", "-addr", "http://127.0.0.1:1"); code != 1 || strings.Contains(stderr, "daemon running") {
+		t.Errorf("bad -status reached the daemon: %d %s", code, stderr)
+	}
+
+	// conversations: both directions with one contact.
+	if err := g.sim.net.InjectSMS(g.sim.modemFor(demoContact, "").msisdn, demoContact, "a reply from the contact"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the reply in the conversation", 30*time.Second, func() bool {
+		_, out, _ := runCLI("conversations", demoContact)
+		return strings.Contains(out, "from the CLI") && strings.Contains(out, "a reply from the contact")
+	})
+	if _, out, _ := runCLI("conversations", demoContact); !regexp.MustCompile(`(?m)^Conversation with \+15551234567 \(2 messages\)`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)\sout\s+(sent|delivered)\s`).MatchString(out) || !regexp.MustCompile(`(?m)\sin\s+received\s`).MatchString(out) {
+		t.Errorf("conversations:\n%s", out)
+	}
+	if code, _, _ := runCLI("conversations"); code != 2 {
+		t.Errorf("conversations without a number: exit %d", code)
+	}
+
+	// optouts: add, list, remove.
+	if code, out, stderr := runCLI("optouts", "-add", "+15550001111, +15550002222", "-keyword", "STOP"); code != 0 || !strings.Contains(out, "Added 2 of 2") {
+		t.Errorf("optouts -add: %d %s %s", code, out, stderr)
+	}
+	if _, out, _ := runCLI("optouts"); !regexp.MustCompile(`(?m)^\+15550001111\s+\S+\s+STOP`).MatchString(out) || !strings.Contains(out, "+15550002222") {
+		t.Errorf("optouts:\n%s", out)
+	}
+	if code, out, _ := runCLI("optouts", "-remove", "+15550001111"); code != 0 || !strings.Contains(out, "Removed") {
+		t.Errorf("optouts -remove: %d %s", code, out)
+	}
+	if _, out, _ := runCLI("optouts"); strings.Contains(out, "+15550001111") {
+		t.Errorf("removed number still listed:\n%s", out)
+	}
+
+	// webhooks: add (secret shown once), list, remove; a wrong event type is refused before any request.
+	code, out, stderr = runCLI("webhooks", "-add", "https://hooks.example.org/sms", "-events", "message.received,optout.added")
+	hookID := regexp.MustCompile(`Added webhook (\S+) for https://hooks.example.org/sms \(events: message.received,optout.added\)`).FindStringSubmatch(out)
+	if code != 0 || hookID == nil || !regexp.MustCompile(`(?m)^  whsec_\S+$`).MatchString(out) {
+		t.Fatalf("webhooks -add: %d\n%s%s", code, out, stderr)
+	}
+	if _, out, _ := runCLI("webhooks"); !strings.Contains(out, hookID[1]) || !strings.Contains(out, "api") || strings.Contains(out, "whsec_") {
+		t.Errorf("webhooks:\n%s", out)
+	}
+	if code, _, stderr := runCLI("webhooks", "-add", "https://x.example", "-events", "message.exploded"); code != 1 || !strings.Contains(stderr, "message.received, message.sent") {
+		t.Errorf("bad event: %d %s", code, stderr)
+	}
+	if code, out, _ := runCLI("webhooks", "-remove", hookID[1]); code != 0 || !strings.Contains(out, "Removed webhook") {
+		t.Errorf("webhooks -remove: %d %s", code, out)
 	}
 
 	_, out, _ = runCLI("modems")

@@ -195,7 +195,7 @@ func printJSON(w io.Writer, raw json.RawMessage) error {
 }
 
 func cmdSend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("send", "[flags] -to NUMBER -body TEXT", `  export SIMGATE_KEY=sk_...
+	fs := newFlags("send", "[flags] -to NUMBER -body TEXT", `  export SIMGATE_KEY=sg_...   # from simgate keys create
   simgate send -to +15551234567 -body "Hi, this is Ana from the campaign"
   simgate send -to 5551234567 -body "Reminder: polls open at 7" -from east -idempotency-key rem-42
 `, stderr)
@@ -258,18 +258,40 @@ func cmdMessages(ctx context.Context, args []string, stdout, stderr io.Writer) e
   simgate messages -direction in             inbound only
   simgate messages -contact +15551234567     one contact
   simgate messages -status unknown -json
+  simgate messages -since 24h                  created in the last day
+  simgate messages -since 2026-12-01 -until 2026-12-02
   simgate messages 01JD3Y8Q6V8M3ZKX7ZQ5H2W1AB   one message with its parts
 `, stderr)
 	addr, key, asJSON := clientFlags(fs)
 	direction := fs.String("direction", "", "in or out")
-	status := fs.String("status", "", "queued, sending, sent, delivered, failed, unknown, cancelled, expired, received")
+	status := fs.String("status", "", statusList())
 	contact := fs.String("contact", "", "the other party")
 	modem := fs.String("modem", "", "modem name")
 	agent := fs.String("agent", "", "agent")
 	limit := fs.Int("limit", 50, "how many")
 	cursor := fs.String("cursor", "", "continue after a previous page")
+	since := fs.String("since", "", "created at or after: a time (RFC 3339), a date, or how long ago (36h, 7d)")
+	until := fs.String("until", "", "created before (same forms as -since)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *status != "" && !gateway.Status(*status).Known() {
+		return fmt.Errorf("-status %q is not a message status: use one of %s", *status, statusList())
+	}
+	if *direction != "" && *direction != "in" && *direction != "out" {
+		return fmt.Errorf("-direction %q: use in or out", *direction)
+	}
+	times := map[string]string{}
+	now := time.Now()
+	for name, v := range map[string]string{"since": *since, "until": *until} {
+		if v == "" {
+			continue
+		}
+		t, err := parseWhen(name, v, now)
+		if err != nil {
+			return err
+		}
+		times[name] = t.UTC().Format(time.RFC3339)
 	}
 	c, err := newClient(*addr, *key)
 	if err != nil {
@@ -290,6 +312,9 @@ func cmdMessages(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if v != "" {
 			q.Set(k, v)
 		}
+	}
+	for k, v := range times {
+		q.Set(k, v)
 	}
 	q.Set("limit", fmt.Sprint(*limit))
 	raw, err := c.do(ctx, http.MethodGet, "/v1/messages?"+q.Encode(), nil, nil)

@@ -4,7 +4,8 @@
 //	simgate demo                                      everything on simulated modems
 //	simgate sim -modems 4 -link-dir /tmp/sim          the standalone simulator
 //	simgate keys create|list|revoke                   API keys (daemon stopped)
-//	simgate send|messages|modems                      clients of a running daemon
+//	simgate send|messages|modems|conversations|optouts|webhooks
+//	                                                  clients of a running daemon
 //	simgate backup -config FILE -o out.db             a consistent copy of the store
 //	simgate version
 //

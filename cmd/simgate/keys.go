@@ -20,7 +20,7 @@ import (
 const keysExamples = `  simgate keys create -config /etc/simgate/simgate.yaml -owner ana -scopes send,read
   simgate keys create -store ./simgate.db -owner ops -scopes admin
   simgate keys list -config /etc/simgate/simgate.yaml
-  simgate keys revoke -config /etc/simgate/simgate.yaml k_3f9a2c
+  simgate keys revoke -config /etc/simgate/simgate.yaml key_3f9a2c1b7d4e
 
 keys works on the store file, which only one process may hold: stop the
 daemon first (systemctl stop simgate), or it fails after -timeout with
@@ -29,8 +29,13 @@ daemon first (systemctl stop simgate), or it fails after -timeout with
 
 func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintf(stderr, "Usage: simgate keys create|list|revoke [flags]\n\nExamples:\n%s", keysExamples)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		help := len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help")
+		w := stderr
+		if help {
+			w = stdout
+		}
+		fmt.Fprintf(w, "Usage: simgate keys create|list|revoke [flags]\n\nExamples:\n%s", keysExamples)
+		if help {
 			return flag.ErrHelp
 		}
 		return errUsage

@@ -35,8 +35,13 @@ var usersStdin io.Reader = os.Stdin
 
 func cmdUsers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintf(stderr, "Usage: simgate users create|list|passwd|disable|enable [flags]\n\nExamples:\n%s", usersExamples)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		help := len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help")
+		w := stderr
+		if help {
+			w = stdout
+		}
+		fmt.Fprintf(w, "Usage: simgate users create|list|passwd|disable|enable [flags]\n\nExamples:\n%s", usersExamples)
+		if help {
 			return flag.ErrHelp
 		}
 		return errUsage
