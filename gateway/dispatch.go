@@ -122,7 +122,8 @@ type OptOutChecker interface {
 // the PDU is written: a part found in it at start-up (or whose answer was
 // lost) is unknown, never resent blindly, unless the message asked for
 // at-least-once. Budgets are saved once a second (a crash forgets at most a
-// second of counting); pauses and drains are not persisted.
+// second of counting); pauses and drains are saved with them and survive
+// a restart.
 //
 // Scheduling: the queue holds ids and scheduling fields only (about 300
 // bytes a message). A modem's own queue holds messages pinned to it (its

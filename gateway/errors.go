@@ -99,7 +99,9 @@ func CMSError(code int) *SendError {
 }
 
 // CMSTemporary reports whether a +CMS ERROR code is worth retrying
-// (3GPP TS 27.005 §3.2.5 and field experience, see DOMAIN.md §4).
+// (3GPP TS 27.005 §3.2.5 and field experience): network states that pass and
+// problems of one modem or SIM that another modem may not have are
+// temporary; a bad PDU or destination is not.
 // 500 is treated as temporary; a burst of 500s on one SIM pauses it instead.
 func CMSTemporary(code int) bool {
 	switch code {

@@ -8,7 +8,9 @@ import (
 )
 
 // metrics are the dispatcher's counters plus a collector that reads modem
-// state and queue depth at scrape time. Names are fixed (TEAM.md).
+// state and queue depth at scrape time. Names and labels are a contract with
+// the dashboard and alerts in configs/grafana and configs/prometheus (and
+// .ci/prometheus-check.sh checks them): add, do not rename.
 type metrics struct {
 	accepted     prometheus.Counter
 	sent         *prometheus.CounterVec

@@ -5,7 +5,9 @@ import (
 	"time"
 )
 
-// PacingConfig paces one SIM like a person (DOMAIN.md §2 and §6). Budgets
+// PacingConfig paces one SIM like a person: a real send takes 2-6 s a part,
+// and carriers watch each number (P2P platforms keep to about 200 new
+// recipients a day per number; consumer plans hide lower caps). Budgets
 // count parts, not messages. Zero caps mean "no cap".
 type PacingConfig struct {
 	// MinInterval is the least time between the end of one send and the

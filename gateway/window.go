@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// Default texting hours (P2P.md: no texts before 9:00 or after 21:00 in the
-// contact's own time zone). A campaign narrows them; it never widens them.
+// Default texting hours: no texts before 9:00 or after 21:00 in the
+// contact's own time zone, the default of the P2P texting tools (quiet-hours
+// rules such as the TCPA's 8:00-21:00 sit inside it; some states are stricter). A campaign narrows them; it never widens them.
 const (
 	DefaultWindowStart = "09:00"
 	DefaultWindowEnd   = "21:00"
