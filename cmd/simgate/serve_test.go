@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -469,11 +470,7 @@ func TestServeSaysWhatIsMissing(t *testing.T) {
 	if !strings.Contains(logs, "modem port: waiting for it to appear") || !strings.Contains(logs, ghost+" does not exist") {
 		t.Errorf("the start does not warn about the missing port:\n%s", logs)
 	}
-	for _, line := range strings.Split(logs, "\n") {
-		if strings.Count(line, "modem=") > 1 {
-			t.Errorf("modem= repeated: %s", line)
-		}
-	}
+	checkNoRepeatedKeys(t, logs)
 	// /readyz says which modem is in which state, without the path.
 	var p struct{ Detail string }
 	if body := getRaw(t, g.base+"/readyz", ""); jsonUnmarshal(body, &p) != nil || !strings.Contains(p.Detail, "no modem can send: ghost: down") || strings.Contains(p.Detail, ghost) {
@@ -485,10 +482,39 @@ func TestServeSaysWhatIsMissing(t *testing.T) {
 	}
 }
 
-// TestServeLogsReady: once a modem can send, "simgate ready" is logged.
+// TestServeLogsReady: once a modem can send, "simgate ready" is logged; a
+// send, a pause and a resume log no attribute twice on one line.
 func TestServeLogsReady(t *testing.T) {
 	g := startGateway(t, 1, 1, nil)
 	waitFor(t, "simgate ready in the log", 30*time.Second, func() bool {
 		return strings.Contains(g.logs.String(), "simgate ready")
 	})
+	var msg struct{ ID, Status string }
+	if code := httpJSON(t, "POST", g.base+"/v1/messages", g.key, map[string]string{"to": demoContact, "body": "log check"}, &msg); code != http.StatusAccepted {
+		t.Fatalf("send: %d", code)
+	}
+	waitFor(t, "the message to be sent", 30*time.Second, func() bool {
+		httpJSON(t, "GET", g.base+"/v1/messages/"+msg.ID, g.key, nil, &msg)
+		return msg.Status == "sent" || msg.Status == "delivered"
+	})
+	httpJSON(t, "POST", g.base+"/v1/modems/sim1/pause", g.key, map[string]string{"reason": "log check"}, nil)
+	httpJSON(t, "POST", g.base+"/v1/modems/sim1/resume", g.key, nil, nil)
+	checkNoRepeatedKeys(t, g.logs.String())
+}
+
+// checkNoRepeatedKeys fails on a log line (slog's text format) that has
+// the same attribute twice, e.g. modem=sim1 modem=sim1.
+func checkNoRepeatedKeys(t *testing.T, logs string) {
+	t.Helper()
+	key := regexp.MustCompile(`(?:^| )([a-z_.]+)=`)
+	for _, line := range strings.Split(logs, "\n") {
+		seen := map[string]bool{}
+		for _, m := range key.FindAllStringSubmatch(line, -1) {
+			if seen[m[1]] {
+				t.Errorf("%s= repeated: %s", m[1], line)
+				break
+			}
+			seen[m[1]] = true
+		}
+	}
 }
