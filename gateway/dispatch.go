@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"slices"
 	"sync"
 	"time"
 
@@ -110,64 +108,75 @@ type OptOutChecker interface {
 	OptedOut(ctx context.Context, number string) (bool, error)
 }
 
-// Dispatcher is the outbound engine: it accepts messages (Submit), keeps a
-// lean in-memory queue over the durable store, and runs one worker per modem
-// that sends the next message that modem may send when its pacer allows.
+// DispatcherStore is what the Dispatcher needs of the store: intake's
+// (CreateMessage, MessageByIdempotencyKey, OptedOut), the queue's
+// (UpdateMessage, ActiveMessages, Sticky, SetSticky), the fleet's (Budgets,
+// SaveBudget), the report matcher's (PartByMR, SaveUnmatchedReport), and
+// ListMessages and CountByStatus for the report window and the metrics.
+// store.DB implements it.
+type DispatcherStore interface {
+	intakeStore
+	QueueStore
+	budgetStore
+	reportStore
+	ListMessages(ctx context.Context, f MessageFilter) (MessagePage, error)
+	CountByStatus(ctx context.Context) (map[Status]int, error)
+}
+
+// Dispatcher is the outbound engine. It is the front of five parts, each
+// in its own file and each owning its own state:
 //
-// Durability: Submit returns only after Store.CreateMessage. Every part
-// transition (assigned, submitting, submitted / unknown / queued for retry /
-// failed) is one Store.UpdateMessage committed before the next step; the
-// store, not the memory, decides whether a part still needs sending, so a
-// stale queue entry can never send twice. "submitting" is committed before
-// the PDU is written: a part found in it at start-up (or whose answer was
-// lost) is unknown, never resent blindly, unless the message asked for
-// at-least-once. Budgets are saved once a second (a crash forgets at most a
-// second of counting); pauses and drains are saved with them and survive
-// a restart.
+//   - intake (intake.go): Submit and Cancel — validate, encode, store
+//     durably (Submit returns only after Store.CreateMessage), queue.
+//   - the queue (queue.go, localqueue.go): who sends what. Free workers
+//     pull: a modem's worker asks Queue.Claim for the best message it may
+//     send. The LocalQueue keeps in memory only what ordering needs and
+//     reads the message from the store when it is claimed.
+//   - the fleet (fleet.go): the modems and each one's state — usable,
+//     paused, draining, pacing, budgets, counters — owned in one place and
+//     kept with the budgets so that a restart keeps pauses and drains.
+//   - a worker per modem (worker.go): claim, re-check the opt-out list and
+//     the texting window, submitting, AT+CMGS, record the outcome.
+//   - the report matcher (reports.go): status reports to parts.
 //
-// Scheduling: the queue holds ids and scheduling fields only (about 300
-// bytes a message). A modem's own queue holds messages pinned to it (its
-// contacts, From naming it, later parts of a message it started); shared
-// queues per group and for "any" hold the rest, highest priority first, then
-// oldest. A worker takes the best head it may send: within its daily part
-// budget, a new contact only within NewContactsPerDay and not while draining.
-// A shared message whose contact got bound meanwhile moves to that SIM.
-// Idle workers are woken in round-robin order when work arrives. All parts
-// of a message leave through one SIM.
+// The Dispatcher itself starts and stops them (Run, Close) and runs the
+// scheduler (schedule): due messages, expiry, gone SIMs, timed pauses,
+// device polling, budget saving, the report window.
+//
+// Durability: every part transition (assigned, submitting, submitted /
+// unknown / queued for retry / failed) is one Store.UpdateMessage committed
+// before the next step; the store, not the memory, decides whether a part
+// still needs sending, so a stale queue entry can never send twice.
+// "submitting" is committed before the PDU is written: a part found in it
+// at start-up (or whose answer was lost) is unknown, never resent blindly,
+// unless the message asked for at-least-once. Budget usage, pauses and
+// drains are saved once a second and at once when a pause or drain changes
+// (a crash forgets at most a second of counting).
 //
 // Concurrency: all methods are safe for concurrent use. Run starts the
 // workers and the scheduler and waits for them; Close stops them, letting
 // in-flight AT+CMGS exchanges finish and be recorded (bounded by
-// Config.CloseTimeout).
+// Config.CloseTimeout). See doc.go for the locks.
 type Dispatcher struct {
 	cfg Config
-	st  Store
+	st  DispatcherStore
 	em  Emitter
 	log *slog.Logger
 	now func() time.Time
 	met *metrics
 
-	mu      sync.Mutex
-	modems  map[string]*modemEntry
-	order   []string // modem names in the order they were added
-	rr      int
-	queues  map[string]*readyQueue
-	delayed delayQueue
-	byID    map[string]*item
-	bound   map[string]string    // contact → SIM, as known to this process
-	removed map[string]time.Time // modems removed, and when
-	budgets map[string]BudgetUsage
-	early   []earlyReport // status reports that overtook their part's record
-	seq     uint64
-	started time.Time
+	fleet   *fleet
+	q       *LocalQueue
+	reports *reports
+	intake  *intake
+
+	mu      sync.Mutex // guards the lifecycle fields below
 	running bool
 	closed  bool
 	runCtx  context.Context
 	cancel  context.CancelFunc
 	runDone chan struct{}
-
-	schedWake chan struct{}
-	wg        sync.WaitGroup // workers and the scheduler
+	wg      sync.WaitGroup // workers, their recorders and the scheduler
 }
 
 var (
@@ -177,7 +186,7 @@ var (
 
 // NewDispatcher returns a Dispatcher over st; events go to em (nil = none).
 // It registers its metrics on cfg.Registerer. Call Run to start sending.
-func NewDispatcher(cfg Config, st Store, em Emitter) (*Dispatcher, error) {
+func NewDispatcher(cfg Config, st DispatcherStore, em Emitter) (*Dispatcher, error) {
 	if st == nil {
 		return nil, errors.New("dispatcher: nil store")
 	}
@@ -193,32 +202,26 @@ func NewDispatcher(cfg Config, st Store, em Emitter) (*Dispatcher, error) {
 	if cfg.CloseTimeout <= 0 {
 		cfg.CloseTimeout = 30 * time.Second
 	}
-	d := &Dispatcher{
-		cfg:       cfg,
-		st:        st,
-		em:        em,
-		log:       cfg.Logger,
-		now:       cfg.Now,
-		modems:    map[string]*modemEntry{},
-		queues:    map[string]*readyQueue{},
-		byID:      map[string]*item{},
-		bound:     map[string]string{},
-		removed:   map[string]time.Time{},
-		budgets:   map[string]BudgetUsage{},
-		schedWake: make(chan struct{}, 1),
-	}
+	d := &Dispatcher{cfg: cfg, st: st, em: em, log: cfg.Logger, now: cfg.Now}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
 	if d.now == nil {
 		d.now = time.Now
 	}
-	d.started = d.now()
 	m, err := newMetrics(d, cfg.Registerer)
 	if err != nil {
 		return nil, err
 	}
 	d.met = m
+	d.fleet = newFleet(cfg, st, d.log, d.now, d.emit)
+	d.q = NewLocalQueue(st, d.fleet, LocalQueueConfig{
+		StickyTimeout: cfg.StickyTimeout, StoreRetry: cfg.RetryBase, Logger: d.log, Now: d.now,
+	})
+	d.fleet.wake = d.q.poke
+	d.reports = &reports{st: st, fleet: d.fleet, met: m, log: d.log, now: d.now, emit: d.emit, window: cfg.ReportWindow}
+	d.intake = &intake{st: st, q: d.q, fleet: d.fleet, met: m, log: d.log, now: d.now,
+		defaultRegion: cfg.DefaultRegion, statusReports: cfg.StatusReports}
 	return d, nil
 }
 
@@ -228,46 +231,17 @@ func (d *Dispatcher) AddDevice(dev Device, mc ModemConfig) {
 	if mc.Name == "" {
 		mc.Name = dev.Name()
 	}
-	pc := d.cfg.Pacing
-	if mc.Pacing != nil {
-		pc = *mc.Pacing
-	}
-	d.mu.Lock()
-	_, exists := d.modems[mc.Name]
-	d.mu.Unlock()
-	if exists {
+	if d.fleet.get(mc.Name) != nil {
 		// A new device for the same name: retire the old worker first
-		// (the budget carries over through d.budgets).
+		// (the budget carries over).
 		d.RemoveDevice(mc.Name)
 	}
-	st := dev.Status()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.modems[mc.Name] != nil {
+	m, ok := d.fleet.add(dev, mc)
+	if !ok {
 		return // a concurrent AddDevice won
 	}
-	m := &modemEntry{
-		name:         mc.Name,
-		groups:       slices.Clone(mc.Groups),
-		dev:          dev,
-		pacer:        newPacer(pc, d.cfg.Location),
-		customPacing: mc.Pacing != nil,
-		usable:       st.Usable(),
-		state:        st.State,
-		wake:         make(chan struct{}, 1),
-		stop:         make(chan struct{}),
-		done:         make(chan struct{}),
-	}
-	if !m.usable {
-		m.unusableSince = d.now()
-	}
-	if u, ok := d.budgets[mc.Name]; ok {
-		m.pacer.usage = u
-		m.restoreHoldLocked(u.Hold)
-	}
-	d.modems[mc.Name] = m
-	d.order = append(d.order, mc.Name)
-	delete(d.removed, mc.Name)
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if d.running && d.runCtx != nil {
 		d.startWorkerLocked(m)
 	}
@@ -276,65 +250,46 @@ func (d *Dispatcher) AddDevice(dev Device, mc ModemConfig) {
 // RemoveDevice takes a modem out of the pool; its queued messages wait for
 // it (sticky) until StickyTimeout, then move. An in-flight send finishes.
 func (d *Dispatcher) RemoveDevice(name string) {
-	d.mu.Lock()
-	m := d.modems[name]
+	m := d.fleet.remove(name)
 	if m == nil {
-		d.mu.Unlock()
 		return
 	}
-	delete(d.modems, name)
-	d.budgets[name] = m.pacer.usage
-	d.order = slices.DeleteFunc(d.order, func(s string) bool { return s == name })
-	d.removed[name] = d.now()
-	close(m.stop)
+	d.mu.Lock()
 	runs := m.runs
 	d.mu.Unlock()
 	if runs {
 		<-m.done
 	}
-	d.saveBudget(m)
+	d.fleet.save(m)
 }
 
 // SetPacing replaces the default pacing for every modem without its own.
 func (d *Dispatcher) SetPacing(pc PacingConfig) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.cfg.Pacing = pc
-	for _, m := range d.modems {
-		if !m.customPacing {
-			m.pacer.cfg = pc
-		}
-		m.poke()
+	d.fleet.setPacing(pc)
+	for _, n := range d.fleet.Modems() {
+		d.q.poke(n)
 	}
 }
 
 // UpdateModemConfig changes a modem's groups and pacing (SIGHUP reload).
 func (d *Dispatcher) UpdateModemConfig(mc ModemConfig) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	m := d.modems[mc.Name]
-	if m == nil {
-		return fmt.Errorf("modem %q: %w", mc.Name, ErrNoModem)
+	if err := d.fleet.reconfigure(mc); err != nil {
+		return err
 	}
-	m.groups = slices.Clone(mc.Groups)
-	if mc.Pacing != nil {
-		m.pacer.cfg = *mc.Pacing
-		m.customPacing = true
-	} else {
-		m.pacer.cfg = d.cfg.Pacing
-		m.customPacing = false
-	}
-	m.poke()
+	d.q.poke(mc.Name)
 	return nil
 }
 
+// startWorkerLocked starts m's worker. d.mu held.
 func (d *Dispatcher) startWorkerLocked(m *modemEntry) {
 	if m.runs {
 		return
 	}
 	m.runs = true
+	w := &worker{m: m, q: d.q, fleet: d.fleet, optouts: d.st, reports: d.reports, met: d.met,
+		log: d.log, now: d.now, emit: d.emit, cfg: d.cfg, wg: &d.wg}
 	d.wg.Add(1)
-	go d.work(d.runCtx, m)
+	go w.run(d.runCtx)
 }
 
 // Submit validates req, stores the message durably and queues it. The
@@ -342,400 +297,66 @@ func (d *Dispatcher) startWorkerLocked(m *modemEntry) {
 // RequestHash returns the message first stored (no new one); with another
 // hash it fails with ErrIdempotencyMismatch.
 func (d *Dispatcher) Submit(ctx context.Context, req SendRequest) (*Message, error) {
-	msg, err := d.build(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	if err := d.st.CreateMessage(ctx, msg); err != nil {
-		if errors.Is(err, ErrExists) && msg.IdempotencyKey != "" {
-			old, gerr := d.st.MessageByIdempotencyKey(ctx, msg.IdempotencyKey)
-			if gerr != nil {
-				return nil, fmt.Errorf("submit: %w", gerr)
-			}
-			if old.RequestHash != msg.RequestHash {
-				return nil, ErrIdempotencyMismatch
-			}
-			return old, nil
-		}
-		return nil, fmt.Errorf("submit: store: %w", err)
-	}
-	d.met.accepted.Inc()
-	if err := d.enqueue(ctx, msg); err != nil {
-		// Stored; Run will pick it up at the next start.
-		d.log.Warn("queue after store", "id", msg.ID, "err", err)
-	}
-	return msg, nil
-}
-
-// build validates and encodes req into a new queued message.
-func (d *Dispatcher) build(ctx context.Context, req SendRequest) (*Message, error) {
-	if req.To == "" {
-		return nil, Invalid("to", "must not be empty")
-	}
-	if req.Body == "" {
-		return nil, Invalid("body", "must not be empty")
-	}
-	if req.Priority < MinPriority || req.Priority > MaxPriority {
-		return nil, Invalid("priority", "must be between %d and %d", MinPriority, MaxPriority)
-	}
-	if req.Validity < 0 || req.Validity > MaxValidity {
-		return nil, Invalid("validity", "must be between 0 and %s", MaxValidity)
-	}
-	now := d.now()
-	if !req.SendAt.IsZero() && req.SendAt.After(now.Add(MaxSchedule)) {
-		return nil, Invalid("send_at", "must be within %d days", int(MaxSchedule/(24*time.Hour)))
-	}
-	var window *TextingWindow
-	if req.TextingWindow != nil && !req.TextingWindow.IsZero() {
-		if err := req.TextingWindow.Validate(); err != nil {
-			return nil, err
-		}
-		w := *req.TextingWindow
-		window = &w
-	}
-	to, err := NormalizeNumber(req.To, d.cfg.DefaultRegion)
-	if err != nil {
-		return nil, err
-	}
-	if req.From != "" && !d.knownFrom(req.From) {
-		return nil, Invalid("from", "no modem or group named %q", req.From)
-	}
-	exempt := OptOutExempt(ctx)
-	if !exempt {
-		out, err := d.st.OptedOut(ctx, to)
-		if err != nil {
-			return nil, fmt.Errorf("submit: opt-out check: %w", err)
-		}
-		if out {
-			return nil, ErrOptedOut
-		}
-	}
-	req.Metadata = exemptMetadata(req.Metadata, exempt)
-	srr := d.cfg.StatusReports
-	if req.StatusReport != nil {
-		srr = *req.StatusReport
-	}
-	enc, err := EncodeSubmit(to, req.Body, srr, rand.IntN(255)+1)
-	if err != nil {
-		return nil, err
-	}
-	msg := &Message{
-		ID:             ulid.Make().String(),
-		Direction:      Outbound,
-		Contact:        to,
-		ContactRaw:     req.To,
-		From:           req.From,
-		Body:           req.Body,
-		Agent:          req.Agent,
-		Encoding:       enc.Encoding,
-		Segments:       len(enc.PDUs),
-		Priority:       req.Priority,
-		SendAt:         req.SendAt,
-		TextingWindow:  window,
-		Metadata:       req.Metadata,
-		CallbackURL:    req.CallbackURL,
-		AtLeastOnce:    req.AtLeastOnce,
-		StatusReport:   srr,
-		Status:         StatusQueued,
-		IdempotencyKey: req.IdempotencyKey,
-		RequestHash:    req.RequestHash,
-		APIKeyID:       req.APIKeyID,
-		CreatedAt:      now,
-		UpdatedAt:      now,
-	}
-	if req.Validity > 0 {
-		msg.ExpiresAt = now.Add(req.Validity)
-		if !req.SendAt.IsZero() && !req.SendAt.Before(msg.ExpiresAt) {
-			return nil, Invalid("send_at", "is after the message expires")
-		}
-	}
-	for i, p := range enc.PDUs {
-		msg.Parts = append(msg.Parts, Part{Seq: i + 1, PDU: p, State: PartQueued, MR: -1, ReportStatus: -1, UpdatedAt: now})
-	}
-	return msg, nil
-}
-
-// knownFrom reports whether s names a modem or a group.
-func (d *Dispatcher) knownFrom(s string) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if _, ok := d.modems[s]; ok {
-		return true
-	}
-	for _, m := range d.modems {
-		if m.inGroup(s) {
-			return true
-		}
-	}
-	return false
-}
-
-// enqueue puts a stored message's pending parts into the in-memory queue,
-// pinning it to its contact's SIM, the modem it names or the modem that sent
-// its first parts.
-func (d *Dispatcher) enqueue(ctx context.Context, msg *Message) error {
-	pending := 0
-	submitted := false
-	for _, p := range msg.Parts {
-		switch p.State {
-		case PartQueued, PartAssigned:
-			pending++
-		case PartSubmitted, PartDelivered:
-			submitted = true
-		}
-	}
-	if pending == 0 || msg.Status.Terminal() {
-		return nil
-	}
-	d.mu.Lock()
-	_, known := d.bound[msg.Contact]
-	d.mu.Unlock()
-	var sticky string
-	if !known {
-		s, err := d.st.Sticky(ctx, msg.Contact)
-		switch {
-		case err == nil:
-			sticky = s.Modem
-		case errors.Is(err, ErrNotFound):
-		default:
-			// Queue it anyway (never strand an accepted message); the
-			// binding is read again when it is sent.
-			d.log.Error("read sticky binding", "id", msg.ID, "err", err)
-		}
-	}
-	now := d.now()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if _, dup := d.byID[msg.ID]; dup {
-		return nil
-	}
-	if sticky != "" {
-		if _, ok := d.bound[msg.Contact]; !ok {
-			d.bound[msg.Contact] = sticky
-		}
-	}
-	it := &item{
-		id:      msg.ID,
-		contact: msg.Contact,
-		from:    msg.From,
-		prio:    int32(msg.Priority),
-		parts:   int16(pending),
-		created: msg.CreatedAt.UnixNano(),
-	}
-	d.seq++
-	it.seq = d.seq
-	ready := msg.SendAt
-	if msg.NextAttemptAt.After(ready) {
-		ready = msg.NextAttemptAt
-	}
-	if !ready.IsZero() {
-		it.readyAt = ready.UnixNano()
-	}
-	if !msg.ExpiresAt.IsZero() {
-		it.expires = msg.ExpiresAt.UnixNano()
-	}
-	_, fromModem := d.modems[msg.From]
-	switch {
-	case msg.From != "" && fromModem:
-		it.pinned, it.explicit = msg.From, true
-	case submitted && msg.Modem != "":
-		it.pinned = msg.Modem // later parts go out through the same SIM
-	default:
-		if b := d.bound[msg.Contact]; b != "" && !d.goneLocked(b, now) {
-			if msg.From == "" || d.inGroupLocked(b, msg.From) {
-				it.pinned = b
-			}
-		}
-	}
-	d.byID[msg.ID] = it
-	d.pushLocked(it, now)
-	return nil
-}
-
-func (d *Dispatcher) inGroupLocked(modem, group string) bool {
-	m := d.modems[modem]
-	return m != nil && m.inGroup(group)
+	return d.intake.submit(ctx, req)
 }
 
 // Cancel cancels a message whose parts have not started to go out. Once a
 // part is submitting or further it fails with ErrNotCancellable.
 func (d *Dispatcher) Cancel(ctx context.Context, id string) (*Message, error) {
-	d.mu.Lock()
-	it := d.byID[id]
-	queued := it != nil && (it.where == inReady || it.where == inDelayed)
-	if queued {
-		d.removeLocked(it)
-	}
-	d.mu.Unlock()
-	now := d.now()
-	msg, err := d.st.UpdateMessage(ctx, id, func(m *Message) error {
-		if m.Direction != Outbound || m.Status.Terminal() {
-			return ErrNotCancellable
-		}
-		for _, p := range m.Parts {
-			switch p.State {
-			case PartQueued, PartAssigned:
-			default:
-				return ErrNotCancellable
-			}
-		}
-		for i := range m.Parts {
-			m.Parts[i].State = PartCancelled
-			m.Parts[i].UpdatedAt = now
-		}
-		m.Status = RollUp(m.Parts)
-		m.UpdatedAt = now
-		return nil
-	})
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err != nil {
-		if queued && d.byID[id] == it {
-			d.pushLocked(it, now) // still ours to send
-		}
-		if errors.Is(err, ErrNotCancellable) || errors.Is(err, ErrNotFound) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("cancel: %w", err)
-	}
-	if queued && d.byID[id] == it {
-		delete(d.byID, id)
-	}
-	return msg, nil
+	return d.q.Cancel(ctx, id)
 }
 
 // Pause stops modem name from taking messages, until until (zero: until
-// Resume). Its queued messages wait for it.
+// Resume). Its queued messages wait for it. The pause is saved: it
+// survives a restart.
 func (d *Dispatcher) Pause(name, reason string, until time.Time) error {
-	d.mu.Lock()
-	m := d.modems[name]
-	if m == nil {
-		d.mu.Unlock()
-		return fmt.Errorf("modem %q: %w", name, ErrNoModem)
-	}
-	m.paused, m.pauseReason, m.pausedUntil = true, reason, until
-	m.pacer.dirty = true
-	d.mu.Unlock()
-	d.saveBudget(m)
-	d.log.Info("modem paused", "modem", name, "reason", reason, "until", until)
-	d.emit(Event{Type: EventModemPaused, Modem: name, Data: map[string]any{"reason": reason, "until": until}})
-	return nil
+	return d.fleet.pause(name, reason, until)
 }
 
 // Resume lifts a pause and a drain.
-func (d *Dispatcher) Resume(name string) error {
-	d.mu.Lock()
-	m := d.modems[name]
-	if m == nil {
-		d.mu.Unlock()
-		return fmt.Errorf("modem %q: %w", name, ErrNoModem)
-	}
-	was := m.paused
-	m.paused, m.pauseReason, m.pausedUntil, m.draining = false, "", time.Time{}, false
-	m.pacer.dirty = true
-	m.counters.ConsecutiveFails, m.cms500 = 0, 0
-	m.poke()
-	d.mu.Unlock()
-	d.saveBudget(m)
-	if was {
-		d.log.Info("modem resumed", "modem", name)
-		d.emit(Event{Type: EventModemResumed, Modem: name})
-	}
-	return nil
-}
+func (d *Dispatcher) Resume(name string) error { return d.fleet.resume(name) }
 
 // Drain makes modem name take no new contacts; it finishes its own queue
-// (contacts already bound to it). Resume ends the drain.
-func (d *Dispatcher) Drain(name string) error {
-	d.mu.Lock()
-	m := d.modems[name]
-	if m == nil {
-		d.mu.Unlock()
-		return fmt.Errorf("modem %q: %w", name, ErrNoModem)
-	}
-	m.draining = true
-	m.pacer.dirty = true
-	d.mu.Unlock()
-	d.saveBudget(m)
-	return nil
-}
+// (contacts already bound to it). Resume ends the drain. The drain is saved.
+func (d *Dispatcher) Drain(name string) error { return d.fleet.drain(name) }
 
 // Modems returns every modem's view, in the order they were added.
 func (d *Dispatcher) Modems() []ModemView {
-	d.mu.Lock()
-	ms := make([]*modemEntry, 0, len(d.order))
-	for _, n := range d.order {
-		ms = append(ms, d.modems[n])
-	}
-	d.mu.Unlock()
+	ms := d.fleet.list()
 	out := make([]ModemView, 0, len(ms))
 	for _, m := range ms {
-		out = append(out, d.view(m))
+		out = append(out, d.fleet.view(m, d.q.PartsFor(m.name)))
 	}
 	return out
 }
 
 // Modem returns one modem's view, or ErrNoModem.
 func (d *Dispatcher) Modem(name string) (ModemView, error) {
-	d.mu.Lock()
-	m := d.modems[name]
-	d.mu.Unlock()
+	m := d.fleet.get(name)
 	if m == nil {
 		return ModemView{}, fmt.Errorf("modem %q: %w", name, ErrNoModem)
 	}
-	return d.view(m), nil
-}
-
-func (d *Dispatcher) view(m *modemEntry) ModemView {
-	info, st := m.dev.Info(), m.dev.Status() // outside d.mu: devices lock themselves
-	now := d.now()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return ModemView{
-		Name:        m.name,
-		Groups:      slices.Clone(m.groups),
-		Info:        info,
-		Status:      st,
-		Paused:      m.paused,
-		PauseReason: m.pauseReason,
-		PausedUntil: m.pausedUntil,
-		Draining:    m.draining,
-		Budget:      m.pacer.view(now),
-		Counters:    m.counters,
-		Queued:      d.queuedForLocked(m.name),
-	}
+	return d.fleet.view(m, d.q.PartsFor(name)), nil
 }
 
 // DeviceChanged records a modem's new status (DeviceObserver) and emits
 // modem.up / modem.down when it starts or stops being usable.
-func (d *Dispatcher) DeviceChanged(name string, st ModemStatus) {
-	if ev, ok := d.observe(name, st); ok {
-		d.emit(ev)
-	}
+func (d *Dispatcher) DeviceChanged(name string, st ModemStatus) { d.fleet.changed(name, st) }
+
+// CountReceived counts an inbound message stored from modem (for
+// ModemView.Counters.Received). The Inbox calls it (InboxConfig.Counter).
+func (d *Dispatcher) CountReceived(modem string) { d.fleet.countReceived(modem) }
+
+// HandleReport matches a status report to the part it reports on by
+// (modem, message reference) within Config.ReportWindow and rolls the
+// message up. Unmatched reports are stored and counted.
+func (d *Dispatcher) HandleReport(ctx context.Context, r StatusReport) error {
+	return d.reports.handle(ctx, r, true)
 }
 
-// observe updates m's usability; it returns an event on a transition.
-func (d *Dispatcher) observe(name string, st ModemStatus) (Event, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	m := d.modems[name]
-	if m == nil {
-		return Event{}, false
-	}
-	u := st.Usable()
-	m.state = st.State
-	if u == m.usable {
-		return Event{}, false
-	}
-	m.usable = u
-	if u {
-		m.unusableSince = time.Time{}
-		m.poke()
-		return Event{Type: EventModemUp, Modem: name, Data: map[string]any{"state": st.State}}, true
-	}
-	m.unusableSince = d.now()
-	return Event{Type: EventModemDown, Modem: name, Data: map[string]any{"state": st.State, "error": st.LastError}}, true
-}
+// QueueLen is the number of messages waiting in the queue (not counting
+// those being sent).
+func (d *Dispatcher) QueueLen() int { return d.q.Len() }
 
 func (d *Dispatcher) emit(e Event) {
 	if d.em == nil {
@@ -750,12 +371,151 @@ func (d *Dispatcher) emit(e Event) {
 	d.em.Emit(context.Background(), e)
 }
 
-// CountReceived counts an inbound message stored from modem (for
-// ModemView.Counters.Received). The Inbox calls it.
-func (d *Dispatcher) CountReceived(modem string) {
+// Run loads the budgets and the active messages (applying the crash rules:
+// a part left submitting is unknown unless the message asked for
+// at-least-once; an assigned one is queued again), then runs one worker per
+// modem and the scheduler until ctx is done or Close is called. It waits
+// for in-flight sends before returning.
+func (d *Dispatcher) Run(ctx context.Context) error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if m := d.modems[modem]; m != nil {
-		m.counters.Received++
+	if d.closed {
+		d.mu.Unlock()
+		return ErrClosed
 	}
+	if d.running {
+		d.mu.Unlock()
+		return errors.New("dispatcher: already running")
+	}
+	d.running = true
+	ctx, cancel := context.WithCancel(ctx)
+	d.cancel = cancel
+	runDone := make(chan struct{})
+	d.runDone = runDone
+	d.mu.Unlock()
+	defer close(runDone)
+	defer cancel()
+
+	if err := d.recover(ctx); err != nil {
+		d.mu.Lock()
+		d.running = false
+		d.mu.Unlock()
+		return err
+	}
+	ms := d.fleet.list()
+	d.mu.Lock()
+	d.runCtx = ctx
+	for _, m := range ms {
+		d.startWorkerLocked(m)
+	}
+	d.wg.Add(1)
+	go d.schedule(ctx)
+	d.mu.Unlock()
+	d.log.Info("dispatcher running", "modems", len(ms))
+
+	<-ctx.Done()
+	d.wg.Wait()
+	d.fleet.saveAll()
+	d.reports.flushEarly(context.Background(), d.now(), true)
+	return nil
+}
+
+// Close stops taking work and waits (at most Config.CloseTimeout) for
+// in-flight sends to be recorded.
+func (d *Dispatcher) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	running, cancel, runDone := d.running, d.cancel, d.runDone
+	d.mu.Unlock()
+	if !running {
+		return nil
+	}
+	cancel()
+	select {
+	case <-runDone:
+		return nil
+	case <-time.After(d.cfg.CloseTimeout):
+		return errors.New("dispatcher: close timed out waiting for in-flight sends")
+	}
+}
+
+// recover loads budgets and active messages at start-up.
+func (d *Dispatcher) recover(ctx context.Context) error {
+	budgets, err := d.st.Budgets(ctx)
+	if err != nil {
+		return fmt.Errorf("load budgets: %w", err)
+	}
+	d.fleet.restore(budgets)
+	unknown, err := d.q.Recover(ctx)
+	if err != nil {
+		return err
+	}
+	parts := 0
+	for _, m := range unknown {
+		for _, p := range m.Parts {
+			if p.State == PartUnknown && p.UpdatedAt.Equal(m.UpdatedAt) {
+				parts++
+				d.met.unknown.WithLabelValues(p.Modem).Inc()
+			}
+		}
+		if m.Status == StatusUnknown {
+			d.emit(Event{Type: EventMessageUnknown, MessageID: m.ID, Modem: m.Modem,
+				Data: map[string]any{"reason": "restart while a part was being submitted"}})
+		}
+	}
+	d.log.Info("recovered queue", "active", d.q.Len(), "unknown_parts", parts)
+	return nil
+}
+
+// schedule moves due messages to the ready queues, and once a second
+// expires messages, moves the contacts of gone SIMs, lifts timed pauses,
+// polls device status, saves budgets and settles old reports.
+func (d *Dispatcher) schedule(ctx context.Context) {
+	defer d.wg.Done()
+	tick := min(250*time.Millisecond, d.cfg.StickyTimeout/4)
+	tick = max(tick, time.Millisecond)
+	t := time.NewTimer(tick)
+	defer t.Stop()
+	lastSecond := d.now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := d.now()
+		d.q.Promote(now)
+		d.housekeep(ctx, now, now.Sub(lastSecond) >= time.Second)
+		if now.Sub(lastSecond) >= time.Second {
+			lastSecond = now
+		}
+		wait := tick
+		if due := d.q.NextDue(); !due.IsZero() {
+			wait = min(wait, due.Sub(now))
+		}
+		t.Reset(max(wait, time.Millisecond))
+	}
+}
+
+func (d *Dispatcher) housekeep(ctx context.Context, now time.Time, second bool) {
+	for _, m := range d.fleet.list() {
+		d.fleet.poll(m) // observers may miss a change
+	}
+	d.fleet.liftExpiredPauses(now)
+	d.q.RebindGone(ctx, now)
+	if !second {
+		return
+	}
+	expired, err := d.q.Expire(ctx, now)
+	if err != nil {
+		d.log.Error("expire", "err", err)
+	}
+	for _, m := range expired {
+		d.emit(Event{Type: EventMessageExpired, MessageID: m.ID, Data: map[string]any{"status": m.Status}})
+	}
+	d.fleet.saveAll()
+	d.reports.flushEarly(context.WithoutCancel(ctx), now, false)
 }

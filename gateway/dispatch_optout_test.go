@@ -28,8 +28,8 @@ func TestQueuedBeforeStopIsNotSent(t *testing.T) {
 	}
 }
 
-// Only the Inbox's exempt context may reach an opted-out number; metadata
-// sent by an API client cannot forge the exemption.
+// Only an Inbox reply (SendRequest.OptOutReply) may reach an opted-out
+// number; metadata sent by an API client cannot forge the exemption.
 func TestOptOutExemption(t *testing.T) {
 	h := newHarness(t, testConfig(), nil, "a")
 	ctx := context.Background()
@@ -47,12 +47,12 @@ func TestOptOutExemption(t *testing.T) {
 	if IsOptOutExempt(plain) || plain.Metadata["k"] != "v" {
 		t.Fatalf("metadata = %v", plain.Metadata)
 	}
-	reply, err := h.d.Submit(WithOptOutExempt(ctx), SendRequest{To: "+12025550142", Body: "You are unsubscribed.", Agent: OptOutAgent})
+	reply, err := h.d.Submit(ctx, SendRequest{To: "+12025550142", Body: "You are unsubscribed.", Agent: OptOutAgent, OptOutReply: true})
 	if err != nil {
 		t.Fatalf("exempt submit: %v", err)
 	}
-	if !IsOptOutExempt(reply) {
-		t.Fatalf("reply not marked exempt: %v", reply.Metadata)
+	if !IsOptOutExempt(reply) || !h.st.msg(t, reply.ID).OptOutReply {
+		t.Fatalf("reply not stored as exempt: %+v", reply)
 	}
 	h.start()
 	h.waitStatus(reply.ID, StatusSent)

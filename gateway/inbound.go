@@ -21,11 +21,25 @@ import (
 )
 
 // Sender queues an outbound message. Dispatcher.Submit satisfies it. The
-// Inbox sends its STOP confirmations and START/HELP answers through it, under
-// a context marked with WithOptOutExempt (see optout.go for what a Sender
-// must do with that).
+// Inbox sends its STOP confirmations and START/HELP answers through it with
+// SendRequest.OptOutReply set (see optout.go for what a Sender must do with
+// that).
 type Sender interface {
 	Submit(ctx context.Context, req SendRequest) (*Message, error)
+}
+
+// ReceivedCounter counts the inbound messages stored per modem (the
+// Dispatcher's ModemView.Counters.Received). Dispatcher implements it.
+type ReceivedCounter interface {
+	CountReceived(modem string)
+}
+
+// InboxStore is what the Inbox needs of the store. store.DB implements it.
+type InboxStore interface {
+	InboundStore
+	OptOutStore
+	GetMessage(ctx context.Context, id string) (*Message, error)
+	ListMessages(ctx context.Context, f MessageFilter) (MessagePage, error)
 }
 
 // InboxConfig configures an Inbox. Zero fields take the defaults noted.
@@ -48,6 +62,8 @@ type InboxConfig struct {
 	Registerer    prometheus.Registerer
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Counter hears of every stored inbound message (nil: none does).
+	Counter ReceivedCounter
 }
 
 func (c *InboxConfig) setDefaults() {
@@ -105,7 +121,7 @@ func (c *InboxConfig) setDefaults() {
 // its context ends.
 type Inbox struct {
 	cfg     InboxConfig
-	st      Store
+	st      InboxStore
 	reports ReportHandler
 	sender  Sender
 	em      Emitter
@@ -123,7 +139,7 @@ type Inbox struct {
 // emitted). It registers simgate_messages_received_total{modem},
 // simgate_optouts_total{action} and simgate_inbound_undecodable_total{modem}
 // on cfg.Registerer.
-func NewInbox(cfg InboxConfig, st Store, reports ReportHandler, sender Sender, em Emitter) *Inbox {
+func NewInbox(cfg InboxConfig, st InboxStore, reports ReportHandler, sender Sender, em Emitter) *Inbox {
 	cfg.setDefaults()
 	in := &Inbox{
 		cfg: cfg, st: st, reports: reports, sender: sender, em: em,
@@ -488,8 +504,8 @@ func (in *Inbox) deliver(ctx context.Context, msg *Message, key string) error {
 		return fmt.Errorf("inbound: store message: %w", err)
 	}
 	in.received.WithLabelValues(msg.Modem).Inc()
-	if c, ok := in.reports.(receivedCounter); ok {
-		c.CountReceived(msg.Modem)
+	if in.cfg.Counter != nil {
+		in.cfg.Counter.CountReceived(msg.Modem)
 	}
 	in.log.Info("inbound message stored", "id", msg.ID, "modem", msg.Modem,
 		"from", MaskNumber(msg.Contact), "segments", msg.Segments, "incomplete", msg.Metadata["incomplete"] == "true", "keyword", kw.String())
@@ -593,8 +609,9 @@ func (in *Inbox) reply(ctx context.Context, msg *Message, kw Keyword, text strin
 		Metadata:       map[string]string{"reply_to": msg.ID, "keyword": kw.String()},
 		IdempotencyKey: key,
 		RequestHash:    key,
+		OptOutReply:    true,
 	}
-	out, err := in.sender.Submit(WithOptOutExempt(ctx), req)
+	out, err := in.sender.Submit(ctx, req)
 	if err != nil {
 		in.log.Error("keyword reply not queued", "keyword", kw.String(), "modem", msg.Modem, "number", MaskNumber(msg.Contact), "err", err)
 		return
@@ -713,10 +730,4 @@ func keyModemTotal(key string, frags []Fragment) (string, int) {
 		total = frags[0].Total
 	}
 	return modem, total
-}
-
-// receivedCounter is implemented by a ReportHandler that also keeps
-// per-modem counters (Dispatcher): it hears of every stored inbound message.
-type receivedCounter interface {
-	CountReceived(modem string)
 }

@@ -35,7 +35,7 @@ func TestInboxStopThroughDispatcher(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.AddDevice(inbIdleDevice{name: "sim7"}, gateway.ModemConfig{})
-	in := gateway.NewInbox(gateway.InboxConfig{DefaultRegion: "US", Now: func() time.Time { return inbT0 }}, st, d, d, nil)
+	in := gateway.NewInbox(gateway.InboxConfig{DefaultRegion: "US", Now: func() time.Time { return inbT0 }, Counter: d}, st, d, d, nil)
 
 	// Before the STOP an agent may text the number.
 	if _, err := d.Submit(ctx, gateway.SendRequest{To: num, Body: "Can you volunteer Saturday?", Agent: "ana"}); err != nil {

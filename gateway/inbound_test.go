@@ -37,7 +37,7 @@ func (s *inbSender) Submit(ctx context.Context, r gateway.SendRequest) (*gateway
 		return m, nil
 	}
 	s.reqs = append(s.reqs, r)
-	s.exempt = append(s.exempt, gateway.OptOutExempt(ctx))
+	s.exempt = append(s.exempt, r.OptOutReply)
 	m := &gateway.Message{ID: "reply-" + r.IdempotencyKey, Contact: r.To, Body: r.Body}
 	s.byKey[r.IdempotencyKey] = m
 	return m, nil

@@ -118,6 +118,9 @@ type Message struct {
 	// AtLeastOnce asks for a part whose fate is unknown to be resent
 	// (accepting a possible duplicate) instead of being marked unknown.
 	AtLeastOnce bool `json:"at_least_once,omitempty"`
+	// OptOutReply: the Inbox's answer to STOP, START or HELP, sent even to
+	// an opted-out number (SendRequest.OptOutReply).
+	OptOutReply bool `json:"optout_reply,omitempty"`
 	// RequestedDeliveryReport: the PDUs have TP-SRR set.
 	StatusReport bool `json:"status_report,omitempty"`
 

@@ -121,17 +121,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 
 // oldestQueued is the age of the oldest message waiting in the queue.
 func (d *Dispatcher) oldestQueued() time.Duration {
-	now := d.now().UnixNano()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var oldest int64
-	for _, it := range d.byID {
-		if it.where != inFlight && (oldest == 0 || it.created < oldest) {
-			oldest = it.created
-		}
-	}
-	if oldest == 0 {
+	st, err := d.q.Stats(context.Background())
+	if err != nil || st.Oldest.IsZero() {
 		return 0
 	}
-	return time.Duration(now - oldest)
+	return max(0, d.now().Sub(st.Oldest))
 }

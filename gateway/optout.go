@@ -1,56 +1,37 @@
 package gateway
 
-import (
-	"context"
-	"strings"
-)
+import "strings"
 
 // Opt-out exemption.
 //
 // The confirmation of a STOP ("you have been unsubscribed") and the answers to
 // HELP and START must reach a number that is on (or has just joined) the
-// suppression list. Inbox marks such sends with WithOptOutExempt; nothing
-// else may. The Sender that receives them (Dispatcher.Submit) is expected to:
+// suppression list. The Inbox (and the campaign service, for the one
+// confirmation of an opt-out made in a conversation) sends them with
+// SendRequest.OptOutReply set; nothing else may (the API builds its
+// SendRequest from its own fields and never sets it). The Dispatcher then
 //
-//  1. skip its opt-out refusal when OptOutExempt(ctx) is true;
-//  2. then, and only then, store Metadata[OptOutExemptKey] = "true" on the
-//     message, and otherwise delete that key from caller-supplied metadata
-//     (so an API client cannot forge the exemption);
-//  3. skip the opt-out re-check before dispatch for messages where
-//     IsOptOutExempt(msg) is true.
+//  1. skips its opt-out refusal at Submit,
+//  2. stores Message.OptOutReply, and
+//  3. skips the opt-out re-check before dispatch for such a message.
 //
 // Everything else about the message (pacing, budgets, idempotency) is
-// unchanged. Inbox also sets IdempotencyKey on these replies so that a PDU
+// unchanged. The Inbox also sets IdempotencyKey on these replies so that a PDU
 // re-read after a crash does not send a second one.
 
-// OptOutExemptKey is the Metadata key marking a stored message as exempt from
-// the opt-out re-check before dispatch. Only a Sender honouring
-// WithOptOutExempt may set it.
+// OptOutExemptKey is the Metadata key that marked a message as exempt
+// before Message.OptOutReply existed. Records stored with it are honoured;
+// Submit drops it from caller-supplied metadata, so it cannot be forged.
 const OptOutExemptKey = "simgate.optout_exempt"
 
 // OptOutAgent is the Agent of record of the replies Inbox sends on its own
 // (STOP confirmation, START and HELP answers).
 const OptOutAgent = "system:optout"
 
-type optOutExemptKey struct{}
-
-// WithOptOutExempt returns a context under which a send may go to an
-// opted-out number. Only the Inbox uses it, for the one confirmation of a
-// STOP and for START/HELP answers.
-func WithOptOutExempt(ctx context.Context) context.Context {
-	return context.WithValue(ctx, optOutExemptKey{}, true)
-}
-
-// OptOutExempt reports whether ctx came from WithOptOutExempt.
-func OptOutExempt(ctx context.Context) bool {
-	v, _ := ctx.Value(optOutExemptKey{}).(bool)
-	return v
-}
-
-// IsOptOutExempt reports whether m was stored as exempt from the opt-out
-// re-check (Metadata[OptOutExemptKey] == "true").
+// IsOptOutExempt reports whether m is exempt from the opt-out re-check
+// before dispatch (an Inbox reply, see SendRequest.OptOutReply).
 func IsOptOutExempt(m *Message) bool {
-	return m != nil && m.Metadata[OptOutExemptKey] == "true"
+	return m != nil && (m.OptOutReply || m.Metadata[OptOutExemptKey] == "true")
 }
 
 // Keyword is what an inbound body asks for.
@@ -111,21 +92,17 @@ func MatchKeyword(body string, stop, start, help []string) Keyword {
 	return KeywordNone
 }
 
-// exemptMetadata returns md with OptOutExemptKey set when exempt and removed
-// otherwise, so that no API client can forge the exemption. md is not modified.
-func exemptMetadata(md map[string]string, exempt bool) map[string]string {
-	_, has := md[OptOutExemptKey]
-	if !exempt && !has {
+// withoutReserved returns md without OptOutExemptKey, so that no caller
+// can forge the exemption through metadata. md is not modified.
+func withoutReserved(md map[string]string) map[string]string {
+	if _, has := md[OptOutExemptKey]; !has {
 		return md
 	}
-	out := make(map[string]string, len(md)+1)
+	out := make(map[string]string, len(md))
 	for k, v := range md {
 		if k != OptOutExemptKey {
 			out[k] = v
 		}
-	}
-	if exempt {
-		out[OptOutExemptKey] = "true"
 	}
 	if len(out) == 0 {
 		return nil

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"testing"
 )
 
@@ -45,12 +44,8 @@ func TestMatchKeyword(t *testing.T) {
 }
 
 func TestOptOutExempt(t *testing.T) {
-	ctx := context.Background()
-	if OptOutExempt(ctx) {
-		t.Fatal("plain context is exempt")
-	}
-	if !OptOutExempt(WithOptOutExempt(ctx)) {
-		t.Fatal("WithOptOutExempt context is not exempt")
+	if !IsOptOutExempt(&Message{OptOutReply: true}) {
+		t.Fatal("an Inbox reply is not exempt")
 	}
 	if IsOptOutExempt(nil) || IsOptOutExempt(&Message{}) || IsOptOutExempt(&Message{Metadata: map[string]string{OptOutExemptKey: "yes"}}) {
 		t.Fatal("unmarked message reported exempt")

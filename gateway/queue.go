@@ -36,7 +36,9 @@ var ErrClaimLost = errors.New("claim lost")
 //  2. it is unbound: its contact has no sticky binding, or the binding's SIM
 //     is gone (see Rebind), or From names a group the bound SIM is not in;
 //     and From is "" or a group M is in. Claiming it binds the contact to M
-//     (a new contact for M), so only while ClaimRequest.NewContacts is true.
+//     (a new contact for M), so only while ClaimRequest.NewContacts is true
+//     and ClaimRequest.Draining is not (a From naming M may still bind a new
+//     contact to a draining M).
 //
 // A message whose contact is bound to another SIM that is not gone is never
 // claimed by M, however long it waits: the contact's SIM sends it (sticky
@@ -191,9 +193,12 @@ type ClaimRequest struct {
 	// PartsLeft is what is left of the modem's daily part budget; a
 	// message with more pending parts than this is skipped.
 	PartsLeft int
-	// NewContacts: the modem may take a contact it is not bound to (it has
-	// new-contact budget left and is not draining).
+	// NewContacts: the modem has new-contact budget left, so it may take a
+	// contact it is not bound to.
 	NewContacts bool
+	// Draining: the modem takes no new contacts except for messages whose
+	// From names it.
+	Draining bool
 	// Now is the claim's time (the injectable clock): readiness, windows
 	// and leases are judged by it.
 	Now time.Time
@@ -217,6 +222,8 @@ type Claim struct {
 	MovedFrom string
 	// Lease is the claim's hold on the message.
 	Lease Lease
+
+	state claimState // LocalQueue's own
 }
 
 // Lease is a claim's hold on its message. Node and Epoch fence a claim that

@@ -21,6 +21,10 @@ type SendRequest struct {
 	CallbackURL  string
 	AtLeastOnce  bool
 	StatusReport *bool // nil = gateway default (on)
+	// OptOutReply marks an answer to STOP, START or HELP (the Inbox's, or
+	// the campaign service's one confirmation of an opt-out): it goes out
+	// even to a number on the suppression list. The API never sets it.
+	OptOutReply bool
 	// TextingWindow limits the hours, in the contact's time zone, in which
 	// the message may leave (see TextingWindow); nil = any time. Campaign
 	// messages always carry one.
@@ -33,17 +37,20 @@ type SendRequest struct {
 
 // ModemView is a modem as operators and agents see it.
 type ModemView struct {
-	Name        string      `json:"name"`
-	Groups      []string    `json:"groups,omitempty"`
-	Info        ModemInfo   `json:"info"`
-	Status      ModemStatus `json:"status"`
-	Paused      bool        `json:"paused"`
-	PauseReason string      `json:"pause_reason,omitempty"`
-	PausedUntil time.Time   `json:"paused_until,omitzero"` // zero = until resumed
-	Draining    bool        `json:"draining"`              // takes no new contacts; finishes its queue
-	Budget      BudgetView  `json:"budget"`
-	Counters    Counters    `json:"counters"`
-	Queued      int         `json:"queued"` // parts waiting for this modem
+	Name   string      `json:"name"`
+	Groups []string    `json:"groups,omitempty"`
+	Info   ModemInfo   `json:"info"`
+	Status ModemStatus `json:"status"`
+	// Usable: the modem can take a send now — up, registered and not
+	// paused (a draining modem still sends to its own contacts).
+	Usable      bool       `json:"usable"`
+	Paused      bool       `json:"paused"`
+	PauseReason string     `json:"pause_reason,omitempty"`
+	PausedUntil time.Time  `json:"paused_until,omitzero"` // zero = until resumed
+	Draining    bool       `json:"draining"`              // takes no new contacts; finishes its queue
+	Budget      BudgetView `json:"budget"`
+	Counters    Counters   `json:"counters"`
+	Queued      int        `json:"queued"` // parts waiting for this modem
 }
 
 // BudgetView shows a modem's pacing limits and what is left of them.

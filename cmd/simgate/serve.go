@@ -274,6 +274,7 @@ func (d *daemon) start(ctx context.Context) error {
 		HelpReply:     cfg.OptOut.HelpReply,
 		Logger:        d.log.With("component", "inbox"),
 		Registerer:    d.reg,
+		Counter:       d.disp,
 	}, db, d.disp, d.disp, d.events)
 
 	d.life.Push("modems", d.closeModems)

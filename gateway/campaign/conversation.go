@@ -303,10 +303,11 @@ func (s *Service) OptOut(ctx context.Context, a Actor, id string, contactID int6
 	if !out {
 		if confirm {
 			// The one confirmation of an opt-out is exempt from the
-			// suppression list it is about to join (see gateway.WithOptOutExempt).
+			// suppression list it is about to join (see gateway.SendRequest.OptOutReply).
 			key := sendKey(id, ct.ID, StepOptOut)
-			gm, err := s.send.Submit(gateway.WithOptOutExempt(ctx), gateway.SendRequest{
-				To: ct.Cell, Body: s.cfg.OptOutReply, From: c.ModemGroup, Agent: a.ID,
+			gm, err := s.send.Submit(ctx, gateway.SendRequest{
+				OptOutReply: true,
+				To:          ct.Cell, Body: s.cfg.OptOutReply, From: c.ModemGroup, Agent: a.ID,
 				Metadata: s.meta(c, ct, a.ID, StepOptOut), IdempotencyKey: key, RequestHash: key,
 				TextingWindow: textingWindow(c, s.window(c, ct, now)),
 			})

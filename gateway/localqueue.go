@@ -1,0 +1,1338 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+)
+
+// ModemDirectory is what a LocalQueue asks of the modems it serves (the
+// Dispatcher's fleet implements it). Its methods are called with the
+// queue's lock held and must not call back into the queue.
+type ModemDirectory interface {
+	// Gone reports whether modem name has been unusable or absent for
+	// longer than Config.StickyTimeout (its contacts may move).
+	Gone(name string, now time.Time) bool
+	// InGroup reports whether modem name is in group.
+	InGroup(name, group string) bool
+	// IsModem reports whether name is a modem (not a group).
+	IsModem(name string) bool
+	// OtherUsable reports whether a modem other than name could send now.
+	OtherUsable(name string) bool
+}
+
+// QueueStore is what a LocalQueue needs of the store.
+type QueueStore interface {
+	UpdateMessage(ctx context.Context, id string, fn func(*Message) error) (*Message, error)
+	ActiveMessages(ctx context.Context, fn func(*Message) error) error
+	Sticky(ctx context.Context, contact string) (Sticky, error)
+	SetSticky(ctx context.Context, contact string, s Sticky) error
+}
+
+// LocalQueueConfig configures a LocalQueue.
+type LocalQueueConfig struct {
+	// StickyTimeout is only used to word the reason of a recorded move.
+	StickyTimeout time.Duration
+	// StoreRetry is how long a message waits when the store failed to
+	// assign it (default 30 s).
+	StoreRetry time.Duration
+	Logger     *slog.Logger
+	// Now is the clock (tests); nil = time.Now.
+	Now func() time.Time
+}
+
+// LocalQueue is the Queue of a single host: the store (bbolt) holds the
+// messages; the queue keeps in memory only what ordering needs — for each
+// waiting message its id, contact, priority, order, times, texting window
+// and binding, about 64 bytes plus its map entries — and reads the message
+// itself (PDUs included) when a worker claims it. A mutex serialises
+// claims; a channel per modem wakes idle workers.
+//
+// Whether a bound SIM is gone is the fleet's live view (ModemDirectory);
+// Rebind moves the gone SIM's waiting messages to the shared queues at once.
+//
+// Lock order: LocalQueue.mu, then whatever ModemDirectory locks.
+type LocalQueue struct {
+	st  QueueStore
+	dir ModemDirectory
+	cfg LocalQueueConfig
+	log *slog.Logger
+
+	mu         sync.Mutex
+	names      nameTable
+	windows    windowTable
+	byID       map[ulid.ULID]*item
+	odd        map[ulid.ULID]string // ids that are not ULIDs (tests, imports), by their stand-in
+	ready      map[qkey]*readyQueue
+	delayed    delayQueue
+	bound      map[uint64]binding // contact → SIM, for the contacts of the messages here
+	wakes      map[string]chan struct{}
+	seq        uint32
+	epoch      uint64
+	expireNext int64 // unix nanos: no item expires before this (0: none expires)
+}
+
+var _ Queue = (*LocalQueue)(nil)
+
+// NewLocalQueue returns an empty LocalQueue over st; Recover fills it.
+func NewLocalQueue(st QueueStore, dir ModemDirectory, cfg LocalQueueConfig) *LocalQueue {
+	q := &LocalQueue{
+		st: st, dir: dir, cfg: cfg, log: cfg.Logger,
+		byID:  map[ulid.ULID]*item{},
+		ready: map[qkey]*readyQueue{},
+		bound: map[uint64]binding{},
+		wakes: map[string]chan struct{}{},
+	}
+	if q.log == nil {
+		q.log = slog.New(slog.DiscardHandler)
+	}
+	if q.cfg.Now == nil {
+		q.cfg.Now = time.Now
+	}
+	if q.cfg.StoreRetry <= 0 {
+		q.cfg.StoreRetry = 30 * time.Second
+	}
+	return q
+}
+
+// Where an item is.
+const (
+	inNone uint8 = iota
+	inReady
+	inDelayed
+	inFlight
+)
+
+// Item flags.
+const (
+	flagExplicit uint8 = 1 << iota // From names the pinned modem
+)
+
+// item is a message waiting to be sent, as lean as possible (64 bytes):
+// 1,000,000 of them must fit in well under 150 MB. Bodies and PDUs stay in
+// the store. Names are indexes into the queue's nameTable.
+type item struct {
+	id      ulid.ULID
+	contact uint64 // contactKey of Message.Contact
+	readyAt int64  // unix nanos: not before (send_at, retry backoff, window)
+	expires int64  // unix nanos; 0 = never
+	idx     int32  // position in its heap
+	seq     uint32 // FIFO among equal priorities
+	window  uint32 // windowTable index; 0 = none
+	from    uint16 // SendRequest.From (0 = any)
+	pinned  uint16 // modem the message must go through (0 = shared)
+	avoid   uint16 // modem that just failed it with a temporary error
+	prio    int8
+	parts   uint8 // parts still to send
+	where   uint8
+	flags   uint8
+}
+
+// binding is a contact's SIM as this queue knows it, and how many of the
+// queue's messages (waiting or claimed) are for that contact.
+type binding struct {
+	modem uint16 // 0: none known
+	refs  uint16
+}
+
+// contactKey packs an E.164 number into 64 bits (its digits, with the count
+// of digits on top so that leading zeros count); anything else is hashed.
+func contactKey(s string) uint64 {
+	if len(s) >= 2 && len(s) <= 17 && s[0] == '+' {
+		var v uint64
+		ok := true
+		for _, c := range s[1:] {
+			if c < '0' || c > '9' {
+				ok = false
+				break
+			}
+			v = v*10 + uint64(c-'0')
+		}
+		if ok {
+			return uint64(len(s)-1)<<56 | v
+		}
+	}
+	h := uint64(14695981039346656037) // FNV-1a
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h | 1<<63
+}
+
+// nameTable interns modem and group names as small numbers (0 = "").
+type nameTable struct {
+	ids   map[string]uint16
+	names []string
+}
+
+func (t *nameTable) id(s string) uint16 {
+	if s == "" {
+		return 0
+	}
+	if id, ok := t.ids[s]; ok {
+		return id
+	}
+	if t.ids == nil {
+		t.ids = map[string]uint16{}
+		t.names = []string{""}
+	}
+	if len(t.names) >= 1<<16-1 {
+		panic("gateway: more than 65534 modem and group names")
+	}
+	id := uint16(len(t.names))
+	t.ids[s] = id
+	t.names = append(t.names, s)
+	return id
+}
+
+func (t *nameTable) name(id uint16) string {
+	if id == 0 {
+		return ""
+	}
+	return t.names[id]
+}
+
+// windowTable interns texting windows (a campaign's messages share one).
+type windowTable struct {
+	ids  map[TextingWindow]uint32
+	list []window
+}
+
+func (t *windowTable) id(w *TextingWindow) uint32 {
+	if w == nil || w.IsZero() {
+		return 0
+	}
+	if id, ok := t.ids[*w]; ok {
+		return id
+	}
+	c, err := w.compile()
+	if err != nil {
+		return 0 // Submit refuses invalid windows; an old record is sent any time
+	}
+	if t.ids == nil {
+		t.ids = map[TextingWindow]uint32{}
+		t.list = []window{{}}
+	}
+	id := uint32(len(t.list))
+	t.ids[*w] = id
+	t.list = append(t.list, c)
+	return id
+}
+
+func (t *windowTable) get(id uint32) window {
+	if id == 0 {
+		return window{}
+	}
+	return t.list[id]
+}
+
+// qkey names a ready queue: a modem's own, a group's, or the shared one.
+type qkey struct {
+	kind uint8
+	name uint16
+}
+
+const (
+	qShared uint8 = iota
+	qModem
+	qGroup
+)
+
+// keyLocked is the ready queue it belongs in.
+func (q *LocalQueue) keyLocked(it *item) qkey {
+	switch {
+	case it.pinned != 0:
+		return qkey{qModem, it.pinned}
+	case it.from == 0:
+		return qkey{qShared, 0}
+	case it.flags&flagExplicit != 0 || q.dir.IsModem(q.names.name(it.from)):
+		return qkey{qModem, it.from}
+	}
+	return qkey{qGroup, it.from}
+}
+
+// readyQueue holds items that may go now, highest priority first, then oldest.
+type readyQueue []*item
+
+func (h readyQueue) Len() int { return len(h) }
+func (h readyQueue) less(i, j int) bool {
+	if h[i].prio != h[j].prio {
+		return h[i].prio > h[j].prio
+	}
+	return h[i].seq < h[j].seq
+}
+
+// delayQueue holds items not yet due, soonest first.
+type delayQueue []*item
+
+func (h delayQueue) Len() int           { return len(h) }
+func (h delayQueue) less(i, j int) bool { return h[i].readyAt < h[j].readyAt }
+
+// The two heaps share one implementation over their less functions.
+
+func heapUp(h []*item, less func(i, j int) bool, j int) {
+	for {
+		i := (j - 1) / 2
+		if i == j || !less(j, i) {
+			break
+		}
+		h[i], h[j] = h[j], h[i]
+		h[i].idx, h[j].idx = int32(i), int32(j)
+		j = i
+	}
+}
+
+func heapDown(h []*item, less func(i, j int) bool, i0, n int) bool {
+	i := i0
+	for {
+		j1 := 2*i + 1
+		if j1 >= n || j1 < 0 {
+			break
+		}
+		j := j1
+		if j2 := j1 + 1; j2 < n && less(j2, j1) {
+			j = j2
+		}
+		if !less(j, i) {
+			break
+		}
+		h[i], h[j] = h[j], h[i]
+		h[i].idx, h[j].idx = int32(i), int32(j)
+		i = j
+	}
+	return i > i0
+}
+
+func heapPush(h *[]*item, less func(hh []*item) func(i, j int) bool, it *item) {
+	it.idx = int32(len(*h))
+	*h = append(*h, it)
+	heapUp(*h, less(*h), len(*h)-1)
+}
+
+func heapRemove(h *[]*item, less func(hh []*item) func(i, j int) bool, i int) *item {
+	old := *h
+	n := len(old) - 1
+	if n != i {
+		old[i], old[n] = old[n], old[i]
+		old[i].idx, old[n].idx = int32(i), int32(n)
+		l := less(old[:n])
+		if !heapDown(old[:n], l, i, n) {
+			heapUp(old[:n], l, i)
+		}
+	}
+	it := old[n]
+	old[n] = nil
+	*h = old[:n]
+	return it
+}
+
+func readyLess(h []*item) func(i, j int) bool { return readyQueue(h).less }
+func delayLess(h []*item) func(i, j int) bool { return delayQueue(h).less }
+
+func (h *readyQueue) push(it *item) { heapPush((*[]*item)(h), readyLess, it) }
+func (h *readyQueue) pop() *item    { return heapRemove((*[]*item)(h), readyLess, 0) }
+func (h *readyQueue) remove(i int)  { heapRemove((*[]*item)(h), readyLess, i) }
+func (h *delayQueue) push(it *item) { heapPush((*[]*item)(h), delayLess, it) }
+func (h *delayQueue) pop() *item    { return heapRemove((*[]*item)(h), delayLess, 0) }
+func (h *delayQueue) remove(i int)  { heapRemove((*[]*item)(h), delayLess, i) }
+
+// Wake returns modem's wake-up channel.
+func (q *LocalQueue) Wake(modem string) <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.wakeChanLocked(modem)
+}
+
+func (q *LocalQueue) wakeChanLocked(modem string) chan struct{} {
+	c := q.wakes[modem]
+	if c == nil {
+		c = make(chan struct{}, 1)
+		q.wakes[modem] = c
+	}
+	return c
+}
+
+func poke(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// wakeForLocked wakes the workers that may claim from queue k.
+func (q *LocalQueue) wakeForLocked(k qkey) {
+	switch k.kind {
+	case qModem:
+		poke(q.wakeChanLocked(q.names.name(k.name)))
+	case qShared:
+		for _, c := range q.wakes {
+			poke(c)
+		}
+	case qGroup:
+		g := q.names.name(k.name)
+		for n, c := range q.wakes {
+			if q.dir.InGroup(n, g) {
+				poke(c)
+			}
+		}
+	}
+}
+
+// pushLocked puts it where it belongs: the delay queue if not yet due, else
+// its ready queue, and wakes who may claim it.
+func (q *LocalQueue) pushLocked(it *item, now time.Time) {
+	if it.readyAt > now.UnixNano() {
+		it.where = inDelayed
+		q.delayed.push(it)
+		return
+	}
+	k := q.keyLocked(it)
+	rq := q.ready[k]
+	if rq == nil {
+		rq = &readyQueue{}
+		q.ready[k] = rq
+	}
+	it.where = inReady
+	rq.push(it)
+	q.wakeForLocked(k)
+}
+
+// removeLocked takes it out of whatever heap holds it.
+func (q *LocalQueue) removeLocked(it *item) {
+	switch it.where {
+	case inReady:
+		if rq := q.ready[q.keyLocked(it)]; rq != nil && int(it.idx) < rq.Len() && (*rq)[it.idx] == it {
+			rq.remove(int(it.idx))
+		}
+	case inDelayed:
+		if int(it.idx) < q.delayed.Len() && q.delayed[it.idx] == it {
+			q.delayed.remove(int(it.idx))
+		}
+	}
+	it.where = inNone
+}
+
+// forgetLocked drops it from the queue.
+func (q *LocalQueue) forgetLocked(it *item) {
+	q.removeLocked(it)
+	if q.byID[it.id] != it {
+		return
+	}
+	delete(q.byID, it.id)
+	delete(q.odd, it.id)
+	if b, ok := q.bound[it.contact]; ok {
+		if b.refs <= 1 {
+			delete(q.bound, it.contact)
+		} else {
+			b.refs--
+			q.bound[it.contact] = b
+		}
+	}
+}
+
+// Enqueue indexes a stored message's pending parts, pinning it to its
+// contact's SIM, the modem its From names or the modem that sent its first
+// parts.
+func (q *LocalQueue) Enqueue(ctx context.Context, msg *Message) error {
+	return q.enqueue(ctx, msg, q.cfg.Now())
+}
+
+func (q *LocalQueue) enqueue(ctx context.Context, msg *Message, now time.Time) error {
+	pending := 0
+	submitted := false
+	for _, p := range msg.Parts {
+		switch p.State {
+		case PartQueued, PartAssigned:
+			pending++
+		case PartSubmitted, PartDelivered:
+			submitted = true
+		}
+	}
+	if pending == 0 || msg.Status.Terminal() || msg.Direction != Outbound {
+		return nil
+	}
+	ck := contactKey(msg.Contact)
+	q.mu.Lock()
+	_, known := q.bound[ck]
+	q.mu.Unlock()
+	var sticky string
+	if !known {
+		s, err := q.st.Sticky(ctx, msg.Contact)
+		switch {
+		case err == nil:
+			sticky = s.Modem
+		case errors.Is(err, ErrNotFound):
+		default:
+			// Queue it anyway (never strand an accepted message); the
+			// binding is read again when it is sent.
+			q.log.Error("read sticky binding", "id", msg.ID, "err", err)
+		}
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	id := q.keyOfLocked(msg.ID, true)
+	if _, dup := q.byID[id]; dup {
+		return nil
+	}
+	b := q.bound[ck]
+	if b.modem == 0 && sticky != "" {
+		b.modem = q.names.id(sticky)
+	}
+	b.refs++
+	q.bound[ck] = b
+	q.seq++
+	it := &item{
+		id:      id,
+		contact: ck,
+		from:    q.names.id(msg.From),
+		prio:    int8(msg.Priority),
+		parts:   uint8(min(pending, 255)),
+		seq:     q.seq,
+		window:  q.windows.id(msg.TextingWindow),
+	}
+	ready := msg.SendAt
+	if msg.NextAttemptAt.After(ready) {
+		ready = msg.NextAttemptAt
+	}
+	if !ready.IsZero() {
+		it.readyAt = ready.UnixNano()
+	}
+	if !msg.ExpiresAt.IsZero() {
+		it.expires = msg.ExpiresAt.UnixNano()
+		if q.expireNext == 0 || it.expires < q.expireNext {
+			q.expireNext = it.expires
+		}
+	}
+	switch {
+	case msg.From != "" && q.dir.IsModem(msg.From):
+		it.pinned, it.flags = it.from, it.flags|flagExplicit
+	case submitted && msg.Modem != "":
+		it.pinned = q.names.id(msg.Modem) // later parts go out through the same SIM
+	case b.modem != 0 && !q.dir.Gone(q.names.name(b.modem), now):
+		if msg.From == "" || q.dir.InGroup(q.names.name(b.modem), msg.From) {
+			it.pinned = b.modem
+		}
+	}
+	q.byID[id] = it
+	q.pushLocked(it, now)
+	return nil
+}
+
+// keyOfLocked is the 16-byte key of message id: the ULID itself, or a
+// stand-in (recorded when add is set) for an id that is not one.
+func (q *LocalQueue) keyOfLocked(id string, add bool) ulid.ULID {
+	if u, err := ulid.ParseStrict(id); err == nil {
+		return u
+	}
+	sum := sha256.Sum256([]byte(id))
+	var u ulid.ULID
+	copy(u[:], sum[:])
+	u[0] = 0xff // never a ULID of this millennium
+	if add {
+		if q.odd == nil {
+			q.odd = map[ulid.ULID]string{}
+		}
+		q.odd[u] = id
+	}
+	return u
+}
+
+// idOf is the message id of it.
+func (q *LocalQueue) idOf(it *item) string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if s, ok := q.odd[it.id]; ok {
+		return s
+	}
+	return it.id.String()
+}
+
+// promoteLocked moves the delayed items that are due to their ready queues.
+func (q *LocalQueue) promoteLocked(now time.Time) {
+	n := now.UnixNano()
+	for q.delayed.Len() > 0 && q.delayed[0].readyAt <= n {
+		it := q.delayed.pop()
+		it.where, it.readyAt = inNone, 0
+		q.pushLocked(it, now)
+	}
+}
+
+// NextDue is when the soonest delayed message becomes ready (zero: none
+// waits). The Dispatcher's scheduler sleeps until then.
+func (q *LocalQueue) NextDue() time.Time {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.delayed.Len() == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, q.delayed[0].readyAt)
+}
+
+// Promote moves the delayed messages due at now to the ready queues (and
+// wakes their workers).
+func (q *LocalQueue) Promote(now time.Time) {
+	q.mu.Lock()
+	q.promoteLocked(now)
+	q.mu.Unlock()
+}
+
+// Claim takes the best message r.Modem may send and assigns it in the store.
+func (q *LocalQueue) Claim(ctx context.Context, r ClaimRequest) (*Claim, error) {
+	for {
+		q.mu.Lock()
+		q.promoteLocked(r.Now)
+		c := q.takeLocked(r)
+		q.mu.Unlock()
+		if c == nil {
+			return nil, nil
+		}
+		msg, err := q.assign(ctx, c, r.Now)
+		switch {
+		case errors.Is(err, errGone) || errors.Is(err, ErrNotFound):
+			q.undo(c)
+			q.mu.Lock()
+			q.forgetLocked(c.state.it)
+			q.mu.Unlock()
+			continue
+		case err != nil:
+			q.undo(c)
+			q.requeue(c.state.it, r.Now, r.Now.Add(q.cfg.StoreRetry))
+			return nil, fmt.Errorf("claim %s: %w", q.idOf(c.state.it), err)
+		}
+		c.Message = msg
+		return c, nil
+	}
+}
+
+// Claim's local state.
+type claimState struct {
+	it    *item
+	bound bool   // the claim bound the contact to the modem
+	prev  uint16 // the contact's binding before (0: none)
+}
+
+// takeLocked picks the best item r.Modem may send now, or nil. It looks at
+// the modem's own queue, the shared queue and its groups' queues and takes
+// the best head (priority, then age) the modem may send. Shared items whose
+// contact is bound to another SIM that is not gone move to that SIM's
+// queue; items whose texting window is closed wait in the delay queue until
+// it opens; expired ones are left to Expire.
+func (q *LocalQueue) takeLocked(r ClaimRequest) *Claim {
+	now := r.Now
+	mid := q.names.id(r.Modem)
+	keys := make([]qkey, 0, 2+len(r.Groups))
+	keys = append(keys, qkey{qModem, mid}, qkey{qShared, 0})
+	for _, g := range r.Groups {
+		keys = append(keys, qkey{qGroup, q.names.id(g)})
+	}
+	skip := make([]bool, len(keys))
+	nowN := now.UnixNano()
+	for {
+		var best *readyQueue
+		bi := -1
+		for i, k := range keys {
+			if skip[i] {
+				continue
+			}
+			rq := q.ready[k]
+			if rq == nil || rq.Len() == 0 {
+				continue
+			}
+			if best == nil || (readyQueue{(*rq)[0], (*best)[0]}).less(0, 1) {
+				best, bi = rq, i
+			}
+		}
+		if best == nil {
+			return nil
+		}
+		h := (*best)[0]
+		own := bi == 0
+		if h.expires != 0 && h.expires <= nowN {
+			skip[bi] = true // Expire takes it out (and records it) within a second
+			continue
+		}
+		if w := q.windows.get(h.window); !w.open(now) {
+			best.pop()
+			h.where, h.readyAt = inNone, w.nextOpen(now).UnixNano()
+			q.pushLocked(h, now)
+			continue
+		}
+		if int(h.parts) > r.PartsLeft {
+			skip[bi] = true
+			continue
+		}
+		b := q.bound[h.contact].modem
+		bound := b != 0
+		bname := q.names.name(b)
+		// The contact's SIM may send it unless From rules that SIM out.
+		eligible := bound && (h.from == 0 || h.from == b || q.dir.InGroup(bname, q.names.name(h.from)))
+		gone := bound && b != mid && q.dir.Gone(bname, now)
+		if bound && b != mid && !own && eligible && !gone {
+			// The contact has a SIM: send from it.
+			best.pop()
+			h.where, h.pinned = inNone, b
+			q.pushLocked(h, now)
+			continue
+		}
+		newContact := !bound || (b != mid && eligible && gone)
+		if newContact && (!r.NewContacts || (r.Draining && !own)) {
+			skip[bi] = true
+			continue
+		}
+		if !own && h.avoid == mid && q.dir.OtherUsable(r.Modem) {
+			skip[bi] = true
+			continue
+		}
+		best.pop()
+		h.where, h.pinned = inFlight, mid
+		q.epoch++
+		c := &Claim{Modem: r.Modem, Lease: Lease{Epoch: q.epoch}}
+		c.state = claimState{it: h, prev: b}
+		if newContact {
+			if bound {
+				c.MovedFrom = bname
+			}
+			bb := q.bound[h.contact]
+			bb.modem = mid
+			q.bound[h.contact] = bb
+			c.state.bound = true
+		}
+		// From may rule out the contact's own SIM: then the message is new
+		// to this one, without moving the binding.
+		c.NewContact = newContact || (bound && b != mid)
+		return c
+	}
+}
+
+// assign commits the claim: the message's pending parts become assigned.
+func (q *LocalQueue) assign(ctx context.Context, c *Claim, now time.Time) (*Message, error) {
+	return q.st.UpdateMessage(context.WithoutCancel(ctx), q.idOf(c.state.it), func(x *Message) error {
+		if x.Status.Terminal() {
+			return errGone
+		}
+		n := 0
+		for i := range x.Parts {
+			if p := &x.Parts[i]; p.State == PartQueued || p.State == PartAssigned {
+				p.State, p.Modem, p.UpdatedAt = PartAssigned, c.Modem, now
+				n++
+			}
+		}
+		if n == 0 {
+			return errGone
+		}
+		x.Modem, x.Status, x.UpdatedAt = c.Modem, RollUp(x.Parts), now
+		return nil
+	})
+}
+
+// undo forgets the binding c made if nothing of its message went out.
+func (q *LocalQueue) undo(c *Claim) {
+	if !c.state.bound {
+		return
+	}
+	c.state.bound = false
+	it := c.state.it
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	mid := q.names.id(c.Modem)
+	if b, ok := q.bound[it.contact]; ok && b.modem == mid {
+		b.modem = c.state.prev
+		q.bound[it.contact] = b
+	}
+	if it.flags&flagExplicit == 0 && it.pinned == mid {
+		it.pinned = 0 // any SIM may take it again
+	}
+}
+
+// requeue puts it back (if still ours), not before at.
+func (q *LocalQueue) requeue(it *item, now, at time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.byID[it.id] != it {
+		return
+	}
+	it.where, it.readyAt = inNone, 0
+	if at.After(now) {
+		it.readyAt = at.UnixNano()
+	}
+	q.pushLocked(it, now)
+}
+
+// held reports whether c still holds its message.
+func (q *LocalQueue) held(c *Claim) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return c.state.it != nil && q.byID[c.state.it.id] == c.state.it && c.state.it.where == inFlight
+}
+
+// end forgets c's message: the claim is over and nothing is left to send.
+func (q *LocalQueue) end(c *Claim) {
+	q.mu.Lock()
+	q.forgetLocked(c.state.it)
+	q.mu.Unlock()
+}
+
+// Submitting marks part seq submitting.
+func (q *LocalQueue) Submitting(ctx context.Context, c *Claim, seq int) error {
+	if !q.held(c) {
+		return ErrClaimLost
+	}
+	now := q.cfg.Now()
+	i := seq - 1
+	msg, err := q.st.UpdateMessage(context.WithoutCancel(ctx), q.idOf(c.state.it), func(x *Message) error {
+		if x.Status.Terminal() || i < 0 || i >= len(x.Parts) || x.Parts[i].State != PartAssigned {
+			return errGone
+		}
+		p := &x.Parts[i]
+		p.State, p.Modem, p.UpdatedAt = PartSubmitting, c.Modem, now
+		p.Attempts++
+		x.Status, x.UpdatedAt = RollUp(x.Parts), now
+		return nil
+	})
+	if errors.Is(err, errGone) || errors.Is(err, ErrNotFound) {
+		q.undo(c)
+		q.end(c)
+		return ErrClaimLost
+	}
+	if err != nil {
+		q.undo(c)
+		q.requeue(c.state.it, now, now.Add(q.cfg.StoreRetry))
+		return fmt.Errorf("mark submitting: %w", err)
+	}
+	c.Message = msg
+	return nil
+}
+
+// Submitted records +CMGS success for part seq.
+func (q *LocalQueue) Submitted(ctx context.Context, c *Claim, seq, mr int, at time.Time) (*Message, error) {
+	i := seq - 1
+	msg, err := q.st.UpdateMessage(context.WithoutCancel(ctx), q.idOf(c.state.it), func(x *Message) error {
+		if i < 0 || i >= len(x.Parts) {
+			return ErrNotFound
+		}
+		p := &x.Parts[i]
+		p.State, p.MR, p.SubmittedAt, p.UpdatedAt = PartSubmitted, mr, at, at
+		p.ErrorCode, p.ErrorClass, p.Error = 0, "", ""
+		x.NextAttemptAt = time.Time{}
+		x.Status, x.UpdatedAt = RollUp(x.Parts), at
+		return nil
+	})
+	if err != nil {
+		// The part went out but could not be recorded: it stays
+		// "submitting" in the store (unknown after a restart), never resent.
+		q.end(c)
+		return nil, fmt.Errorf("record submitted: %w", err)
+	}
+	if c.state.bound {
+		c.state.bound = false
+		q.persistSticky(ctx, c, msg.Contact, at)
+	}
+	c.Message = msg
+	if countPending(msg) == 0 {
+		q.end(c)
+	}
+	return msg, nil
+}
+
+// persistSticky durably binds the contact to c's modem, recording a move.
+func (q *LocalQueue) persistSticky(ctx context.Context, c *Claim, contact string, now time.Time) {
+	ctx = context.WithoutCancel(ctx)
+	s := Sticky{Modem: c.Modem, Since: now}
+	old, err := q.st.Sticky(ctx, contact)
+	switch {
+	case err == nil && old.Modem == c.Modem:
+		return
+	case err == nil:
+		reason := "rebound"
+		if c.MovedFrom != "" {
+			reason = fmt.Sprintf("modem %s unavailable for more than %s", c.MovedFrom, q.cfg.StickyTimeout)
+		}
+		s.Moves = append(old.Moves, StickyMove{From: old.Modem, To: c.Modem, At: now, Reason: reason})
+		q.log.Info("contact moved", "from", old.Modem, "to", c.Modem, "reason", reason)
+	case !errors.Is(err, ErrNotFound):
+		q.log.Error("read sticky", "err", err)
+		return
+	}
+	if err := q.st.SetSticky(ctx, contact, s); err != nil {
+		q.log.Error("save sticky", "modem", c.Modem, "err", err)
+	}
+}
+
+// Retry puts the message back, not before at.
+func (q *LocalQueue) Retry(ctx context.Context, c *Claim, seq int, f Failure, at time.Time, avoid bool) (*Message, error) {
+	i := seq - 1
+	now := q.cfg.Now()
+	msg, err := q.st.UpdateMessage(context.WithoutCancel(ctx), q.idOf(c.state.it), func(x *Message) error {
+		if i < 0 || i >= len(x.Parts) {
+			return ErrNotFound
+		}
+		p := &x.Parts[i]
+		p.State, p.ErrorCode, p.ErrorClass, p.Error = PartQueued, f.Code, f.Class, f.Error
+		for j := range x.Parts {
+			if x.Parts[j].State == PartAssigned {
+				x.Parts[j].State = PartQueued
+			}
+		}
+		x.NextAttemptAt = at
+		x.Status, x.UpdatedAt = RollUp(x.Parts), now
+		return nil
+	})
+	if err != nil {
+		q.end(c) // left submitting in the store: unknown after a restart
+		return nil, fmt.Errorf("record retry: %w", err)
+	}
+	partial := anySubmitted(msg)
+	if !partial {
+		q.undo(c)
+	}
+	it := c.state.it
+	q.mu.Lock()
+	mid := q.names.id(c.Modem)
+	it.parts = uint8(min(countPending(msg), 255))
+	switch {
+	case partial || it.flags&flagExplicit != 0:
+		it.pinned = mid
+	case q.bound[it.contact].modem == mid:
+		it.pinned = mid // sticky: the contact stays on its SIM
+	default:
+		it.pinned = 0
+		if avoid {
+			it.avoid = mid // prefer another SIM
+		}
+	}
+	q.mu.Unlock()
+	q.requeue(it, now, at)
+	return msg, nil
+}
+
+// Fail records part seq (0: every assigned part) failed for good.
+func (q *LocalQueue) Fail(ctx context.Context, c *Claim, seq int, f Failure) (*Message, error) {
+	now := q.cfg.Now()
+	i := seq - 1
+	msg, err := q.st.UpdateMessage(context.WithoutCancel(ctx), q.idOf(c.state.it), func(x *Message) error {
+		if i >= len(x.Parts) {
+			return ErrNotFound
+		}
+		for j := range x.Parts {
+			p := &x.Parts[j]
+			if j == i || (i < 0 && (p.State == PartAssigned || p.State == PartQueued)) {
+				p.State, p.ErrorCode, p.ErrorClass, p.Error, p.UpdatedAt = PartFailed, f.Code, f.Class, f.Error, now
+			}
+		}
+		cancelPending(x, now, "not sent: an earlier part failed")
+		x.ErrorCode, x.Error = f.Code, f.Error
+		x.Status, x.UpdatedAt = RollUp(x.Parts), now
+		return nil
+	})
+	if err != nil || !anySubmitted(msg) {
+		q.undo(c)
+	}
+	q.end(c)
+	if err != nil {
+		return nil, fmt.Errorf("record failure: %w", err)
+	}
+	return msg, nil
+}
+
+// Unknown records part seq's fate unknown; the binding stays.
+func (q *LocalQueue) Unknown(ctx context.Context, c *Claim, seq int, f Failure) (*Message, error) {
+	now := q.cfg.Now()
+	i := seq - 1
+	msg, err := q.st.UpdateMessage(context.WithoutCancel(ctx), q.idOf(c.state.it), func(x *Message) error {
+		if i < 0 || i >= len(x.Parts) {
+			return ErrNotFound
+		}
+		p := &x.Parts[i]
+		p.State, p.ErrorCode, p.ErrorClass, p.Error, p.UpdatedAt = PartUnknown, f.Code, f.Class, f.Error, now
+		cancelPending(x, now, "not sent: an earlier part's fate is unknown")
+		x.Status, x.UpdatedAt = RollUp(x.Parts), now
+		return nil
+	})
+	if c.state.bound && c.Message != nil {
+		// It may have gone out: keep the binding to be safe.
+		c.state.bound = false
+		q.persistSticky(ctx, c, c.Message.Contact, now)
+	}
+	q.end(c)
+	if err != nil {
+		return nil, fmt.Errorf("record unknown: %w", err)
+	}
+	return msg, nil
+}
+
+// Release gives the claim's assigned parts back.
+func (q *LocalQueue) Release(ctx context.Context, c *Claim, notBefore time.Time) error {
+	now := q.cfg.Now()
+	if !q.held(c) {
+		return ErrClaimLost
+	}
+	msg, err := q.st.UpdateMessage(context.WithoutCancel(ctx), q.idOf(c.state.it), func(x *Message) error {
+		if x.Status.Terminal() {
+			return errGone
+		}
+		for i := range x.Parts {
+			if p := &x.Parts[i]; p.State == PartAssigned {
+				p.State, p.UpdatedAt = PartQueued, now
+			}
+		}
+		x.Status = RollUp(x.Parts)
+		return nil
+	})
+	if errors.Is(err, errGone) || errors.Is(err, ErrNotFound) {
+		q.undo(c)
+		q.end(c)
+		return ErrClaimLost
+	}
+	if msg == nil || !anySubmitted(msg) {
+		q.undo(c)
+	}
+	it := c.state.it
+	if msg != nil {
+		q.mu.Lock()
+		it.parts = uint8(min(countPending(msg), 255))
+		q.mu.Unlock()
+	}
+	q.requeue(it, now, notBefore)
+	if err != nil {
+		return fmt.Errorf("release: %w", err)
+	}
+	return nil
+}
+
+// Cancel cancels a message whose parts have not started to go out.
+func (q *LocalQueue) Cancel(ctx context.Context, id string) (*Message, error) {
+	now := q.cfg.Now()
+	q.mu.Lock()
+	uid := q.keyOfLocked(id, false)
+	it := q.byID[uid]
+	queued := it != nil && (it.where == inReady || it.where == inDelayed)
+	if queued {
+		q.removeLocked(it)
+	}
+	q.mu.Unlock()
+	msg, err := q.st.UpdateMessage(ctx, id, func(m *Message) error {
+		if m.Direction != Outbound || m.Status.Terminal() {
+			return ErrNotCancellable
+		}
+		for _, p := range m.Parts {
+			switch p.State {
+			case PartQueued, PartAssigned:
+			default:
+				return ErrNotCancellable
+			}
+		}
+		for i := range m.Parts {
+			m.Parts[i].State = PartCancelled
+			m.Parts[i].UpdatedAt = now
+		}
+		m.Status = RollUp(m.Parts)
+		m.UpdatedAt = now
+		return nil
+	})
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err != nil {
+		if queued && q.byID[uid] == it {
+			q.pushLocked(it, now) // still ours to send
+		}
+		if errors.Is(err, ErrNotCancellable) || errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("cancel: %w", err)
+	}
+	if queued && q.byID[uid] == it {
+		q.forgetLocked(it)
+	}
+	return msg, nil
+}
+
+// Expire marks the unsent parts of expired waiting messages expired.
+func (q *LocalQueue) Expire(ctx context.Context, now time.Time) ([]*Message, error) {
+	nowN := now.UnixNano()
+	var ids []string
+	q.mu.Lock()
+	if q.expireNext != 0 && q.expireNext <= nowN {
+		q.expireNext = 0
+		for id, it := range q.byID {
+			if it.expires == 0 || it.where == inFlight {
+				continue
+			}
+			if it.expires <= nowN {
+				sid, ok := q.odd[id]
+				if !ok {
+					sid = id.String()
+				}
+				q.forgetLocked(it)
+				ids = append(ids, sid)
+			} else if q.expireNext == 0 || it.expires < q.expireNext {
+				q.expireNext = it.expires
+			}
+		}
+	}
+	q.mu.Unlock()
+	var out []*Message
+	var errs []error
+	for _, id := range ids {
+		msg, err := q.st.UpdateMessage(context.WithoutCancel(ctx), id, func(m *Message) error {
+			if m.Status.Terminal() {
+				return ErrNotCancellable
+			}
+			for i := range m.Parts {
+				if p := &m.Parts[i]; p.State == PartQueued || p.State == PartAssigned {
+					p.State, p.UpdatedAt = PartExpired, now
+				}
+			}
+			m.Status, m.UpdatedAt = RollUp(m.Parts), now
+			return nil
+		})
+		switch {
+		case err == nil:
+			out = append(out, msg)
+		case !errors.Is(err, ErrNotCancellable) && !errors.Is(err, ErrNotFound):
+			errs = append(errs, fmt.Errorf("expire %s: %w", id, err))
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// Rebind moves the waiting messages of gone modem's sticky contacts to
+// the shared queues; messages whose From names it, or whose earlier parts
+// it sent, stay.
+func (q *LocalQueue) Rebind(ctx context.Context, modem, reason string) (int, error) {
+	now := q.cfg.Now()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	mid, ok := q.names.ids[modem]
+	if !ok {
+		return 0, nil
+	}
+	rq := q.ready[qkey{qModem, mid}]
+	if rq == nil || rq.Len() == 0 {
+		return 0, nil
+	}
+	var keep, move []*item
+	for _, it := range *rq {
+		if it.flags&flagExplicit != 0 {
+			keep = append(keep, it)
+		} else {
+			move = append(move, it)
+		}
+	}
+	if len(move) == 0 {
+		return 0, nil
+	}
+	*rq = (*rq)[:0]
+	for _, it := range keep {
+		rq.push(it)
+	}
+	for _, it := range move {
+		it.where, it.pinned = inNone, 0
+		q.pushLocked(it, now)
+	}
+	q.log.Info("moving queue of gone modem", "modem", modem, "messages", len(move), "reason", reason)
+	return len(move), nil
+}
+
+// Recover applies the crash rules and indexes every active message.
+func (q *LocalQueue) Recover(ctx context.Context) ([]*Message, error) {
+	now := q.cfg.Now()
+	// Messages left in flight are few: collect their ids and fix them after
+	// the scan (a write inside the store's read transaction could deadlock);
+	// index all others as they stream by, so the backlog is never held in
+	// memory as messages.
+	var fix []string
+	err := q.st.ActiveMessages(ctx, func(m *Message) error {
+		if m.Direction != Outbound {
+			return nil
+		}
+		for _, p := range m.Parts {
+			if p.State == PartSubmitting || p.State == PartAssigned {
+				fix = append(fix, m.ID)
+				return nil
+			}
+		}
+		return q.enqueue(ctx, m, now)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load active messages: %w", err)
+	}
+	var unknown []*Message
+	for _, id := range fix {
+		var before []PartState
+		fixed, err := q.st.UpdateMessage(ctx, id, func(m *Message) error {
+			before = before[:0]
+			for _, p := range m.Parts {
+				before = append(before, p.State)
+			}
+			recoverParts(m, now)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("recover %s: %w", id, err)
+		}
+		for i, p := range fixed.Parts {
+			if p.State == PartUnknown && i < len(before) && before[i] == PartSubmitting {
+				unknown = append(unknown, fixed)
+				break
+			}
+		}
+		if err := q.enqueue(ctx, fixed, now); err != nil {
+			return nil, fmt.Errorf("queue %s: %w", id, err)
+		}
+	}
+	return unknown, nil
+}
+
+// Stats counts the waiting messages and the parts bound to each modem.
+func (q *LocalQueue) Stats(ctx context.Context) (QueueStats, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	s := QueueStats{PartsFor: map[string]int{}}
+	var oldest ulid.ULID
+	for id, it := range q.byID {
+		if it.where == inFlight {
+			continue
+		}
+		s.Messages++
+		if oldest == (ulid.ULID{}) || id.Compare(oldest) < 0 {
+			oldest = id
+		}
+	}
+	for k, rq := range q.ready {
+		if k.kind != qModem {
+			continue
+		}
+		n := 0
+		for _, it := range *rq {
+			n += int(it.parts)
+		}
+		if n > 0 {
+			s.PartsFor[q.names.name(k.name)] = n
+		}
+	}
+	if oldest != (ulid.ULID{}) {
+		s.Oldest = ulid.Time(oldest.Time())
+	}
+	return s, nil
+}
+
+// PartsFor counts the parts waiting in modem's own queue.
+func (q *LocalQueue) PartsFor(modem string) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	mid, ok := q.names.ids[modem]
+	if !ok {
+		return 0
+	}
+	n := 0
+	if rq := q.ready[qkey{qModem, mid}]; rq != nil {
+		for _, it := range *rq {
+			n += int(it.parts)
+		}
+	}
+	return n
+}
+
+// Len is the number of messages waiting (not claimed).
+func (q *LocalQueue) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := 0
+	for _, it := range q.byID {
+		if it.where != inFlight {
+			n++
+		}
+	}
+	return n
+}
+
+// recoverParts applies the crash rules to m (pure: safe to call twice).
+func recoverParts(m *Message, now time.Time) {
+	for i := range m.Parts {
+		p := &m.Parts[i]
+		switch p.State {
+		case PartSubmitting:
+			if m.AtLeastOnce {
+				p.State = PartQueued
+			} else {
+				p.State = PartUnknown
+				p.ErrorClass = "ambiguous"
+				p.Error = "gateway stopped while the part was being submitted"
+			}
+			p.UpdatedAt = now
+		case PartAssigned:
+			p.State = PartQueued
+			p.UpdatedAt = now
+		}
+	}
+	if RollUp(m.Parts) == StatusUnknown {
+		cancelPending(m, now, "not sent: an earlier part's fate is unknown")
+	}
+	m.Status = RollUp(m.Parts)
+	m.UpdatedAt = now
+}
+
+// cancelPending marks parts that were never submitted cancelled (the
+// message failed or became unknown, so they will not go out).
+func cancelPending(m *Message, now time.Time, why string) {
+	for i := range m.Parts {
+		p := &m.Parts[i]
+		if p.State == PartQueued || p.State == PartAssigned {
+			p.State = PartCancelled
+			p.Error = why
+			p.UpdatedAt = now
+		}
+	}
+}
+
+func countPending(m *Message) int {
+	n := 0
+	for _, p := range m.Parts {
+		if p.State == PartQueued || p.State == PartAssigned {
+			n++
+		}
+	}
+	return n
+}
+
+func anySubmitted(m *Message) bool {
+	for _, p := range m.Parts {
+		if p.State == PartSubmitted || p.State == PartDelivered {
+			return true
+		}
+	}
+	return false
+}
+
+// poke wakes modem's worker.
+func (q *LocalQueue) poke(modem string) {
+	q.mu.Lock()
+	c := q.wakeChanLocked(modem)
+	q.mu.Unlock()
+	poke(c)
+}
+
+// RebindGone calls Rebind for every modem that has messages of its own
+// waiting and that the ModemDirectory says is gone.
+func (q *LocalQueue) RebindGone(ctx context.Context, now time.Time) {
+	q.mu.Lock()
+	var gone []string
+	for k, rq := range q.ready {
+		if k.kind == qModem && rq.Len() > 0 {
+			if n := q.names.name(k.name); q.dir.Gone(n, now) {
+				gone = append(gone, n)
+			}
+		}
+	}
+	q.mu.Unlock()
+	for _, n := range gone {
+		q.Rebind(ctx, n, "modem gone")
+	}
+}
