@@ -139,6 +139,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return errUnauthorized
 		}
 		c.Set(echoKeyAPIKey, k)
+		s.touch(c.Request().Context(), k)
 		return next(c)
 	}
 }

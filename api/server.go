@@ -49,7 +49,7 @@ type Fleet interface {
 type Deps struct {
 	Messages gateway.MessageStore
 	OptOuts  gateway.OptOutStore
-	Keys     gateway.KeyStore
+	Keys     KeyStore
 	Webhooks gateway.WebhookStore
 	Sender   Sender
 	Fleet    Fleet
@@ -97,7 +97,8 @@ type Server struct {
 	e         *echo.Echo
 	msgs      gateway.MessageStore
 	optouts   gateway.OptOutStore
-	keys      gateway.KeyStore
+	keys      KeyStore
+	touches   keyTouches
 	hooks     gateway.WebhookStore
 	sender    Sender
 	fleet     Fleet
@@ -162,6 +163,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		inflight:    map[string]struct{}{},
 		camp:        deps.Campaigns,
 		importLimit: cfg.ImportLimit,
+		touches:     keyTouches{last: map[string]time.Time{}},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -251,6 +253,9 @@ func (s *Server) routes() *echo.Echo {
 	v1.GET("/webhooks", s.listWebhooks, admin...)
 	v1.POST("/webhooks", s.createWebhook, admin...)
 	v1.DELETE("/webhooks/:id", s.deleteWebhook, admin...)
+	v1.GET("/keys", s.listKeys, admin...)
+	v1.POST("/keys", s.createKey, admin...)
+	v1.DELETE("/keys/:id", s.revokeKey, admin...)
 	if s.backupper != nil {
 		e.GET(BackupPath, s.backup, admin...)
 	}

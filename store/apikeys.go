@@ -102,3 +102,31 @@ func (db *DB) RevokeKey(ctx context.Context, id string, at time.Time) error {
 		return tx.Bucket(bKeys).Put([]byte(id), raw)
 	}))
 }
+
+// TouchKey records that the key id was used at at (LastUsed), unless it
+// was recorded as used later already, or returns an error wrapping
+// gateway.ErrNotFound. The API calls it at most once a minute per key.
+func (db *DB) TouchKey(ctx context.Context, id string, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return db.fail("touch_key", db.update(ctx, func(tx *bbolt.Tx) error {
+		var k gateway.APIKey
+		ok, err := getJSON(tx, bKeys, []byte(id), &k)
+		if err != nil {
+			return reject(err)
+		}
+		if !ok {
+			return reject(fmt.Errorf("store: api key %s: %w", id, gateway.ErrNotFound))
+		}
+		if !at.After(k.LastUsed) {
+			return nil
+		}
+		k.LastUsed = at
+		raw, err := json.Marshal(k)
+		if err != nil {
+			return reject(err)
+		}
+		return tx.Bucket(bKeys).Put([]byte(id), raw)
+	}))
+}
