@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -21,10 +24,13 @@ const keysExamples = `  simgate keys create -config /etc/simgate/simgate.yaml -o
   simgate keys create -store ./simgate.db -owner ops -scopes admin
   simgate keys list -config /etc/simgate/simgate.yaml
   simgate keys revoke -config /etc/simgate/simgate.yaml key_3f9a2c1b7d4e
+  SIMGATE_KEY=sg_... simgate keys revoke key_3f9a2c1b7d4e     (the daemon is running)
 
-keys works on the store file, which only one process may hold: stop the
-daemon first (systemctl stop simgate), or it fails after -timeout with
-"store is locked by another process".
+keys works on the store file when the daemon is stopped. While the daemon
+runs it holds the file; keys then goes through the daemon's API
+(/v1/keys), which needs an admin key (-key or SIMGATE_KEY) and the
+daemon's address (-addr or SIMGATE_ADDR). A key revoked either way is
+refused at its next request.
 `
 
 func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -83,6 +89,41 @@ func (f storeFlags) path() (string, error) {
 	return cfg.Store.Path, nil
 }
 
+// onlineFlags are -addr and -key, used when a running daemon holds the store.
+type onlineFlags struct{ addr, key *string }
+
+func addOnlineFlags(fs *flag.FlagSet) onlineFlags {
+	return onlineFlags{
+		addr: fs.String("addr", envOr("SIMGATE_ADDR", "http://127.0.0.1:8080"), "daemon address, used when the daemon holds the store (env SIMGATE_ADDR)"),
+		key:  fs.String("key", "", "admin API key, used when the daemon holds the store (default: env SIMGATE_KEY)"),
+	}
+}
+
+// withKeys runs local on the store file or, when a running daemon holds
+// the file and an admin key is given, online through the daemon's API.
+func (f storeFlags) withKeys(of onlineFlags, local func(*store.DB) error, online func(*client) error) error {
+	p, err := f.path()
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(p, store.Options{Timeout: *f.timeout})
+	switch {
+	case err == nil:
+		defer db.Close()
+		return local(db)
+	case errors.Is(err, gateway.ErrStoreLocked):
+		if *of.key == "" && os.Getenv("SIMGATE_KEY") == "" {
+			return fmt.Errorf("%s is held by a running simgate: pass an admin key (-key or SIMGATE_KEY) to do this through it, or stop the daemon first (%w)", p, err)
+		}
+		c, err := newClient(*of.addr, *of.key)
+		if err != nil {
+			return err
+		}
+		return online(c)
+	}
+	return err
+}
+
 // open opens the store; a daemon holding it is reported plainly.
 func (f storeFlags) open() (*store.DB, error) {
 	p, err := f.path()
@@ -102,6 +143,7 @@ func keysCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	owner := fs.String("owner", "", "who the key belongs to: the agent of record for what it sends")
 	scopes := fs.String("scopes", "send,read", "comma-separated: send, read, admin (admin implies the others)")
 	quiet := fs.Bool("q", false, "print only the key")
+	of := addOnlineFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -116,12 +158,23 @@ func keysCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			sc = append(sc, s)
 		}
 	}
-	db, err := sf.open()
-	if err != nil {
+	var secret newKey
+	err := sf.withKeys(of, func(db *store.DB) error {
+		var err error
+		secret, err = createKey(ctx, db, *owner, sc)
 		return err
-	}
-	defer db.Close()
-	secret, err := createKey(ctx, db, *owner, sc)
+	}, func(c *client) error {
+		raw, err := c.do(ctx, http.MethodPost, "/v1/keys", map[string]any{"owner": *owner, "scopes": sc}, nil)
+		if err != nil {
+			return err
+		}
+		var v api.KeyView
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return err
+		}
+		secret = newKey{id: v.ID, secret: v.Secret, scopes: v.Scopes}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
@@ -154,15 +207,36 @@ func keysList(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlags("keys list", "[-config FILE | -store FILE]", keysExamples, stderr)
 	sf := addStoreFlags(fs)
 	all := fs.Bool("all", false, "include revoked keys")
+	of := addOnlineFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	db, err := sf.open()
-	if err != nil {
+	var keys []gateway.APIKey
+	err := sf.withKeys(of, func(db *store.DB) error {
+		var err error
+		keys, err = db.ListKeys(ctx)
 		return err
-	}
-	defer db.Close()
-	keys, err := db.ListKeys(ctx)
+	}, func(c *client) error {
+		raw, err := c.do(ctx, http.MethodGet, "/v1/keys", nil, nil)
+		if err != nil {
+			return err
+		}
+		var list api.KeyList
+		if err := json.Unmarshal(raw, &list); err != nil {
+			return err
+		}
+		for _, v := range list.Data {
+			k := gateway.APIKey{ID: v.ID, Owner: v.Owner, Scopes: v.Scopes, CreatedAt: v.CreatedAt}
+			if v.LastUsed != nil {
+				k.LastUsed = *v.LastUsed
+			}
+			if v.RevokedAt != nil {
+				k.RevokedAt = *v.RevokedAt
+			}
+			keys = append(keys, k)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
@@ -186,8 +260,9 @@ func fmtTime(t time.Time) string {
 }
 
 func keysRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("keys revoke", "[-config FILE | -store FILE] ID", keysExamples, stderr)
+	fs := newFlags("keys revoke", "[-config FILE | -store FILE] [-addr URL -key KEY] ID", keysExamples, stderr)
 	sf := addStoreFlags(fs)
+	of := addOnlineFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -195,14 +270,20 @@ func keysRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintln(stderr, "simgate keys revoke: name one key ID (see simgate keys list)")
 		return errUsage
 	}
-	db, err := sf.open()
-	if err != nil {
+	id := fs.Arg(0)
+	err := sf.withKeys(of, func(db *store.DB) error {
+		return db.RevokeKey(ctx, id, time.Now().UTC())
+	}, func(c *client) error {
+		_, err := c.do(ctx, http.MethodDelete, "/v1/keys/"+url.PathEscape(id), nil, nil)
+		var ae *apiError
+		if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+			return fmt.Errorf("key: %w", gateway.ErrNotFound)
+		}
 		return err
-	}
-	defer db.Close()
-	if err := db.RevokeKey(ctx, fs.Arg(0), time.Now().UTC()); err != nil {
+	})
+	if err != nil {
 		if errors.Is(err, gateway.ErrNotFound) {
-			return fmt.Errorf("no key %q (see simgate keys list)", fs.Arg(0))
+			return fmt.Errorf("no key %q (see simgate keys list)", id)
 		}
 		return err
 	}

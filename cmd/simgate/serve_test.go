@@ -337,6 +337,35 @@ func TestServeMetricsWebhooksBackup(t *testing.T) {
 	if resp, err := testHTTP.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("backup with a bad key: %v %v", resp, err)
 	}
+	// keys create, list and revoke work while the daemon runs, through it
+	// with an admin key; the revoked key is refused at once.
+	out.Reset()
+	errb.Reset()
+	online := []string{"-store", g.cfg.Store.Path, "-timeout", "100ms", "-addr", g.base, "-key", g.key}
+	if code := run(context.Background(), append([]string{"keys", "create", "-owner", "temp", "-scopes", "read", "-q"}, online...), &out, &errb); code != 0 {
+		t.Fatalf("keys create online: exit %d: %s", code, errb.String())
+	}
+	tempKey := strings.TrimSpace(out.String())
+	if code := getStatus(t, g.base+"/v1/modems", tempKey); code != http.StatusOK {
+		t.Fatalf("the new key: %d", code)
+	}
+	out.Reset()
+	if code := run(context.Background(), append([]string{"keys", "list"}, online...), &out, &errb); code != 0 || !strings.Contains(out.String(), "temp") {
+		t.Fatalf("keys list online: exit %d %q %q", code, out.String(), errb.String())
+	}
+	var tempID string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[1] == "temp" {
+			tempID = f[0]
+		}
+	}
+	out.Reset()
+	if code := run(context.Background(), append([]string{"keys", "revoke"}, append(online, tempID)...), &out, &errb); code != 0 {
+		t.Fatalf("keys revoke %q online: exit %d: %s", tempID, code, errb.String())
+	}
+	if code := getStatus(t, g.base+"/v1/modems", tempKey); code != http.StatusUnauthorized {
+		t.Errorf("the revoked key while the daemon runs: %d, want 401", code)
+	}
 
 	// After the daemon stops, keys and backup work on the file.
 	g.stop(t)
@@ -517,4 +546,17 @@ func checkNoRepeatedKeys(t *testing.T, logs string) {
 			seen[m[1]] = true
 		}
 	}
+}
+
+// getStatus GETs url with key and returns the status.
+func getStatus(t *testing.T, url, key string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := testHTTP.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
