@@ -59,6 +59,7 @@ func commands() []command {
 		{"optouts", "list, add or remove opted-out numbers, on a running daemon", cmdOptOuts},
 		{"webhooks", "list, add or remove webhook endpoints, on a running daemon", cmdWebhooks},
 		{"backup", "write a consistent copy of the store", cmdBackup},
+		{"store", "maintain the store file (compact)", cmdStore},
 		{"version", "print the version", cmdVersion},
 	}
 }
