@@ -108,7 +108,9 @@ func (s *Server) getMessage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, viewMessage(m))
+	v := viewMessage(m)
+	v.Waiting = s.fleet.Waiting(c.Request().Context(), m)
+	return c.JSON(http.StatusOK, v)
 }
 
 // cancelMessage cancels one of the key owner's messages (any message for

@@ -397,3 +397,17 @@ func nextID(id string) string {
 	}
 	return string(b)
 }
+
+// A queued message says why it waits: both modems are paused.
+func TestMessageSaysWhyItWaits(t *testing.T) {
+	e := newEnv(t)
+	for _, n := range []string{"sim1", "sim2"} {
+		must(t, e.do("POST", "/v1/modems/"+n+"/pause", "admin", map[string]any{"reason": "carrier complaint"}), 200)
+	}
+	var v api.MessageView
+	must(t, e.do("POST", "/v1/messages", "send", `{"to":"+15551234567","body":"hi"}`), 202).decode(t, &v)
+	must(t, e.do("GET", "/v1/messages/"+v.ID, "read", nil), 200).decode(t, &v)
+	if !strings.Contains(v.Waiting, "paused") || !strings.Contains(v.Waiting, "sim1") {
+		t.Fatalf("waiting = %q, want the paused modems named", v.Waiting)
+	}
+}

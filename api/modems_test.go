@@ -29,11 +29,11 @@ func TestModems(t *testing.T) {
 
 	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
 	must(t, e.do("POST", "/v1/modems/sim1/pause", "admin", map[string]any{"reason": "carrier complaint", "until": until.Format(time.RFC3339)}), 200).decode(t, &one)
-	if !one.Paused || one.PauseReason != "carrier complaint" || !one.PausedUntil.Equal(until) {
+	if !one.Paused || one.PauseReason != "carrier complaint" || !one.PausedUntil.Equal(until) || one.Usable {
 		t.Errorf("after pause %+v", one)
 	}
 	must(t, e.do("POST", "/v1/modems/sim1/resume", "admin", nil), 200).decode(t, &one)
-	if one.Paused {
+	if one.Paused || !one.Usable {
 		t.Errorf("after resume %+v", one)
 	}
 	must(t, e.do("POST", "/v1/modems/sim1/pause", "admin", nil), 200).decode(t, &one)

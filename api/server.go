@@ -42,6 +42,9 @@ type Fleet interface {
 	Pause(name, reason string, until time.Time) error
 	Resume(name string) error
 	Drain(name string) error
+	// Waiting says why a queued message has not left yet ("" when nothing
+	// holds it back).
+	Waiting(ctx context.Context, m *gateway.Message) string
 }
 
 // Deps are the parts of the gateway the API serves. Every field but Events

@@ -35,7 +35,9 @@ type MessageView struct {
 	CreatedAt     time.Time              `json:"created_at"`
 	UpdatedAt     time.Time              `json:"updated_at"`
 	NextAttempt   *time.Time             `json:"next_attempt_at,omitempty"`
-	SentAt        *time.Time             `json:"sent_at,omitempty"`
+	// Waiting says why a queued message has not left yet (GET of one message).
+	Waiting string     `json:"waiting,omitempty"`
+	SentAt  *time.Time `json:"sent_at,omitempty"`
 }
 
 // PartView is one SMS part of a message.
@@ -141,7 +143,7 @@ type ModemView struct {
 }
 
 func viewModem(m gateway.ModemView) ModemView {
-	v := ModemView{ModemView: m, Registration: m.Status.Registration.String(), Usable: m.Status.Usable()}
+	v := ModemView{ModemView: m, Registration: m.Status.Registration.String(), Usable: m.Usable}
 	if dbm, ok := m.Status.SignalDBm(); ok {
 		v.SignalDBm = &dbm
 	}

@@ -609,3 +609,44 @@ func (f *fleet) view(m *modemEntry, queued int) ModemView {
 		Queued:      queued,
 	}
 }
+
+// blocked says why modem name cannot send a message of parts parts now
+// ("" when it can, pacing aside).
+func (f *fleet) blocked(name string, parts int, now time.Time) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := f.modems[name]
+	switch {
+	case m == nil:
+		return "not in the pool (removed or unplugged)"
+	case m.paused && !m.pausedUntil.IsZero():
+		return fmt.Sprintf("paused until %s: %s", m.pausedUntil.UTC().Format(time.RFC3339), m.pauseReason)
+	case m.paused:
+		return "paused: " + m.pauseReason
+	case !m.usable:
+		return "not usable (" + string(m.state) + ")"
+	case m.pacer.partsLeft(now) < parts:
+		return "daily part budget used up"
+	}
+	return ""
+}
+
+// mayTakeNew reports whether m may take a contact it is not bound to.
+func (f *fleet) mayTakeNew(m *modemEntry, now time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !m.draining && m.pacer.newContactsLeft(now) > 0
+}
+
+// count is the number of modems in group ("" = all).
+func (f *fleet) count(group string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, m := range f.modems {
+		if group == "" || m.inGroup(group) {
+			n++
+		}
+	}
+	return n
+}
