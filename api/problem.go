@@ -39,6 +39,8 @@ const (
 	ProblemInternal            = "internal"
 	ProblemCancelled           = "cancelled"
 	ProblemStorageFull         = "storage-full"
+	ProblemUSSDTimeout         = "ussd-timeout"
+	ProblemUSSDRejected        = "ussd-rejected"
 )
 
 // statusClientClosed is nginx's 499: the client closed the connection
@@ -116,6 +118,10 @@ var sentinels = []struct {
 	{gateway.ErrExists, http.StatusConflict, ProblemConflict, "Already exists", "a resource with the same identity already exists"},
 	{gateway.ErrClosed, http.StatusServiceUnavailable, ProblemUnavailable, "Unavailable", "the gateway is shutting down"},
 	{gateway.ErrStoreLocked, http.StatusServiceUnavailable, ProblemUnavailable, "Unavailable", "the store is unavailable"},
+	{gateway.ErrUSSDTimeout, http.StatusGatewayTimeout, ProblemUSSDTimeout, "No USSD answer", "the network did not answer the USSD code in time; the session was cancelled"},
+	{gateway.ErrUSSDBusy, http.StatusConflict, ProblemConflict, "USSD session running", "a USSD session is already running on this modem; retry later"},
+	{gateway.ErrUSSDRejected, http.StatusUnprocessableEntity, ProblemUSSDRejected, "USSD code refused", "the modem or the network refused the USSD code"},
+	{gateway.ErrUSSDUnavailable, http.StatusServiceUnavailable, ProblemUnavailable, "Unavailable", "the modem cannot run USSD now (not up or not registered)"},
 	{gateway.ErrStorageFull, http.StatusInsufficientStorage, ProblemStorageFull, "Storage full", "the gateway's disk is full; nothing was stored"},
 	// The client went away; nobody reads the answer, but it must not count as a 5xx.
 	{context.Canceled, statusClientClosed, ProblemCancelled, "Client closed request", "the request was cancelled by the client"},

@@ -64,6 +64,9 @@ type Deps struct {
 	Backup Backuper
 	// Campaigns serves /v1/campaigns… (nil: those routes are not served).
 	Campaigns *campaign.Service
+	// USSD runs codes on modems for POST /v1/modems/{name}/ussd (admin
+	// scope); nil: no such route.
+	USSD gateway.USSDService
 }
 
 // Config configures a Server.
@@ -109,6 +112,7 @@ type Server struct {
 	ready     func(context.Context) error
 	guard     webhook.Guard
 	backupper Backuper
+	ussd      gateway.USSDService
 	requests  *prometheus.CounterVec
 	durations *prometheus.HistogramVec
 	camp      *campaign.Service
@@ -167,6 +171,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		camp:        deps.Campaigns,
 		importLimit: cfg.ImportLimit,
 		touches:     keyTouches{last: map[string]time.Time{}},
+		ussd:        deps.USSD,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -250,6 +255,9 @@ func (s *Server) routes() *echo.Echo {
 	v1.POST("/modems/:name/pause", s.pauseModem, admin...)
 	v1.POST("/modems/:name/resume", s.resumeModem, admin...)
 	v1.POST("/modems/:name/drain", s.drainModem, admin...)
+	if s.ussd != nil {
+		v1.POST("/modems/:name/ussd", s.runUSSD, admin...)
+	}
 	v1.GET("/optouts", s.listOptOuts, read...)
 	v1.POST("/optouts", s.importOptOuts, admin...)
 	v1.DELETE("/optouts/:number", s.deleteOptOut, admin...)

@@ -57,6 +57,9 @@ type Config struct {
 	// ResetWait bounds how long the modem may take to answer again after
 	// AT+CFUN=1,1; default 30s.
 	ResetWait time.Duration
+	// USSDTimeout bounds the wait for the network's answer to a USSD code;
+	// default 30s.
+	USSDTimeout time.Duration
 	// MinBackoff and MaxBackoff bound the delay between attempts to reopen a
 	// vanished port (doubling); defaults 500ms and 30s.
 	MinBackoff, MaxBackoff time.Duration
@@ -91,6 +94,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ResetWait <= 0 {
 		c.ResetWait = 30 * time.Second
+	}
+	if c.USSDTimeout <= 0 {
+		c.USSDTimeout = 30 * time.Second
 	}
 	if c.MinBackoff <= 0 {
 		c.MinBackoff = 500 * time.Millisecond
@@ -139,6 +145,7 @@ type Device struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	reqs   chan *sendReq
+	ussd   chan *ussdReq
 
 	closeOnce sync.Once
 
@@ -150,9 +157,10 @@ type Device struct {
 	closing bool
 
 	// owned by the run goroutine
-	pinFailed bool // the SIM rejected the PIN: never enter it again
-	pinUnsure bool // the last PIN entry got no answer
-	lastRSSI  int
+	pinFailed  bool // the SIM rejected the PIN: never enter it again
+	pinUnsure  bool // the last PIN entry got no answer
+	ussdPacked bool // the firmware wants USSD codes packed in hex (Huawei)
+	lastRSSI   int
 }
 
 var _ gateway.Device = (*Device)(nil)
@@ -187,6 +195,7 @@ func open(ctx context.Context, cfg Config, in gateway.InboundHandler, obs gatewa
 		cancel: cancel,
 		done:   make(chan struct{}),
 		reqs:   make(chan *sendReq),
+		ussd:   make(chan *ussdReq),
 		imei:   cfg.ExpectedIMEI,
 		st: gateway.ModemStatus{
 			State:        gateway.ModemStarting,

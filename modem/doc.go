@@ -28,6 +28,13 @@
 //     InboundHandler and is deleted (AT+CMGD) only after the handler
 //     returned nil. A full storage is read out at once and shown in
 //     Status().LastError until it has room again;
+//   - USSD: Device.USSD sends AT+CUSD=1,"<code>",15 from the owner
+//     goroutine and goes on serving (sends, inbound, health) until the
+//     +CUSD URC answers or USSDTimeout passes, when AT+CUSD=2 cancels the
+//     session; an answer asking for more input (<m>=1) is taken and the
+//     session closed. One session at a time. The answer is decoded per
+//     its data coding scheme: GSM 7-bit text, UCS-2 hex, 8-bit hex, and
+//     the packed-septet hex Huawei firmwares use;
 //   - recovery: every AT timeout is followed by a plain "AT" probe (given
 //     ProbeTimeout, plus what is left of SendTimeout after a send whose
 //     caller gave up, since a modem waiting on the network answers
@@ -52,7 +59,15 @@
 //     final result is taken as OK once noFinalGrace has passed;
 //   - "COMMAND NOT SUPPORT" instead of ERROR for an unknown command (some
 //     Huawei firmwares; python-gsmmodem's modem.py write): read as ERROR,
-//     so probing for +CCID/+ICCID/^ICCID costs no timeouts.
+//     so probing for +CCID/+ICCID/^ICCID costs no timeouts;
+//   - USSD codes refused unless GSM 7-bit packed and hex-encoded, and
+//     answers in that form with dcs 15 (Huawei E1550/E173 and others;
+//     ModemManager's plugins/huawei/mm-broadband-modem-huawei.c encodes
+//     USSD so, and the huawei-ussd script for the E1550 does): a refused
+//     plain code is sent again packed, and the Device remembers it;
+//   - USSD answers in UCS-2 hex while the dcs says 15 (Huawei E1550, noted
+//     in vSlipenchuk/gmodem's gmodem_device.c): hex that starts "00" and
+//     decodes as UTF-16 is read as such.
 //
 // The AT layer ends a command only on a line it reads, so the tap between
 // the port and the AT layer ends such commands by adding a line of its own
@@ -79,6 +94,9 @@
 // should not block.
 //
 // # Errors
+//
+// USSD returns the gateway.ErrUSSD* sentinels (timeout, busy, refused,
+// unavailable), wrapped with context.
 //
 // SendPDU returns *gateway.SendError: a +CMS ERROR keeps its code (CMS) and
 // is classified by gateway.CMSTemporary; a failure before the PDU bytes were

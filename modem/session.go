@@ -36,6 +36,8 @@ type session struct {
 	kick    chan struct{}
 	reg     chan gateway.RegStatus // latest +CREG URC, applied by the owner
 	routed  chan routedPDU
+	cusd    chan cusd    // +CUSD URCs, applied by the owner
+	ussd    *ussdSession // the open USSD session, owned by the run goroutine
 	once    sync.Once
 	mu      sync.Mutex
 	pending []indexRef // from +CMTI / +CDSI
@@ -59,6 +61,7 @@ func newSession(d *Device, path, resolved string, rw io.ReadWriteCloser) *sessio
 		kick:     make(chan struct{}, 1),
 		reg:      make(chan gateway.RegStatus, 1),
 		routed:   make(chan routedPDU, 32),
+		cusd:     make(chan cusd, 4),
 	}
 	s.at = at.New(s.tap,
 		at.WithTimeout(d.cfg.CommandTimeout),
@@ -67,6 +70,7 @@ func newSession(d *Device, path, resolved string, rw io.ReadWriteCloser) *sessio
 		at.WithIndication("+CMT:", s.onRouted, at.WithTrailingLine),
 		at.WithIndication("+CDS:", s.onRouted, at.WithTrailingLine),
 		at.WithIndication("+CREG:", s.onReg),
+		at.WithIndication("+CUSD:", s.onCUSD),
 	)
 	return s
 }
@@ -681,6 +685,7 @@ func (d *Device) serve(s *session) error {
 	if s.full {
 		s.checkHealth(true)
 	}
+	defer s.abortUSSD()
 	poll := time.NewTicker(d.cfg.PollInterval)
 	defer poll.Stop()
 	health := time.NewTicker(d.cfg.HealthInterval)
@@ -710,6 +715,12 @@ func (d *Device) serve(s *session) error {
 			return errPortLost
 		case r := <-d.reqs:
 			r.finish(s.send(r))
+		case r := <-d.ussd:
+			s.startUSSD(r)
+		case c := <-s.cusd:
+			s.onUSSD(c)
+		case <-s.ussdTimer():
+			s.endUSSD(ussdResult{err: gateway.ErrUSSDTimeout}, true)
 		case <-s.kick:
 			s.readIndicated()
 		case p := <-s.routed:

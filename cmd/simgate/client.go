@@ -374,12 +374,36 @@ func printMessage(w io.Writer, raw json.RawMessage) error {
 	return tw.Flush()
 }
 
+// runUSSD is simgate modems -ussd NAME -code CODE: the network's answer, as text.
+func runUSSD(ctx context.Context, addr, key, name, code string, asJSON bool, stdout io.Writer) error {
+	c, err := newClient(addr, key)
+	if err != nil {
+		return err
+	}
+	raw, err := c.do(ctx, http.MethodPost, "/v1/modems/"+url.PathEscape(name)+"/ussd", obj{"code": code}, nil)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(stdout, raw)
+	}
+	var a obj
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return fmt.Errorf("answer: %w", err)
+	}
+	// str would read a date-like answer as a time: print the text as it came
+	text, _ := a["text"].(string)
+	fmt.Fprintln(stdout, text)
+	return nil
+}
+
 func cmdModems(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("modems", "[flags] [NAME]", `  simgate modems                       every modem: state, signal, budgets
   simgate modems sim1                  one modem
   simgate modems -pause sim1 -reason "carrier complaint" -for 2h
   simgate modems -resume sim1
   simgate modems -drain sim1           no new contacts; finish its queue
+  simgate modems -ussd sim1 -code '*100#'   run a USSD code (a balance check)
 `, stderr)
 	addr, key, asJSON := clientFlags(fs)
 	pause := fs.String("pause", "", "pause modem NAME")
@@ -387,8 +411,18 @@ func cmdModems(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	pauseFor := fs.Duration("for", 0, "pause for this long (with -pause; 0: until resumed)")
 	resume := fs.String("resume", "", "resume modem NAME (lifts a pause or drain)")
 	drain := fs.String("drain", "", "drain modem NAME")
+	ussd := fs.String("ussd", "", "run the USSD code given with -code on modem NAME")
+	code := fs.String("code", "", "the USSD code (with -ussd), e.g. *100#")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *ussd != "" {
+		if *code == "" {
+			fmt.Fprintln(stderr, "simgate modems: -ussd needs -code, e.g. -code '*100#'")
+			fs.Usage()
+			return errUsage
+		}
+		return runUSSD(ctx, *addr, *key, *ussd, *code, *asJSON, stdout)
 	}
 	c, err := newClient(*addr, *key)
 	if err != nil {

@@ -326,6 +326,7 @@ func (d *daemon) start(ctx context.Context) error {
 		Webhooks: db,
 		Sender:   d.disp,
 		Fleet:    d.disp,
+		USSD:     d,
 		Events:   d.events,
 		Ready:    d.ready,
 		Backup:   db,

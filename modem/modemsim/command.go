@@ -1,10 +1,14 @@
 package modemsim
 
 import (
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"sort"
 	"strings"
+
+	"github.com/warthog618/sms/encoding/gsm7"
+	"github.com/warthog618/sms/encoding/ucs2"
 )
 
 type handler func(s *session, c command) ([]string, *atError)
@@ -621,23 +625,79 @@ func cmdCUSD(s *session, c command) ([]string, *atError) {
 		if !ok || n < 0 || n > 2 {
 			return nil, cme(50)
 		}
-		if n == 2 || len(args) < 2 {
+		if n == 2 {
+			if m.ussdOpen {
+				m.ussdOpen = false
+				m.ussdCancels++
+			}
+			return nil, nil
+		}
+		if len(args) < 2 {
 			return nil, nil
 		}
 		if !m.registered() {
 			return nil, cme(30)
 		}
-		m.cusdSeq++
-		text := m.encodeStr(fmt.Sprintf("Your balance is %d.%02d USD. Valid until 31/01.", 12+m.cusdSeq%5, 34))
+		code, ok := m.ussdCode(unquote(args[1]))
+		if !ok {
+			return nil, errPlain // a Huawei firmware refuses a code that is not packed
+		}
+		m.ussdOpen = true
+		m.ussdSeq++
+		seq := m.ussdSeq
+		line := m.ussdAnswer(code)
+		if m.faults.USSDSilent {
+			return nil, nil // the network never answers
+		}
 		s.after = func() {
-			m.net.after(0, func() {
+			m.net.after(m.faults.USSDDelay, func() {
 				m.mu.Lock()
-				m.urc(fmt.Sprintf("+CUSD: 0,%s,15", quote(text)))
-				m.mu.Unlock()
+				defer m.mu.Unlock()
+				if m.ussdOpen && m.ussdSeq == seq {
+					m.ussdOpen = false
+					m.urc(line)
+				}
 			})
 		}
 	}
 	return nil, nil
+}
+
+// ussdCode reads the code of AT+CUSD=1,<str> (m.mu held): packed hex when
+// the modem speaks that dialect (Faults.USSDPacked), else per AT+CSCS.
+func (m *Modem) ussdCode(str string) (string, bool) {
+	if m.faults.USSDPacked {
+		b, err := hex.DecodeString(str)
+		if err != nil {
+			return "", false
+		}
+		t, err := gsm7.Decode(gsm7.Unpack7BitUSSD(b, 0))
+		if err != nil {
+			return "", false
+		}
+		return string(t), true
+	}
+	return m.decodeStr(str)
+}
+
+// ussdAnswer is the +CUSD URC answering code (m.mu held): the balance for
+// the balance code, "+CUSD: 4" (not supported) for anything else. It is
+// encoded as the modem's dialect says: text per AT+CSCS with dcs 15,
+// UCS-2 hex with dcs 72 (Faults.USSDUCS2) or GSM 7-bit packed hex with
+// dcs 15 (Faults.USSDPacked, Huawei).
+func (m *Modem) ussdAnswer(code string) string {
+	if code != m.cfg.BalanceCode {
+		return "+CUSD: 4"
+	}
+	text := fmt.Sprintf("Your balance is %s. Valid until 31/01.", m.balance)
+	switch {
+	case m.faults.USSDUCS2:
+		return fmt.Sprintf("+CUSD: 0,%q,72", strings.ToUpper(hex.EncodeToString(ucs2.Encode([]rune(text)))))
+	case m.faults.USSDPacked:
+		sept, _ := gsm7.Encode([]byte(text))
+		return fmt.Sprintf("+CUSD: 0,%q,15", strings.ToUpper(hex.EncodeToString(gsm7.Pack7BitUSSD(sept, 0))))
+	}
+	return fmt.Sprintf("+CUSD: 0,%s,15", quote(m.encodeStr(text)))
 }
 
 func cmdCNUM(s *session, c command) ([]string, *atError) {

@@ -42,7 +42,15 @@
 // (stored instead when no port is open), ds=1 routes +CDS, ds=2 stores the
 // report and announces +CDSI, ds=0 drops reports, mode 0 suppresses them.
 // The SIM PIN (ModemConfig.PIN) is asked for after every boot; three wrong
-// PINs need the PUK "12345678". AT+CUSD answers a fake balance URC.
+// PINs need the PUK "12345678". AT+CUSD=1 with the modem's balance code
+// (ModemConfig.BalanceCode, default "*100#") answers, after
+// Faults.USSDDelay, "+CUSD: 0,"Your balance is <Balance>. ...",15"
+// (ModemConfig.Balance, changed with Modem.SetBalance), in the dialect
+// the faults say: text per AT+CSCS, UCS-2 hex with dcs 72
+// (Faults.USSDUCS2), or packed GSM 7-bit hex (Faults.USSDPacked, which
+// also refuses a code that is not packed); any other code answers
+// "+CUSD: 4"; Faults.USSDSilent never answers; AT+CUSD=2 closes an open
+// session (Modem.USSDCancels counts it).
 //
 // # Ports
 //

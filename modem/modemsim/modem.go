@@ -23,6 +23,11 @@ type ModemConfig struct {
 	Operator     string // AT+COPS? long alphanumeric name
 	StorageSlots int    // SIM ("SM") message slots, default 30
 	SMSCAddress  string // AT+CSCA? default
+	// BalanceCode is the USSD code that answers the balance; default "*100#".
+	BalanceCode string
+	// Balance is the amount the balance code tells, e.g. "12.34 USD"
+	// (default); Modem.SetBalance changes it.
+	Balance string
 	// SRMemory gives the modem a status report memory "SR" (as Quectel and
 	// SIMCom modules have): with AT+CNMI ds=2, or when no port is open to
 	// route a report to, reports are stored there and announced with
@@ -54,6 +59,11 @@ type Faults struct {
 	// Dialect quirks of real firmwares (see the package documentation).
 	CPINNoFinal       bool // AT+CPIN? answers "+CPIN: <code>" and no final OK (Wavecom)
 	CommandNotSupport bool // an unknown command is answered "COMMAND NOT SUPPORT", not ERROR (Huawei)
+	USSDPacked        bool // USSD codes must come, and answers come, GSM 7-bit packed in hex (Huawei)
+	USSDUCS2          bool // USSD answers come UCS-2 hex with dcs 72
+
+	USSDDelay  time.Duration // how long the network takes to answer a USSD code
+	USSDSilent bool          // the network never answers a USSD code
 }
 
 // StoredSMS is one message in a modem's message storage.
@@ -70,29 +80,32 @@ type Modem struct {
 	cfg ModemConfig
 	log *slog.Logger
 
-	mu        sync.Mutex
-	faults    Faults
-	set       settings
-	pinState  int // pinReady, pinSIM, pinPUK
-	pinTries  int
-	cfun      int
-	hung      bool // entered by HangAfterPDU
-	mr        int
-	rssi      int
-	smsc      string
-	mem       map[string]*storage
-	sessions  map[*session]struct{}
-	pending   []inbound // MT messages the network holds until the modem can take them
-	lastReg   int       // last +CREG stat announced
-	answers   int       // answers written, for occasional garbage
-	urcTurn   int
-	cusdSeq   int
-	port      *ptyPort
-	lastLink  string
-	sregs     map[string]int
-	fed       int // bytes fed by clients (tests await it)
-	closed    bool
-	unplugged bool
+	mu          sync.Mutex
+	faults      Faults
+	set         settings
+	pinState    int // pinReady, pinSIM, pinPUK
+	pinTries    int
+	cfun        int
+	hung        bool // entered by HangAfterPDU
+	mr          int
+	rssi        int
+	smsc        string
+	mem         map[string]*storage
+	sessions    map[*session]struct{}
+	pending     []inbound // MT messages the network holds until the modem can take them
+	lastReg     int       // last +CREG stat announced
+	answers     int       // answers written, for occasional garbage
+	urcTurn     int
+	ussdSeq     int
+	ussdOpen    bool   // a USSD session waits for the network's answer
+	ussdCancels int    // AT+CUSD=2 that closed an open session
+	balance     string // what the balance code answers
+	port        *ptyPort
+	lastLink    string
+	sregs       map[string]int
+	fed         int // bytes fed by clients (tests await it)
+	closed      bool
+	unplugged   bool
 }
 
 const (
@@ -156,6 +169,7 @@ func newModem(n *Network, cfg ModemConfig) *Modem {
 			"ME": {name: "ME", slots: make([]*StoredSMS, 100)},
 		},
 	}
+	m.balance = cfg.Balance
 	if cfg.SRMemory {
 		m.mem["SR"] = &storage{name: "SR", slots: make([]*StoredSMS, 20)}
 	}
@@ -237,6 +251,20 @@ func (m *Modem) Faults() Faults {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.faults
+}
+
+// SetBalance sets what the balance code answers ("3.10 USD").
+func (m *Modem) SetBalance(b string) {
+	m.mu.Lock()
+	m.balance = b
+	m.mu.Unlock()
+}
+
+// USSDCancels returns how many open USSD sessions AT+CUSD=2 has closed.
+func (m *Modem) USSDCancels() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.ussdCancels
 }
 
 // SetSignal sets the RSSI reported by AT+CSQ (0..31, 99 unknown).

@@ -155,6 +155,12 @@ func (n *Network) AddModem(cfg ModemConfig) *Modem {
 	if cfg.StorageSlots <= 0 {
 		cfg.StorageSlots = 30
 	}
+	if cfg.BalanceCode == "" {
+		cfg.BalanceCode = "*100#"
+	}
+	if cfg.Balance == "" {
+		cfg.Balance = "12.34 USD"
+	}
 	if cfg.SMSCAddress == "" {
 		cfg.SMSCAddress = "+15550000000"
 	}

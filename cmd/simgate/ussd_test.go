@@ -1,0 +1,79 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestUSSDDuringSends runs a balance check (CLI → API → the modem's own
+// goroutine → the simulator) while a stream of messages goes out of the
+// same modem: every message is sent, and parts keep going out while the
+// network takes its time to answer the code.
+func TestUSSDDuringSends(t *testing.T) {
+	g := startGateway(t, 1, 1, nil)
+	t.Setenv("SIMGATE_ADDR", g.base)
+	t.Setenv("SIMGATE_KEY", g.key)
+	sim := g.sim.net.Modem("sim1")
+	f := sim.Faults()
+	f.USSDDelay = 1500 * time.Millisecond
+	sim.SetFaults(f)
+	sim.SetBalance("4.20 USD")
+	waitFor(t, "sim1 up", 30*time.Second, func() bool {
+		_, out, _ := runCLI("modems", "sim1")
+		return strings.Contains(out, "up")
+	})
+
+	type result struct {
+		code     int
+		out, err string
+		during   int // parts the network took while the code ran
+	}
+	res := make(chan result, 1)
+	before := len(g.sim.net.Submissions())
+	go func() {
+		code, out, stderr := runCLI("modems", "-ussd", "sim1", "-code", "*100#")
+		res <- result{code, out, stderr, len(g.sim.net.Submissions()) - before}
+	}()
+	const n = 20
+	var ids []string
+	for i := range n {
+		b, _ := json.Marshal(map[string]string{"to": fmt.Sprintf("+1555123%04d", i), "body": fmt.Sprintf("during the balance check %d", i)})
+		req, _ := http.NewRequest("POST", g.base+"/v1/messages", strings.NewReader(string(b)))
+		req.Header.Set("Authorization", "Bearer "+g.key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := testHTTP.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m struct{ ID string }
+		err = json.NewDecoder(resp.Body).Decode(&m)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted || err != nil {
+			t.Fatalf("POST /v1/messages: %d %v", resp.StatusCode, err)
+		}
+		ids = append(ids, m.ID)
+	}
+	r := <-res
+	if r.code != 0 || strings.TrimSpace(r.out) != "Your balance is 4.20 USD. Valid until 31/01." {
+		t.Fatalf("ussd: %d %q %s", r.code, r.out, r.err)
+	}
+	if r.during == 0 {
+		t.Fatal("no part went out while the USSD code ran: sends waited for it")
+	}
+	t.Logf("%d parts went out while the network answered the code", r.during)
+	for _, id := range ids {
+		waitFor(t, "message "+id+" sent", 30*time.Second, func() bool {
+			_, out, _ := runCLI("messages", id)
+			return regexp.MustCompile(`status:\s+(sent|delivered)`).MatchString(out)
+		})
+	}
+	// a code the network does not know is a clear error
+	if code, _, stderr := runCLI("modems", "-ussd", "sim1", "-code", "*999#"); code != 1 || !strings.Contains(stderr, "422") {
+		t.Errorf("unknown code: %d %s", code, stderr)
+	}
+}
