@@ -9,6 +9,7 @@
 //
 //   - init: resynchronise (ESC, then "AT" until a clean OK, so boot noise,
 //     stray echo and garbage bytes do not matter), ATZ, ATE0, AT+CMEE=1,
+//     AT+CSCS="IRA",
 //     identity (AT+CGSN first, so a port holding another modem is refused
 //     before its SIM is touched; then +CGMI/+CGMM/+CGMR), SIM PIN
 //     (+CPIN?; the configured PIN is entered, and never again once the SIM
@@ -60,6 +61,16 @@
 //   - "COMMAND NOT SUPPORT" instead of ERROR for an unknown command (some
 //     Huawei firmwares; python-gsmmodem's modem.py write): read as ERROR,
 //     so probing for +CCID/+ICCID/^ICCID costs no timeouts;
+//   - "+CMS ERROR: 515" (please wait, init in progress) and "+CME ERROR:
+//     14" (SIM busy) for some seconds after a boot (SIMCom SIM800 before
+//     "SMS Ready"; python-gsmmodem's modem.py write retries both, its
+//     issue #10 shows +CSCA? answered 14 after start): the command is asked
+//     again every 250ms for up to 20s instead of failing the init (a PIN
+//     entry is never repeated);
+//   - a character set of "UCS2" after a reset (TS 27.007 §5.5 leaves the
+//     default to the maker; python-gammu issue #43 shows a Huawei E153
+//     and a Wavecom in a hex charset), which turns +CNUM and USSD strings
+//     into hex: init sets AT+CSCS="IRA";
 //   - USSD codes refused unless GSM 7-bit packed and hex-encoded, and
 //     answers in that form with dcs 15 (Huawei E1550/E173 and others;
 //     ModemManager's plugins/huawei/mm-broadband-modem-huawei.c encodes

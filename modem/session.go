@@ -178,6 +178,20 @@ func (s *session) cmdNoFinal(c, prefix string, timeout time.Duration) ([]string,
 	return s.cmdWatch(c, prefix, timeout)
 }
 
+// How long and how often a command answered "busy" is asked again.
+const (
+	busyRetryFor  = 20 * time.Second
+	busyRetryStep = 250 * time.Millisecond
+)
+
+// busy reports whether err is a modem's "not yet": +CMS ERROR: 515 (please
+// wait, init or command processing in progress) or +CME ERROR: 14 (SIM busy).
+func busy(err error) bool {
+	var cms at.CMSError
+	var cme at.CMEError
+	return errors.As(err, &cms) && errCode(string(cms)) == 515 || errors.As(err, &cme) && errCode(string(cme)) == 14
+}
+
 func (s *session) cmdWatch(c, prefix string, timeout time.Duration) ([]string, error) {
 	if err := s.d.ctx.Err(); err != nil {
 		return nil, err
@@ -191,6 +205,15 @@ func (s *session) cmdWatch(c, prefix string, timeout time.Duration) ([]string, e
 		disarm = s.tap.expect(0, prefix, min(noFinalGrace, timeout/2))
 	}
 	lines, err := s.at.Command(c, at.WithTimeout(timeout))
+	// Right after a boot many modems answer "please wait" (+CMS ERROR: 515)
+	// or "SIM busy" (+CME ERROR: 14) for a few seconds: wait and ask again
+	// (never for a PIN entry, which must go out once).
+	for wait := time.Duration(0); busy(err) && wait < busyRetryFor && !strings.HasPrefix(c, "+CPIN="); wait += busyRetryStep {
+		if !s.d.sleep(busyRetryStep) {
+			break
+		}
+		lines, err = s.at.Command(c, at.WithTimeout(timeout))
+	}
 	if disarm != nil {
 		disarm()
 	}
@@ -340,6 +363,9 @@ func (s *session) init() error {
 		d.log.Debug("ATE0 failed", "error", err)
 	}
 	s.cmd("+CMEE=1", ct)
+	// Strings (+CNUM, USSD) in plain text: the character set after a reset
+	// is the maker's choice (TS 27.007 §5.5), and some choose UCS2.
+	s.cmd(`+CSCS="IRA"`, ct)
 
 	var info gateway.ModemInfo
 	lines, err := s.cmd("+CGSN", ct)

@@ -150,6 +150,10 @@ func (s *session) execLine(line string) {
 			s.answer(info, errPlain)
 			return
 		}
+		if err := m.busyAnswer(c.name); err != nil {
+			s.answer(info, err)
+			return
+		}
 		lines, err := h(s, c)
 		info = append(info, lines...)
 		if err != nil {

@@ -73,7 +73,9 @@
 // +CMS ERROR: 331), garbage bytes after a reboot and before some answers,
 // the dialects of real firmwares (Faults.CPINNoFinal: "+CPIN: READY"
 // without OK, as Wavecom; Faults.CommandNotSupport: "COMMAND NOT SUPPORT"
-// for an unknown command, as Huawei; ModemConfig.Unsupported: commands a
+// for an unknown command, as Huawei; Faults.BusyAfterBoot: +CMS ERROR: 515
+// and +CME ERROR: 14 for a while after a boot, as SIMCom; Faults.CharsetUCS2:
+// UCS2 strings after a reset; ModemConfig.Unsupported: commands a
 // firmware lacks), and hangs:
 //
 //   - Faults.Hang: the modem answers nothing and swallows everything

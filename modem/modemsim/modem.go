@@ -62,6 +62,15 @@ type Faults struct {
 	USSDPacked        bool // USSD codes must come, and answers come, GSM 7-bit packed in hex (Huawei)
 	USSDUCS2          bool // USSD answers come UCS-2 hex with dcs 72
 
+	// BusyAfterBoot: for this long after a boot, SMS commands answer
+	// +CMS ERROR: 515 (please wait, init in progress), and for the first
+	// third of it SIM commands answer +CME ERROR: 14 (SIM busy), as SIMCom
+	// and Qualcomm-based modems do before "SMS Ready".
+	BusyAfterBoot time.Duration
+	// CharsetUCS2 makes "UCS2" the character set after boot and ATZ, so
+	// that strings (+CNUM, USSD) come as UCS-2 hex until AT+CSCS changes it.
+	CharsetUCS2 bool
+
 	USSDDelay  time.Duration // how long the network takes to answer a USSD code
 	USSDSilent bool          // the network never answers a USSD code
 }
@@ -100,6 +109,7 @@ type Modem struct {
 	ussdOpen    bool   // a USSD session waits for the network's answer
 	ussdCancels int    // AT+CUSD=2 that closed an open session
 	balance     string // what the balance code answers
+	bootAt      time.Time
 	port        *ptyPort
 	lastLink    string
 	sregs       map[string]int
@@ -181,6 +191,7 @@ func newModem(n *Network, cfg ModemConfig) *Modem {
 
 // boot puts the modem in its power-on state. m.mu must be held.
 func (m *Modem) boot() {
+	m.bootAt = time.Now()
 	m.defaults()
 	m.cfun = 1
 	m.hung = false
@@ -198,12 +209,38 @@ func (m *Modem) defaults() {
 	m.set = settings{
 		echo:    m.faults.Echo,
 		verbose: true,
-		cscs:    "IRA",
+		cscs:    m.defaultCharset(),
 		cnmi:    [5]int{1, 0, 0, 0, 0},
 		csmp:    [4]int{17, 167, 0, 0},
 		mem:     [3]string{"SM", "SM", "SM"},
 		lastCmd: m.set.lastCmd,
 	}
+}
+
+// defaultCharset is the AT+CSCS after boot and ATZ (m.mu held).
+func (m *Modem) defaultCharset() string {
+	if m.faults.CharsetUCS2 {
+		return "UCS2"
+	}
+	return "IRA"
+}
+
+// busyAnswer is the error a command gets while the modem is still
+// initialising after a boot (Faults.BusyAfterBoot), or nil (m.mu held).
+func (m *Modem) busyAnswer(name string) *atError {
+	since, busy := time.Since(m.bootAt), m.faults.BusyAfterBoot
+	if busy <= 0 || since >= busy {
+		return nil
+	}
+	switch name {
+	case "+CMGF", "+CNMI", "+CPMS", "+CMGL", "+CMGR", "+CMGD", "+CMGS", "+CMGW", "+CSCA", "+CSMS":
+		return cms(515)
+	case "+CPIN", "+CIMI", "+CCID", "+ICCID", "^ICCID", "+CNUM":
+		if since < busy/3 {
+			return cme(14)
+		}
+	}
+	return nil
 }
 
 // Name returns the modem's name.
@@ -236,6 +273,12 @@ func (m *Modem) SetFaults(f Faults) {
 	m.mu.Lock()
 	if f.Echo != m.faults.Echo {
 		m.set.echo = f.Echo // as if the modem had booted with it
+	}
+	if f.CharsetUCS2 != m.faults.CharsetUCS2 {
+		m.set.cscs = "IRA" // as if the modem had booted with it
+		if f.CharsetUCS2 {
+			m.set.cscs = "UCS2"
+		}
 	}
 	m.faults = f
 	if !f.Hang && !f.HangHard && !f.HangAfterPDU {
