@@ -13,7 +13,9 @@
 #   - a vulnerability in a dependency module that our code calls (govulncheck finds a
 #     call path) and that a newer version of the module fixes: upgrade it (go get MOD@FIXED);
 #   - a called one that no release fixes, unless .ci/govulncheck-accepted lists its ID
-#     with the reason it does not apply (read the advisory; say which symbol we avoid).
+#     with the reason it does not apply (read the advisory; say which symbol we avoid) and
+#     a guard: a pattern for that use, which must not match our code (so the acceptance
+#     ends by itself when the code starts using it).
 # What is reported and does not fail:
 #   - standard library advisories: they are fixed in a Go patch release, and CI can only
 #     use the Go it has (`go version`; toolchains cannot be downloaded here). The list
@@ -78,8 +80,17 @@ while IFS=$'\t' read -r id level mod ver fixed summary; do
 		verdict="FAIL: called, fixed in $fixed: go get $mod@$fixed"
 		fail=1
 	elif [[ "$level" == called ]]; then
-		if reason=$(grep -E "^$id[[:space:]]" "$accepted" 2>/dev/null | head -n 1); then
-			reason=${reason#"$id"}; verdict="accepted: ${reason#"${reason%%[![:space:]]*}"}"
+		if entry=$(grep -E "^$id[[:space:]]" "$accepted" 2>/dev/null | head -n 1); then
+			read -r _ guard reason <<<"$entry"
+			if [[ "$guard" != '!'* ]]; then
+				verdict="FAIL: $accepted: the entry for $id has no !GUARD"
+				fail=1
+			elif uses=$(git grep --untracked -nE "${guard#!}" -- '*.go' ':!*_test.go' | head -n 3) && [[ -n "$uses" ]]; then
+				verdict="FAIL: accepted as unused, but the code now uses it: ${uses//$'\n'/; }"
+				fail=1
+			else
+				verdict="accepted: $reason"
+			fi
 		else
 			verdict="FAIL: called, no fixed release: read the advisory; if it does not apply, list $id in $accepted with why"
 			fail=1
