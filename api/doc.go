@@ -31,6 +31,16 @@
 // Content-Type is read as JSON; any other type than application/json (or
 // application/*+json) is a 415.
 //
+// # Limits
+//
+// Config.Limits (limits.go): a token bucket per API key over every
+// authenticated route (golang.org/x/time/rate; 429 rate-limited with
+// Retry-After), a daily quota of accepted messages per key (429
+// quota-exceeded, Retry-After until midnight; counted in memory), a cap on
+// the gateway's queue depth (503 queue-full; Deps.QueueLen, read at most
+// every 250 ms) and a default validity for messages that set none.
+// simgate_api_refused_total{reason} counts the refusals.
+//
 // # Errors
 //
 // Every error answer is an RFC 9457 application/problem+json document written

@@ -244,7 +244,7 @@ func attachServer(t testing.TB, db *store.DB, disp *gateway.Dispatcher, ac api.C
 	}
 	e.srv, err = api.New(ac, api.Deps{
 		Messages: db, OptOuts: db, Keys: db, Webhooks: db,
-		Sender: e.sender, Fleet: disp, Events: e.events, Campaigns: e.camp,
+		Sender: e.sender, Fleet: disp, Events: e.events, QueueLen: disp.QueueLen, Campaigns: e.camp,
 		Ready: func(ctx context.Context) error {
 			if e.ready != nil {
 				return e.ready

@@ -54,6 +54,7 @@ func (s *Server) postMessage(c echo.Context) error {
 	}
 	req.APIKeyID = k.ID
 	req.RequestHash = hash
+	s.applyDefaultValidity(&req)
 	ctx := c.Request().Context()
 	if idem != "" {
 		scoped := url.PathEscape(k.Owner) + "/" + idem
@@ -74,8 +75,13 @@ func (s *Server) postMessage(c echo.Context) error {
 			return fmt.Errorf("idempotency lookup: %w", err)
 		}
 	}
+	release, err := s.admit(k)
+	if err != nil {
+		return err
+	}
 	m, err := s.sender.Submit(ctx, req)
 	if err != nil {
+		release()
 		return err
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/v1/messages/"+m.ID)

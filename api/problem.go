@@ -204,6 +204,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if p.Status == http.StatusUnauthorized {
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="simgate"`)
 	}
+	var re *retryError
+	if errors.As(err, &re) {
+		c.Response().Header().Set("Retry-After", retryAfterSeconds(re.after))
+	}
 	writeProblem(c, p)
 }
 

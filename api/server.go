@@ -62,6 +62,9 @@ type Deps struct {
 	Ready func(ctx context.Context) error
 	// Backup serves GET /admin/backup (admin scope); nil: no such route.
 	Backup Backuper
+	// QueueLen is the number of messages waiting to be sent, for
+	// Limits.MaxQueued (nil: no cap). gateway.Dispatcher.QueueLen fits.
+	QueueLen func() int
 	// Campaigns serves /v1/campaigns… (nil: those routes are not served).
 	Campaigns *campaign.Service
 	// USSD runs codes on modems for POST /v1/modems/{name}/ussd (admin
@@ -92,6 +95,9 @@ type Config struct {
 	// although the SSRF guard refuses them (loopback, private ...), as
 	// webhook.Config.Allow; URLs are checked against it when registered.
 	WebhookAllow []netip.Prefix
+	// Limits are the rate limits, quotas, queue cap and default validity
+	// (the zero value limits nothing).
+	Limits Limits
 }
 
 // Server is the HTTP API. Its handler is safe for concurrent use.
@@ -115,6 +121,8 @@ type Server struct {
 	ussd      gateway.USSDService
 	requests  *prometheus.CounterVec
 	durations *prometheus.HistogramVec
+	limits    *limiter
+	refused   *prometheus.CounterVec
 	camp      *campaign.Service
 	// importLimit bounds an uploaded contact file.
 	importLimit int64
@@ -182,6 +190,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.limits = newLimiter(cfg.Limits, s.now, deps.QueueLen)
 	if err := s.initMetrics(cfg.Registerer); err != nil {
 		return nil, err
 	}
@@ -241,7 +250,8 @@ func (s *Server) routes() *echo.Echo {
 	// Authentication is per route, not group middleware: Echo answers a
 	// group's unknown methods with 404 instead of 405 once it has middleware.
 	v1 := e.Group("/v1")
-	auth := s.authenticate
+	// auth authenticates, then spends a token of the key's rate limit.
+	auth := func(next echo.HandlerFunc) echo.HandlerFunc { return s.authenticate(s.rateLimit(next)) }
 	send := []echo.MiddlewareFunc{auth, require(ScopeSend)}
 	read := []echo.MiddlewareFunc{auth, require(ScopeRead)}
 	admin := []echo.MiddlewareFunc{auth, require(ScopeAdmin)}
@@ -285,10 +295,14 @@ func (s *Server) initMetrics(reg prometheus.Registerer) error {
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 	}, []string{"route", "method"})
 	s.backups, s.backupBytes = newBackupMetrics()
+	s.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "simgate_api_refused_total",
+		Help: "Requests refused by the API's limits, by reason (rate, quota, queue).",
+	}, []string{"reason"})
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{s.requests, s.durations, s.backups, s.backupBytes} {
+	for _, c := range []prometheus.Collector{s.requests, s.durations, s.backups, s.backupBytes, s.refused} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("api: register metrics: %w", err)
 		}

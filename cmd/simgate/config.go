@@ -19,6 +19,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/simgate/simgate/api"
 	"github.com/simgate/simgate/api/webhook"
 	"github.com/simgate/simgate/gateway"
 )
@@ -253,6 +254,22 @@ type APIConfig struct {
 	BodyLimit string `yaml:"body_limit"`
 	// RequireKeysOnLoopback refuses to start on a loopback address too when no API key exists.
 	RequireKeysOnLoopback bool `yaml:"require_keys_on_loopback"`
+	// RateLimit is each key's sustained request rate per second (0: none);
+	// RateBurst how many requests it may make at once above it.
+	RateLimit float64 `yaml:"rate_limit"`
+	RateBurst int     `yaml:"rate_burst"`
+	// DailyQuota is how many messages one key may have accepted per day (0: no quota).
+	DailyQuota int `yaml:"daily_quota"`
+	// MaxQueued refuses new messages while this many wait in the queue (0: no cap).
+	MaxQueued int `yaml:"max_queued"`
+	// DefaultValidity is the validity of a message that asks for none (0s: none, it waits).
+	DefaultValidity Duration `yaml:"default_validity"`
+}
+
+// Limits returns the API's limits (the quota's day in loc).
+func (a APIConfig) Limits(loc *time.Location) api.Limits {
+	return api.Limits{Rate: a.RateLimit, Burst: a.RateBurst, DailyQuota: a.DailyQuota, MaxQueued: a.MaxQueued,
+		DefaultValidity: a.DefaultValidity.D(), Location: loc}
 }
 
 // Duration is a time.Duration written as a Go duration string ("5s", "1h30m").
@@ -318,10 +335,16 @@ func DefaultConfig() Config {
 			StartReply: gateway.DefaultStartReply,
 			HelpReply:  gateway.DefaultHelpReply,
 		},
-		API:             APIConfig{BodyLimit: "64K"},
+		API:             defaultAPIConfig(),
 		Web:             defaultWebConfig(),
 		ShutdownTimeout: Duration(10 * time.Second),
 	}
+}
+
+func defaultAPIConfig() APIConfig {
+	l := api.DefaultLimits()
+	return APIConfig{BodyLimit: "64K", RateLimit: l.Rate, RateBurst: l.Burst, DailyQuota: l.DailyQuota,
+		MaxQueued: l.MaxQueued, DefaultValidity: Duration(l.DefaultValidity)}
 }
 
 // LoadConfig reads the file at path over DefaultConfig, resolves secrets
@@ -669,6 +692,21 @@ func (c *Config) Validate() error {
 		bad("api.body_limit", "%v", err)
 	} else if n < 1024 {
 		bad("api.body_limit", "must be at least 1K")
+	}
+	if c.API.RateLimit < 0 {
+		bad("api.rate_limit", "must not be negative (0: no rate limit)")
+	}
+	if c.API.RateLimit > 0 && c.API.RateBurst < 1 {
+		bad("api.rate_burst", "must be at least 1 with a rate limit")
+	}
+	if c.API.DailyQuota < 0 {
+		bad("api.daily_quota", "must not be negative (0: no quota)")
+	}
+	if c.API.MaxQueued < 0 {
+		bad("api.max_queued", "must not be negative (0: no cap)")
+	}
+	if c.API.DefaultValidity < 0 || c.API.DefaultValidity.D() > gateway.MaxValidity {
+		bad("api.default_validity", "must be from 0s (none) to %s", gateway.MaxValidity)
 	}
 	if c.ReportWindow <= 0 {
 		bad("report_window", "must be positive")

@@ -319,6 +319,7 @@ func (d *daemon) start(ctx context.Context) error {
 		Version:         buildVersion(),
 		ShutdownTimeout: cfg.ShutdownTimeout.D() / 2,
 		WebhookAllow:    cfg.WebhookAllowPrefixes(),
+		Limits:          cfg.API.Limits(cfg.Gateway().Location),
 	}, api.Deps{
 		Messages: db,
 		OptOuts:  db,
@@ -330,6 +331,7 @@ func (d *daemon) start(ctx context.Context) error {
 		Events:   d.events,
 		Ready:    d.ready,
 		Backup:   db,
+		QueueLen: d.disp.QueueLen,
 	})
 	if err != nil {
 		return err
