@@ -69,6 +69,14 @@ shutdown_timeout: 10s
 YAML
 echo "+ simgate serve -config FILE -check"
 "$sg" serve -config "$tmp/simgate.yaml" -check
+# A modem port that does not exist fails the check, naming it.
+sed "s#$tmp/sim/modem2#$tmp/sim/no-such-modem#" "$tmp/simgate.yaml" >"$tmp/missing.yaml"
+echo "+ simgate serve -config FILE -check (a modem port that does not exist)"
+if out=$("$sg" serve -config "$tmp/missing.yaml" -check 2>&1); then
+	fail "serve -check passed a missing modem port: $out"
+fi
+[[ "$out" == *"$tmp/sim/no-such-modem does not exist"* ]] || fail "serve -check did not name the missing port: $out"
+echo "$out"
 echo "+ simgate keys create -config FILE -owner ci -scopes admin"
 "$sg" keys create -config "$tmp/simgate.yaml" -owner ci -scopes admin >"$tmp/key.txt"
 key=$(grep -oE 'sg_[A-Za-z0-9_-]+' "$tmp/key.txt" | head -n 1)
