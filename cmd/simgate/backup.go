@@ -42,10 +42,14 @@ with the daemon stopped.
 		fs.Usage()
 		return errUsage
 	}
-	p, err := sf.path()
+	sc, err := sf.storeConfig()
 	if err != nil {
 		return err
 	}
+	if sc.Driver != driverBbolt {
+		return fmt.Errorf("simgate backup copies a bbolt store; back up PostgreSQL with pg_dump (store.postgres.schema %q)", sc.Postgres.Schema)
+	}
+	p := sc.Path
 	if _, err := os.Stat(p); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}

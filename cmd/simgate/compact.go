@@ -57,10 +57,14 @@ refuses while the store is locked) and free disk space for the copy.
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	p, err := sf.path()
+	sc, err := sf.storeConfig()
 	if err != nil {
 		return err
 	}
+	if sc.Driver != driverBbolt {
+		return errors.New("simgate store compact compacts a bbolt file; PostgreSQL reclaims space with its own VACUUM")
+	}
+	p := sc.Path
 	res, err := store.Compact(p, *sf.timeout)
 	if errors.Is(err, gateway.ErrStoreLocked) {
 		return fmt.Errorf("%s is held by a running simgate: stop the daemon first (%w)", p, err)

@@ -90,9 +90,15 @@ type MetricsConfig struct {
 
 // StoreConfig is the database.
 type StoreConfig struct {
+	// Driver is "bbolt" (one file on this host, the default) or "postgres"
+	// (a database several nodes share; see store.go).
+	Driver string `yaml:"driver"`
+	// Path is driver bbolt's file.
 	Path string `yaml:"path"`
-	// OpenTimeout is how long to wait for another process's lock.
-	OpenTimeout Duration `yaml:"open_timeout"`
+	// OpenTimeout is how long to wait for another process's lock (bbolt)
+	// or to connect and migrate (postgres).
+	OpenTimeout Duration       `yaml:"open_timeout"`
+	Postgres    PostgresConfig `yaml:"postgres"`
 }
 
 // RetentionConfig says how long each kind of record is kept (0: forever).
@@ -304,7 +310,7 @@ func DefaultConfig() Config {
 	return Config{
 		Listen:        "127.0.0.1:8080",
 		Metrics:       MetricsConfig{Path: "/metrics"},
-		Store:         StoreConfig{Path: "/var/lib/simgate/simgate.db", OpenTimeout: Duration(5 * time.Second)},
+		Store:         StoreConfig{Driver: driverBbolt, Path: "/var/lib/simgate/simgate.db", OpenTimeout: Duration(5 * time.Second)},
 		DefaultRegion: "US",
 		Log:           LogConfig{Level: "info", Format: "text"},
 		Discovery: DiscoveryConfig{
@@ -454,6 +460,9 @@ func (c *Config) resolveSecrets(getenv func(string) string, dir string) error {
 	} else {
 		c.CallbackSecret = v
 	}
+	if err := c.Store.resolve(getenv, dir); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -537,13 +546,8 @@ func (c *Config) Validate() error {
 	if !strings.HasPrefix(c.Metrics.Path, "/") {
 		bad("metrics.path", "must start with /")
 	}
-	if c.Store.Path == "" {
-		bad("store.path", "required")
-	}
+	c.Store.validate(bad)
 	c.Web.validate(bad)
-	if c.Store.OpenTimeout < 0 {
-		bad("store.open_timeout", "must not be negative")
-	}
 	if !regionRE.MatchString(c.DefaultRegion) {
 		bad("default_region", "%q is not a two-letter region code such as US or GB", c.DefaultRegion)
 	}

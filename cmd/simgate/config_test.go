@@ -158,7 +158,7 @@ func TestDecodeErrorsNameTheLine(t *testing.T) {
 		{"typo in pacing", "pacing:\n  min_intervl: 5s\n", `line 2: unknown key "min_intervl" in pacing (did you mean "min_interval"?)`},
 		{"typo in a modem's pacing", "modems:\n  - name: a\n    port: /dev/a\n    pacing: {per_dya: 3}\n", `line 4: unknown key "per_dya" in modems[0].pacing (did you mean "per_day"?)`},
 		{"typo in a webhook", "webhooks:\n  - url: https://x\n    secret_env: S\n    event: [message.sent]\n", `line 4: unknown key "event" in webhooks[0] (did you mean "events"?)`},
-		{"nothing close", "store:\n  frobnicate: 1\n", `line 2: unknown key "frobnicate" in store (known keys: path, open_timeout)`},
+		{"nothing close", "store:\n  frobnicate: 1\n", `line 2: unknown key "frobnicate" in store (known keys: driver, path, open_timeout, postgres)`},
 		{"bare number duration", "pacing:\n  min_interval: 5\n", `line 2: "5" is not a duration`},
 		{"duration without unit", "sticky_timeout: '72'\n", `line 1: "72" is not a duration`},
 		{"wrong type", "modems: 3\n", `line 1: modems: "3" is not a list`},

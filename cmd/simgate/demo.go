@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +21,7 @@ import (
 	"github.com/simgate/simgate/gateway/account"
 	"github.com/simgate/simgate/modem/modemsim"
 	"github.com/simgate/simgate/store"
+	"github.com/simgate/simgate/store/postgres"
 )
 
 // demoContact is the number the demo's examples text: 555 is the North
@@ -43,6 +46,7 @@ keeps them, store included).
 	latency := fs.Duration("latency", 400*time.Millisecond, "simulated time a send takes")
 	keep := fs.Bool("keep", false, "keep the temporary directory (store and ports) after exit")
 	verbose := fs.Bool("v", false, "show the gateway's logs (info level)")
+	pg := fs.Bool("postgres", false, "keep the store in PostgreSQL (connection string from $"+demoPostgresEnv+") in a new schema, dropped at exit unless -keep")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -65,11 +69,18 @@ keeps them, store included).
 	// Said last, after serve's own lines: what happens to what is still queued.
 	served := false
 	defer func() {
-		if served {
+		if served && cfg.Store.Driver != driverPostgres {
 			reportDemoLeftovers(stdout, cfg.Store.Path, dir, *keep)
 		}
 	}()
 	wanted := cfg.Listen
+	if *pg {
+		drop, err := demoPostgres(&cfg.Store, *keep, stderr)
+		if err != nil {
+			return err
+		}
+		defer drop()
+	}
 	cfg.Listen = demoListen(*listen, cfg.Listen)
 
 	level := new(slog.LevelVar)
@@ -87,7 +98,7 @@ keeps them, store included).
 		cfg.Modems = append(cfg.Modems, ModemConfig{Name: m.name, Port: m.link})
 	}
 
-	db, err := store.Open(cfg.Store.Path, store.Options{})
+	db, err := openStore(ctx, cfg.Store, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -378,4 +389,31 @@ func webLogins(ls []demoLogin) string {
 		fmt.Fprintf(&sb, "  %-9s login %-10s password %s\n", l.role, l.login, l.password)
 	}
 	return sb.String()
+}
+
+// demoPostgresEnv holds the demo's PostgreSQL connection string.
+const demoPostgresEnv = "SIMGATE_POSTGRES_DSN"
+
+// demoPostgres points s at a new schema of the database named by
+// $SIMGATE_POSTGRES_DSN; drop removes the schema (unless keep).
+func demoPostgres(s *StoreConfig, keep bool, stderr io.Writer) (drop func(), err error) {
+	dsn := os.Getenv(demoPostgresEnv)
+	if dsn == "" {
+		return nil, fmt.Errorf("simgate demo -postgres: set %s to a connection string, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable", demoPostgresEnv)
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	s.Driver = driverPostgres
+	s.Postgres = PostgresConfig{DSNEnv: demoPostgresEnv, Schema: "simgate_demo_" + hex.EncodeToString(b[:]), dsn: dsn}
+	return func() {
+		if keep {
+			fmt.Fprintf(stderr, "simgate demo: kept PostgreSQL schema %s\n", s.Postgres.Schema)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := postgres.DropSchema(ctx, dsn, s.Postgres.Schema); err != nil {
+			fmt.Fprintf(stderr, "simgate demo: %v\n", err)
+		}
+	}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -72,21 +73,34 @@ func addStoreFlags(fs *flag.FlagSet) storeFlags {
 	}
 }
 
-// path returns the store file: -store, or store.path of -config.
-func (f storeFlags) path() (string, error) {
+// storeConfig returns the store to open: the file -store, or store.* of
+// -config (of the secrets only driver postgres's connection string is
+// resolved).
+func (f storeFlags) storeConfig() (StoreConfig, error) {
 	if *f.store != "" {
-		return *f.store, nil
+		return StoreConfig{Driver: driverBbolt, Path: *f.store, OpenTimeout: Duration(*f.timeout)}, nil
 	}
 	data, err := os.ReadFile(*f.config)
 	if err != nil {
-		return "", fmt.Errorf("%w (pass -store FILE or -config FILE)", err)
+		return StoreConfig{}, fmt.Errorf("%w (pass -store FILE or -config FILE)", err)
 	}
-	// Only store.path matters: secrets are not resolved.
 	cfg := DefaultConfig()
 	if err := decodeStrict(data, &cfg); err != nil {
-		return "", fmt.Errorf("config %s: %w", *f.config, err)
+		return StoreConfig{}, fmt.Errorf("config %s: %w", *f.config, err)
 	}
-	return cfg.Store.Path, nil
+	s := cfg.Store
+	s.OpenTimeout = Duration(*f.timeout)
+	var errs []error
+	s.validate(func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	})
+	if err := s.resolve(os.Getenv, filepath.Dir(*f.config)); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return StoreConfig{}, fmt.Errorf("config %s: %w", *f.config, err)
+	}
+	return s, nil
 }
 
 // onlineFlags are -addr and -key, used when a running daemon holds the store.
@@ -101,12 +115,14 @@ func addOnlineFlags(fs *flag.FlagSet) onlineFlags {
 
 // withKeys runs local on the store file or, when a running daemon holds
 // the file and an admin key is given, online through the daemon's API.
-func (f storeFlags) withKeys(of onlineFlags, local func(*store.DB) error, online func(*client) error) error {
-	p, err := f.path()
+// (A PostgreSQL store is never held: it is always used directly.)
+func (f storeFlags) withKeys(of onlineFlags, local func(storeDB) error, online func(*client) error) error {
+	s, err := f.storeConfig()
 	if err != nil {
 		return err
 	}
-	db, err := store.Open(p, store.Options{Timeout: *f.timeout})
+	p := s.Path
+	db, err := f.open()
 	switch {
 	case err == nil:
 		defer db.Close()
@@ -124,15 +140,20 @@ func (f storeFlags) withKeys(of onlineFlags, local func(*store.DB) error, online
 	return err
 }
 
-// open opens the store; a daemon holding it is reported plainly.
-func (f storeFlags) open() (*store.DB, error) {
-	p, err := f.path()
+// open opens the store; a daemon holding a bbolt file is reported plainly.
+func (f storeFlags) open() (storeDB, error) {
+	s, err := f.storeConfig()
 	if err != nil {
 		return nil, err
 	}
-	db, err := store.Open(p, store.Options{Timeout: *f.timeout})
+	if s.Driver == driverPostgres {
+		ctx, cancel := context.WithTimeout(context.Background(), max(*f.timeout, 10*time.Second))
+		defer cancel()
+		return openStore(ctx, s, nil, nil)
+	}
+	db, err := store.Open(s.Path, store.Options{Timeout: *f.timeout})
 	if errors.Is(err, gateway.ErrStoreLocked) {
-		return nil, fmt.Errorf("%s is held by a running simgate: stop the daemon first (%w)", p, err)
+		return nil, fmt.Errorf("%s is held by a running simgate: stop the daemon first (%w)", s.Path, err)
 	}
 	return db, err
 }
@@ -159,7 +180,7 @@ func keysCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 	var secret newKey
-	err := sf.withKeys(of, func(db *store.DB) error {
+	err := sf.withKeys(of, func(db storeDB) error {
 		var err error
 		secret, err = createKey(ctx, db, *owner, sc)
 		return err
@@ -212,7 +233,7 @@ func keysList(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	var keys []gateway.APIKey
-	err := sf.withKeys(of, func(db *store.DB) error {
+	err := sf.withKeys(of, func(db storeDB) error {
 		var err error
 		keys, err = db.ListKeys(ctx)
 		return err
@@ -271,7 +292,7 @@ func keysRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return errUsage
 	}
 	id := fs.Arg(0)
-	err := sf.withKeys(of, func(db *store.DB) error {
+	err := sf.withKeys(of, func(db storeDB) error {
 		return db.RevokeKey(ctx, id, time.Now().UTC())
 	}, func(c *client) error {
 		_, err := c.do(ctx, http.MethodDelete, "/v1/keys/"+url.PathEscape(id), nil, nil)

@@ -25,7 +25,6 @@ import (
 	"github.com/simgate/simgate/api"
 	"github.com/simgate/simgate/gateway"
 	"github.com/simgate/simgate/modem"
-	"github.com/simgate/simgate/store"
 )
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -126,7 +125,7 @@ type daemon struct {
 	log  *slog.Logger
 	reg  *prometheus.Registry
 
-	db      *store.DB
+	db      storeDB
 	events  *gateway.Events
 	disp    *gateway.Dispatcher
 	inbox   *gateway.Inbox
@@ -221,15 +220,8 @@ func (d *daemon) start(ctx context.Context) error {
 	cfg := d.cfg
 	d.reg = newRegistry()
 	storeLog := d.log.With("component", "store")
-	db, err := store.Open(cfg.Store.Path, store.Options{
-		Timeout:    cfg.Store.OpenTimeout.D(),
-		Logger:     storeLog,
-		Registerer: d.reg,
-	})
+	db, err := openStore(ctx, cfg.Store, storeLog, d.reg)
 	if err != nil {
-		if errors.Is(err, gateway.ErrStoreLocked) {
-			return fmt.Errorf("%w (is another simgate running on %s?)", err, cfg.Store.Path)
-		}
 		return err
 	}
 	d.db = db
@@ -241,7 +233,7 @@ func (d *daemon) start(ctx context.Context) error {
 			return err
 		}
 		if n == 0 {
-			return fmt.Errorf("refusing to listen on %s with no API key in %s: create one first with\n  simgate keys create -config FILE -owner admin -scopes admin,send,read\n(the daemon must be stopped while keys are created)", cfg.Listen, cfg.Store.Path)
+			return fmt.Errorf("refusing to listen on %s with no API key in %s: create one first with\n  simgate keys create -config FILE -owner admin -scopes admin,send,read\n(the daemon must be stopped while keys are created)", cfg.Listen, cfg.Store.describe())
 		}
 	}
 
@@ -330,7 +322,7 @@ func (d *daemon) start(ctx context.Context) error {
 		USSD:     d,
 		Events:   d.events,
 		Ready:    d.ready,
-		Backup:   db,
+		Backup:   backuper(db),
 		QueueLen: d.disp.QueueLen,
 	})
 	if err != nil {

@@ -62,7 +62,7 @@ func startGateway(t *testing.T, nModems, useModems int, edit func(*Config), opts
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(cfg.Store.Path, store.Options{})
+	db, err := openStore(context.Background(), cfg.Store, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/simgate/simgate/gateway"
 	"github.com/simgate/simgate/gateway/account"
-	"github.com/simgate/simgate/store"
 )
 
 const usersExamples = `  simgate users create -config /etc/simgate/simgate.yaml -login ana -name Ana -role texter
@@ -161,7 +160,7 @@ func usersList(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 // userArg opens the store and finds the user named by the one argument.
-func userArg(ctx context.Context, cmd string, fs *flag.FlagSet, sf storeFlags, stderr io.Writer) (*store.DB, account.User, error) {
+func userArg(ctx context.Context, cmd string, fs *flag.FlagSet, sf storeFlags, stderr io.Writer) (storeDB, account.User, error) {
 	if fs.NArg() != 1 {
 		fmt.Fprintf(stderr, "simgate users %s: name one login (see simgate users list)\n", cmd)
 		return nil, account.User{}, errUsage

@@ -58,6 +58,10 @@ type DB struct {
 
 	closeMu sync.RWMutex // held for reading by every call while it runs
 	closed  bool
+
+	readyMu  sync.Mutex // one Ready probe at a time
+	readyAt  time.Time
+	readyErr error
 }
 
 // Open connects to the database named by dsn (a libpq connection string
@@ -277,3 +281,35 @@ func isUnique(err error) bool {
 
 // isExists reports whether err wraps gateway.ErrExists.
 func isExists(err error) bool { return errors.Is(err, gateway.ErrExists) }
+
+// DropSchema deletes schema and everything in it (for throwaway installs:
+// the demo, tests). It is not an error if the schema does not exist.
+func DropSchema(ctx context.Context, dsn, schema string) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("postgres: connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+		return fmt.Errorf("postgres: drop schema %s: %w", schema, err)
+	}
+	return nil
+}
+
+// readyEvery is how long a successful Writable probe answers Ready.
+const readyEvery = time.Second
+
+// Ready reports whether the database takes writes, cheaply enough for a
+// readiness probe called every second: it commits a probe (Writable) at
+// most once per readyEvery and answers with that probe's result in
+// between; concurrent callers share one probe.
+func (db *DB) Ready(ctx context.Context) error {
+	db.readyMu.Lock()
+	defer db.readyMu.Unlock()
+	if !db.readyAt.IsZero() && time.Since(db.readyAt) < readyEvery {
+		return db.readyErr
+	}
+	db.readyErr = db.Writable(ctx)
+	db.readyAt = time.Now()
+	return db.readyErr
+}

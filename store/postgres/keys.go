@@ -86,3 +86,31 @@ func (db *DB) RevokeKey(ctx context.Context, id string, at time.Time) error {
 		return err
 	}))
 }
+
+// TouchKey records that the key id was used at at (LastUsed), unless it
+// was recorded as used later already, or returns an error wrapping
+// gateway.ErrNotFound. The API calls it at most once a minute per key.
+func (db *DB) TouchKey(ctx context.Context, id string, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return db.fail("touch_key", db.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		var k gateway.APIKey
+		if err := getJSON(ctx, tx, &k, `SELECT data FROM api_keys WHERE id = $1 FOR UPDATE`, id); err != nil {
+			if notFound(err) {
+				return reject(errNotFound("api key " + id))
+			}
+			return err
+		}
+		if !at.After(k.LastUsed) {
+			return nil
+		}
+		k.LastUsed = at
+		raw, err := json.Marshal(k)
+		if err != nil {
+			return reject(err)
+		}
+		_, err = tx.Exec(ctx, `UPDATE api_keys SET data = $2 WHERE id = $1`, id, raw)
+		return err
+	}))
+}

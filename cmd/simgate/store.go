@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/simgate/simgate/api"
+	"github.com/simgate/simgate/gateway"
+	"github.com/simgate/simgate/gateway/account"
+	"github.com/simgate/simgate/store"
+	"github.com/simgate/simgate/store/postgres"
+)
+
+// Store drivers.
+const (
+	driverBbolt    = "bbolt"
+	driverPostgres = "postgres"
+)
+
+// PostgresConfig is store.postgres: the shared database of driver postgres.
+// The connection string (it may hold a password) comes from the
+// environment or a file, never from this file.
+type PostgresConfig struct {
+	// DSNEnv names the environment variable holding the connection string
+	// (postgres://user@host:5432/db?sslmode=... or key=value form).
+	DSNEnv string `yaml:"dsn_env"`
+	// DSNFile is a file (mode 0600 or stricter) holding it.
+	DSNFile string `yaml:"dsn_file"`
+	// Schema holds simgate's tables (created at start). Default "simgate".
+	Schema string `yaml:"schema"`
+	// MaxConns bounds this node's connection pool. Default 16.
+	MaxConns int `yaml:"max_conns"`
+
+	dsn string // resolved from DSNEnv or DSNFile
+}
+
+var schemaRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// validate checks store.*, naming the fields.
+func (s StoreConfig) validate(bad func(field, format string, args ...any)) {
+	switch s.Driver {
+	case driverBbolt:
+		if s.Path == "" {
+			bad("store.path", "required")
+		}
+	case driverPostgres:
+		p := s.Postgres
+		if countSet(p.DSNEnv, p.DSNFile) != 1 {
+			bad("store.postgres", "set one of dsn_env and dsn_file (the connection string is a secret: never in this file)")
+		}
+		if p.Schema != "" && !schemaRE.MatchString(p.Schema) {
+			bad("store.postgres.schema", "%q is not a lower-case SQL identifier (letters, digits, _)", p.Schema)
+		}
+		if p.MaxConns < 0 || p.MaxConns > 1000 {
+			bad("store.postgres.max_conns", "must be 0 (default 16) to 1000")
+		}
+	default:
+		bad("store.driver", "%q is not one of bbolt, postgres", s.Driver)
+	}
+	if s.OpenTimeout < 0 {
+		bad("store.open_timeout", "must not be negative")
+	}
+}
+
+// resolve reads the connection string of driver postgres.
+func (s *StoreConfig) resolve(getenv func(string) string, dir string) error {
+	if s.Driver != driverPostgres || countSet(s.Postgres.DSNEnv, s.Postgres.DSNFile) != 1 {
+		return nil // validate reports a bad combination
+	}
+	v, err := secret("store.postgres.dsn", s.Postgres.DSNEnv, s.Postgres.DSNFile, getenv, dir)
+	s.Postgres.dsn = v
+	return err
+}
+
+// storeDB is what the daemon and the CLI need of a store, whichever the driver.
+type storeDB interface {
+	gateway.Store
+	api.KeyStore
+	gateway.WebhookStore
+	gateway.RetentionStore
+	account.Store
+	gateway.EventOutbox
+	// Writable commits a probe; Ready answers a readiness probe cheaply.
+	Writable(ctx context.Context) error
+	Ready(ctx context.Context) error
+	Close() error
+}
+
+// backuper returns db's online backup, or nil when its driver has none
+// (PostgreSQL is backed up with pg_dump).
+func backuper(db storeDB) api.Backuper {
+	if b, ok := db.(*store.DB); ok {
+		return b
+	}
+	return nil
+}
+
+var (
+	_ storeDB = (*store.DB)(nil)
+	_ storeDB = (*postgres.DB)(nil)
+)
+
+// openStore opens the configured store.
+func openStore(ctx context.Context, s StoreConfig, log *slog.Logger, reg prometheus.Registerer) (storeDB, error) {
+	if s.Driver == driverPostgres {
+		return postgres.Open(ctx, s.Postgres.dsn, postgres.Options{
+			Schema:         s.Postgres.Schema,
+			MaxConns:       int32(s.Postgres.MaxConns),
+			ConnectTimeout: max(s.OpenTimeout.D(), 0),
+			Logger:         log,
+			Registerer:     reg,
+		})
+	}
+	db, err := store.Open(s.Path, store.Options{Timeout: s.OpenTimeout.D(), Logger: log, Registerer: reg})
+	if errors.Is(err, gateway.ErrStoreLocked) {
+		return nil, fmt.Errorf("%w (is another simgate running on %s?)", err, s.Path)
+	}
+	return db, err
+}
+
+// describe names the store for messages: its file, or its PostgreSQL schema.
+func (s StoreConfig) describe() string {
+	if s.Driver == driverPostgres {
+		schema := s.Postgres.Schema
+		if schema == "" {
+			schema = postgres.DefaultSchema
+		}
+		return "the PostgreSQL schema " + schema
+	}
+	return s.Path
+}

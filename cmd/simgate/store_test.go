@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/simgate/simgate/store/postgres"
+	"github.com/simgate/simgate/store/postgres/pgtest"
+)
+
+func TestStoreConfig(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("dsn", "postgres://simgate:pw@db.example:5432/simgate\n", 0o600)
+	open := write("dsn-open", "postgres://simgate:pw@db.example/simgate", 0o644)
+	env := map[string]string{"PG": "postgres://simgate@db.example/simgate"}
+	tests := []struct {
+		name, yaml string
+		wantDSN    string
+		wantErr    string // substring; "" = valid
+	}{
+		{"default is bbolt", "", "", ""},
+		{"unknown driver", "store: {driver: sqlite}", "", `store.driver: "sqlite" is not one of bbolt, postgres`},
+		{"bbolt needs a path", "store: {driver: bbolt, path: ''}", "", "store.path: required"},
+		{"postgres from env", "store: {driver: postgres, postgres: {dsn_env: PG}}", env["PG"], ""},
+		{"postgres from file", "store: {driver: postgres, postgres: {dsn_file: " + good + "}}", "postgres://simgate:pw@db.example:5432/simgate", ""},
+		{"postgres needs a dsn", "store: {driver: postgres}", "", "store.postgres: set one of dsn_env and dsn_file"},
+		{"postgres both", "store: {driver: postgres, postgres: {dsn_env: PG, dsn_file: " + good + "}}", "", "store.postgres: set one of dsn_env and dsn_file"},
+		{"env unset", "store: {driver: postgres, postgres: {dsn_env: NOPE}}", "", "store.postgres.dsn_env: environment variable NOPE is not set"},
+		{"file readable by others", "store: {driver: postgres, postgres: {dsn_file: " + open + "}}", "", "store.postgres.dsn_file: " + open + " is accessible by group or others"},
+		{"bad schema", "store: {driver: postgres, postgres: {dsn_env: PG, schema: 'Robert; DROP'}}", "", "store.postgres.schema:"},
+		{"max conns", "store: {driver: postgres, postgres: {dsn_env: PG, max_conns: -1}}", "", "store.postgres.max_conns:"},
+		{"dsn not in the file", "store: {driver: postgres, postgres: {dsn: 'postgres://x'}}", "", "dsn"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := ParseConfig([]byte(tt.yaml), func(k string) string { return env[k] }, dir)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("ParseConfig: %v", err)
+				}
+				if cfg.Store.Postgres.dsn != tt.wantDSN {
+					t.Errorf("dsn = %q, want %q", cfg.Store.Postgres.dsn, tt.wantDSN)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("ParseConfig: %v, want an error containing %q", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), ":pw@") {
+				t.Errorf("the error shows the password: %v", err)
+			}
+		})
+	}
+}
+
+// usePostgres points cfg at a new schema of the test server.
+func usePostgres(t *testing.T) func(*Config) {
+	dsn, schema := pgtest.Schema(t)
+	return func(c *Config) {
+		c.Store.Driver = driverPostgres
+		c.Store.Postgres = PostgresConfig{DSNEnv: "SIMGATE_TEST_POSTGRES", Schema: schema, dsn: dsn}
+	}
+}
+
+// serve on PostgreSQL: a message is accepted, sent, and stored in the database.
+func TestServeOnPostgres(t *testing.T) {
+	usePG := usePostgres(t)
+	g := startGateway(t, 2, 2, usePG)
+	var msg struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+	}
+	if code := httpJSON(t, "POST", g.base+"/v1/messages", g.key, map[string]string{"to": demoContact, "body": "via postgres"}, &msg); code != http.StatusAccepted {
+		t.Fatalf("POST /v1/messages: %d", code)
+	}
+	waitFor(t, "the message to be sent", 30*time.Second, func() bool {
+		httpJSON(t, "GET", g.base+"/v1/messages/"+msg.ID, g.key, nil, &msg)
+		return msg.Status == "sent" || msg.Status == "delivered"
+	})
+	if code := httpJSON(t, "GET", g.base+"/readyz", "", nil, nil); code != http.StatusOK {
+		t.Errorf("/readyz = %d", code)
+	}
+	if code := httpJSON(t, "GET", g.base+backupPath, g.key, nil, nil); code != http.StatusNotFound {
+		t.Errorf("online bbolt backup on postgres: %d, want 404", code)
+	}
+	g.stop(t)
+	// The message is in the database, not in a file.
+	db, err := postgres.Open(context.Background(), g.cfg.Store.Postgres.dsn, postgres.Options{Schema: g.cfg.Store.Postgres.Schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	m, err := db.GetMessage(context.Background(), msg.ID)
+	if err != nil || m.Body != "via postgres" || (m.Status != "sent" && m.Status != "delivered") {
+		t.Errorf("stored message: %+v, %v", m, err)
+	}
+	if _, err := os.Stat(g.cfg.Store.Path); !os.IsNotExist(err) {
+		t.Errorf("a bbolt file was made at %s: %v", g.cfg.Store.Path, err)
+	}
+}
