@@ -472,7 +472,8 @@ func (d *Dispatcher) recover(ctx context.Context) error {
 
 // schedule moves due messages to the ready queues, and once a second
 // expires messages, moves the contacts of gone SIMs, lifts timed pauses,
-// polls device status, saves budgets and settles old reports.
+// polls device status, saves budgets and settles early reports; once a
+// minute it gives parts whose report window ended their final state.
 func (d *Dispatcher) schedule(ctx context.Context) {
 	defer d.wg.Done()
 	tick := min(250*time.Millisecond, d.cfg.StickyTimeout/4)
@@ -480,6 +481,7 @@ func (d *Dispatcher) schedule(ctx context.Context) {
 	t := time.NewTimer(tick)
 	defer t.Stop()
 	lastSecond := d.now()
+	lastSettle := time.Time{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -491,6 +493,14 @@ func (d *Dispatcher) schedule(ctx context.Context) {
 		d.housekeep(ctx, now, now.Sub(lastSecond) >= time.Second)
 		if now.Sub(lastSecond) >= time.Second {
 			lastSecond = now
+		}
+		if now.Sub(lastSettle) >= settleEvery {
+			lastSettle = now
+			if n, err := d.reports.settle(ctx, now); err != nil {
+				d.log.Error("report window", "err", err)
+			} else if n > 0 {
+				d.log.Info("parts without a status report within the report window", "messages", n)
+			}
 		}
 		wait := tick
 		if due := d.q.NextDue(); !due.IsZero() {

@@ -81,8 +81,27 @@ func (s *memStore) UpdateMessage(_ context.Context, id string, fn func(*Message)
 	return c.Clone(), nil
 }
 
-func (s *memStore) ListMessages(context.Context, MessageFilter) (MessagePage, error) {
-	return MessagePage{}, nil
+// ListMessages filters by direction, status, contact, modem, agent and
+// time, oldest first when Ascending; one page holds everything (no cursor).
+func (s *memStore) ListMessages(_ context.Context, f MessageFilter) (MessagePage, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*Message
+	for _, m := range s.msgs {
+		switch {
+		case f.Direction != "" && m.Direction != f.Direction,
+			f.Status != "" && m.Status != f.Status,
+			f.Contact != "" && m.Contact != f.Contact,
+			f.Modem != "" && m.Modem != f.Modem,
+			f.Agent != "" && m.Agent != f.Agent,
+			!f.Since.IsZero() && m.CreatedAt.Before(f.Since),
+			!f.Until.IsZero() && !m.CreatedAt.Before(f.Until):
+			continue
+		}
+		out = append(out, m.Clone())
+	}
+	sort.Slice(out, func(i, j int) bool { return (out[i].ID < out[j].ID) == f.Ascending })
+	return MessagePage{Messages: out}, nil
 }
 
 func (s *memStore) ActiveMessages(_ context.Context, fn func(*Message) error) error {

@@ -25,12 +25,16 @@ const (
 	StatusUnknown   Status = "unknown"   // a part's fate cannot be known (crash or timeout after the PDU went out)
 	StatusCancelled Status = "cancelled" // cancelled while queued
 	StatusExpired   Status = "expired"   // validity ran out before it could be sent
-	StatusReceived  Status = "received"  // inbound
+	// StatusUnconfirmed: every part was submitted and asked for a status
+	// report, and the report window (Config.ReportWindow) ended before some
+	// part's report came. Final: the network never said.
+	StatusUnconfirmed Status = "unconfirmed"
+	StatusReceived    Status = "received" // inbound
 )
 
 // statuses is every message status, outbound in lifecycle order, then inbound.
 var statuses = []Status{StatusQueued, StatusSending, StatusSent, StatusDelivered, StatusFailed,
-	StatusUnknown, StatusCancelled, StatusExpired, StatusReceived}
+	StatusUnknown, StatusCancelled, StatusExpired, StatusUnconfirmed, StatusReceived}
 
 // Statuses returns every message status (a new slice each call): the one
 // list the API and the CLI check a status filter against.
@@ -43,7 +47,7 @@ func (s Status) Known() bool { return slices.Contains(statuses, s) }
 // sending (delivery reports may still arrive for sent messages).
 func (s Status) Terminal() bool {
 	switch s {
-	case StatusDelivered, StatusFailed, StatusUnknown, StatusCancelled, StatusExpired, StatusReceived:
+	case StatusDelivered, StatusFailed, StatusUnknown, StatusCancelled, StatusExpired, StatusUnconfirmed, StatusReceived:
 		return true
 	}
 	return false
@@ -54,6 +58,7 @@ func (s Status) Terminal() bool {
 //
 //	queued → assigned → submitting → submitted → delivered
 //	                                 ↘ failed (status report)
+//	                                 ↘ unconfirmed (no report within the report window)
 //	submitting → unknown (crash or answer lost after the PDU went out)
 //	queued/assigned → cancelled | expired | failed
 //
@@ -71,6 +76,9 @@ const (
 	PartUnknown    PartState = "unknown"
 	PartCancelled  PartState = "cancelled"
 	PartExpired    PartState = "expired"
+	// PartUnconfirmed: submitted, asked for a status report, and none came
+	// within Config.ReportWindow. Final.
+	PartUnconfirmed PartState = "unconfirmed"
 )
 
 // Part is one SMS of a message.
@@ -144,30 +152,52 @@ type Message struct {
 
 // RollUp derives the message status from its parts:
 // cancelled/expired if every part is; failed if any part failed; unknown if
-// any part is unknown; delivered only when every part is; sent when every
-// part is submitted or delivered; sending when some are; queued otherwise.
+// any part is unknown; delivered only when every part is; unconfirmed when
+// every part is delivered or unconfirmed and one is unconfirmed; sent when
+// every part is submitted, delivered or unconfirmed; sending when some are;
+// queued otherwise.
 func RollUp(parts []Part) Status {
 	if len(parts) == 0 {
 		return StatusQueued
 	}
-	var n = map[PartState]int{}
+	var failed, unknown, cancelled, expired, delivered, submitted, submitting, unconfirmed int
 	for _, p := range parts {
-		n[p.State]++
+		switch p.State {
+		case PartFailed:
+			failed++
+		case PartUnknown:
+			unknown++
+		case PartCancelled:
+			cancelled++
+		case PartExpired:
+			expired++
+		case PartDelivered:
+			delivered++
+		case PartSubmitted:
+			submitted++
+		case PartSubmitting:
+			submitting++
+		case PartUnconfirmed:
+			unconfirmed++
+		}
 	}
+	n := len(parts)
 	switch {
-	case n[PartFailed] > 0:
+	case failed > 0:
 		return StatusFailed
-	case n[PartUnknown] > 0:
+	case unknown > 0:
 		return StatusUnknown
-	case n[PartCancelled] == len(parts):
+	case cancelled == n:
 		return StatusCancelled
-	case n[PartExpired] > 0 && n[PartExpired]+n[PartCancelled] == len(parts):
+	case expired > 0 && expired+cancelled == n:
 		return StatusExpired
-	case n[PartDelivered] == len(parts):
+	case delivered == n:
 		return StatusDelivered
-	case n[PartSubmitted]+n[PartDelivered] == len(parts):
+	case unconfirmed > 0 && submitted == 0 && unconfirmed+delivered == n:
+		return StatusUnconfirmed
+	case submitted+delivered+unconfirmed == n:
 		return StatusSent
-	case n[PartSubmitted]+n[PartDelivered]+n[PartSubmitting] > 0:
+	case submitted+delivered+unconfirmed+submitting > 0:
 		return StatusSending
 	}
 	return StatusQueued

@@ -19,6 +19,7 @@ type metrics struct {
 	unknown      *prometheus.CounterVec
 	sendDuration *prometheus.HistogramVec
 	unmatched    prometheus.Counter
+	unconfirmed  *prometheus.CounterVec
 }
 
 func newMetrics(d *Dispatcher, reg prometheus.Registerer) (*metrics, error) {
@@ -38,11 +39,13 @@ func newMetrics(d *Dispatcher, reg prometheus.Registerer) (*metrics, error) {
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 4, 6, 10, 20, 40, 90}}, []string{"modem"}),
 		unmatched: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "simgate_status_reports_unmatched_total", Help: "Status reports no part matched."}),
+		unconfirmed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "simgate_messages_unconfirmed_total", Help: "Messages whose status report did not come within the report window."}, []string{"modem"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.accepted, m.sent, m.failed, m.delivered, m.unknown, m.sendDuration, m.unmatched, &collector{d: d}} {
+	for _, c := range []prometheus.Collector{m.accepted, m.sent, m.failed, m.delivered, m.unknown, m.sendDuration, m.unmatched, m.unconfirmed, &collector{d: d}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

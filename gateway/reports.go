@@ -14,6 +14,7 @@ type reportStore interface {
 	PartByMR(ctx context.Context, modem string, mr int, since time.Time) (id string, seq int, err error)
 	UpdateMessage(ctx context.Context, id string, fn func(*Message) error) (*Message, error)
 	SaveUnmatchedReport(ctx context.Context, r StatusReport) error
+	ListMessages(ctx context.Context, f MessageFilter) (MessagePage, error)
 }
 
 // reports matches status reports to the parts they report on, by (modem,
@@ -191,4 +192,72 @@ func (rp *reports) flushEarly(ctx context.Context, now time.Time, all bool) {
 			rp.log.Error("save unmatched report", "modem", r.Modem, "err", err)
 		}
 	}
+}
+
+// settleEvery is how often the matcher looks for parts whose report window
+// has ended.
+const settleEvery = time.Minute
+
+// settle gives the parts whose report never came within the report window
+// their final state, unconfirmed, and returns how many messages it changed.
+// It reads the sent messages created before the window (the only ones that
+// can have such parts) oldest first, a page at a time.
+func (rp *reports) settle(ctx context.Context, now time.Time) (int, error) {
+	cut := now.Add(-rp.window)
+	f := MessageFilter{Direction: Outbound, Status: StatusSent, Until: cut, Ascending: true, Limit: 200}
+	changed := 0
+	for {
+		page, err := rp.st.ListMessages(ctx, f)
+		if err != nil {
+			return changed, fmt.Errorf("settle reports: %w", err)
+		}
+		for _, m := range page.Messages {
+			if !overdue(m, cut) {
+				continue
+			}
+			msg, err := rp.st.UpdateMessage(ctx, m.ID, func(x *Message) error {
+				if !overdue(x, cut) {
+					return errGone
+				}
+				for i := range x.Parts {
+					if p := &x.Parts[i]; p.State == PartSubmitted && !p.SubmittedAt.After(cut) {
+						p.State, p.UpdatedAt = PartUnconfirmed, now
+						p.ErrorClass = "no_report"
+						p.Error = fmt.Sprintf("no status report within %s", rp.window)
+					}
+				}
+				x.Status, x.UpdatedAt = RollUp(x.Parts), now
+				return nil
+			})
+			switch {
+			case errors.Is(err, errGone) || errors.Is(err, ErrNotFound):
+				continue
+			case err != nil:
+				return changed, fmt.Errorf("settle reports %s: %w", m.ID, err)
+			}
+			changed++
+			rp.met.unconfirmed.WithLabelValues(msg.Modem).Inc()
+			if msg.Status == StatusUnconfirmed {
+				rp.emit(Event{Type: EventMessageUnconfirmed, MessageID: msg.ID, Modem: msg.Modem})
+			}
+		}
+		if page.Next == "" {
+			return changed, nil
+		}
+		f.Cursor = page.Next
+	}
+}
+
+// overdue reports whether m asked for reports and has a submitted part
+// whose report window ended at cut.
+func overdue(m *Message, cut time.Time) bool {
+	if !m.StatusReport {
+		return false
+	}
+	for _, p := range m.Parts {
+		if p.State == PartSubmitted && !p.SubmittedAt.IsZero() && !p.SubmittedAt.After(cut) {
+			return true
+		}
+	}
+	return false
 }

@@ -183,18 +183,21 @@ const (
 	EventMessageFailed    EventType = "message.failed"
 	EventMessageUnknown   EventType = "message.unknown"
 	EventMessageExpired   EventType = "message.expired"
-	EventOptOut           EventType = "optout.added"
-	EventOptIn            EventType = "optout.removed"
-	EventModemUp          EventType = "modem.up"
-	EventModemDown        EventType = "modem.down"
-	EventModemPaused      EventType = "modem.paused"
-	EventModemResumed     EventType = "modem.resumed"
+	// EventMessageUnconfirmed: the report window ended before every part's
+	// status report came (StatusUnconfirmed).
+	EventMessageUnconfirmed EventType = "message.unconfirmed"
+	EventOptOut             EventType = "optout.added"
+	EventOptIn              EventType = "optout.removed"
+	EventModemUp            EventType = "modem.up"
+	EventModemDown          EventType = "modem.down"
+	EventModemPaused        EventType = "modem.paused"
+	EventModemResumed       EventType = "modem.resumed"
 )
 
 // eventTypes is every event type, in documentation order.
 var eventTypes = []EventType{
 	EventMessageReceived, EventMessageSent, EventMessageDelivered, EventMessageFailed,
-	EventMessageUnknown, EventMessageExpired, EventOptOut, EventOptIn,
+	EventMessageUnknown, EventMessageExpired, EventMessageUnconfirmed, EventOptOut, EventOptIn,
 	EventModemUp, EventModemDown, EventModemPaused, EventModemResumed,
 }
 
@@ -207,7 +210,8 @@ func EventTypes() []EventType { return slices.Clone(eventTypes) }
 // callback_url receives.
 func (t EventType) AboutOutboundMessage() bool {
 	switch t {
-	case EventMessageSent, EventMessageDelivered, EventMessageFailed, EventMessageUnknown, EventMessageExpired:
+	case EventMessageSent, EventMessageDelivered, EventMessageFailed, EventMessageUnknown, EventMessageExpired,
+		EventMessageUnconfirmed:
 		return true
 	}
 	return false

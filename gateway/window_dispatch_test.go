@@ -94,3 +94,40 @@ func TestWindowCheckedBeforeThePDU(t *testing.T) {
 	clock.Set(time.Date(2026, 3, 4, 9, 0, 0, 0, time.UTC))
 	h.waitStatus(late.ID, StatusSent)
 }
+
+// A part whose status report never comes gets a final state when its
+// report window ends: unconfirmed, with an event. One that asked for no
+// report stays sent; a delivered one is untouched.
+func TestReportWindowEndsUnconfirmed(t *testing.T) {
+	start := time.Date(2026, 3, 3, 12, 0, 0, 0, time.UTC)
+	clock := newOffsetClock(start)
+	cfg := testConfig()
+	cfg.Now = clock.Now
+	h := newHarness(t, cfg, nil, "a")
+	h.start()
+	no := false
+	silent := h.submit(SendRequest{To: "+12025550190", Body: "no report ever"})
+	unasked := h.submit(SendRequest{To: "+12025550191", Body: "no report asked", StatusReport: &no})
+	reported := h.submit(SendRequest{To: "+12025550192", Body: "reported"})
+	for _, id := range []string{silent.ID, unasked.ID} {
+		h.waitStatus(id, StatusSent)
+	}
+	r := h.waitStatus(reported.ID, StatusSent)
+	if err := h.d.HandleReport(t.Context(), StatusReport{Modem: "a", MR: r.Parts[0].MR, Status: 0}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStatus(reported.ID, StatusDelivered)
+
+	clock.Set(start.Add(cfg.ReportWindow + time.Hour))
+	m := h.waitStatus(silent.ID, StatusUnconfirmed)
+	if p := m.Parts[0]; p.State != PartUnconfirmed || p.ErrorClass != "no_report" {
+		t.Fatalf("part %+v", p)
+	}
+	eventually(t, "message.unconfirmed", func() bool { return h.em.count(EventMessageUnconfirmed) == 1 })
+	if s := h.st.msg(t, unasked.ID).Status; s != StatusSent {
+		t.Fatalf("message without a report request is %s", s)
+	}
+	if s := h.st.msg(t, reported.ID).Status; s != StatusDelivered {
+		t.Fatalf("delivered message is %s", s)
+	}
+}

@@ -33,7 +33,7 @@ func (s *Service) Notify(e gateway.Event) {
 			err = s.closeEverywhere(ctx, o.Number, "system:optout", o.Keyword)
 		}
 	case gateway.EventMessageSent, gateway.EventMessageDelivered, gateway.EventMessageFailed,
-		gateway.EventMessageUnknown, gateway.EventMessageExpired:
+		gateway.EventMessageUnknown, gateway.EventMessageExpired, gateway.EventMessageUnconfirmed:
 		err = s.refresh(ctx, e.MessageID)
 	}
 	if err != nil {
