@@ -25,7 +25,7 @@ func pruneLimit(limit int) int {
 }
 
 // PruneMessages deletes up to limit messages in a final status (delivered,
-// failed, unknown, cancelled, expired, received) created before before,
+// failed, unknown, cancelled, expired, unconfirmed, received) created before before,
 // oldest first, with all their index entries (time, status, direction,
 // contact, modem, agent, message references, idempotency key) and counts.
 // Messages in any other status (queued, sending, sent) are never deleted.

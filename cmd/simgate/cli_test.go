@@ -192,7 +192,7 @@ func TestClientCommands(t *testing.T) {
 	if code, _, stderr := runCLI("messages", "-since", "yesterday"); code != 1 || !strings.Contains(stderr, "how long ago") {
 		t.Errorf("bad -since: %d %s", code, stderr)
 	}
-	if code, _, stderr := runCLI("messages", "-status", "pending"); code != 1 || !strings.Contains(stderr, "queued, sending, sent, delivered, failed, unknown, cancelled, expired, received") {
+	if code, _, stderr := runCLI("messages", "-status", "pending"); code != 1 || !strings.Contains(stderr, "queued, sending, sent, delivered, failed, unknown, cancelled, expired, unconfirmed, received") {
 		t.Errorf("bad -status: %d %s", code, stderr)
 	}
 	if code, _, stderr := runCLI("messages", "-status", "pending", "-addr", "http://127.0.0.1:1"); code != 1 || strings.Contains(stderr, "daemon running") {
