@@ -13,8 +13,8 @@ import (
 // hangDetection brings a modem up, sends a few parts, gives it fault f and
 // sends once more (as the dispatcher would, with its 3-minute deadline); it
 // returns how long the driver took from the fault to calling the modem
-// hung, and what that send returned.
-func hangDetection(t testing.TB, cfg Config, f modemsim.Faults) (time.Duration, error, gateway.ModemStatus) {
+// hung, the modem's status then, and what that send returned.
+func hangDetection(t testing.TB, cfg Config, f modemsim.Faults) (time.Duration, gateway.ModemStatus, error) {
 	r := newRig(t, modemsim.ModemConfig{}, modemsim.Faults{})
 	cfg.Port = r.link
 	d := r.open(cfg)
@@ -35,7 +35,7 @@ func hangDetection(t testing.TB, cfg Config, f modemsim.Faults) (time.Duration, 
 	took := time.Since(start)
 	st := d.Status()
 	d.Close()
-	return took, <-errc, st
+	return took, st, <-errc
 }
 
 // TestHangNoticedBySendAtOnce: the send that meets a hung modem gets no
@@ -49,7 +49,7 @@ func TestHangNoticedBySendAtOnce(t *testing.T) {
 	cfg.HangAfter = 3
 	cfg.HealthInterval = time.Hour
 	cfg.PollInterval = time.Hour
-	took, err, st := hangDetection(t, cfg, modemsim.Faults{HangHard: true})
+	took, st, err := hangDetection(t, cfg, modemsim.Faults{HangHard: true})
 	t.Logf("hang noticed after %s (prompt timeout %s + probe %s)", took, cfg.CommandTimeout, cfg.CommandTimeout)
 	if st.ATTimeouts != 2 {
 		t.Errorf("hung after %d AT timeouts, want 2 (no prompt, no answer to AT)", st.ATTimeouts)
@@ -105,7 +105,7 @@ func BenchmarkHangDetection(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			var total time.Duration
 			for range b.N {
-				took, _, st := hangDetection(b, Config{Name: "m1", Port: "-"}, bc.f)
+				took, st, _ := hangDetection(b, Config{Name: "m1", Port: "-"}, bc.f)
 				total += took
 				b.Logf("hang noticed after %s (%d AT timeouts)", took.Round(10*time.Millisecond), st.ATTimeouts)
 			}

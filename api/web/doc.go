@@ -1,6 +1,6 @@
 // Package web is the web app the daemon serves under /app/: server-rendered
-// html/template pages with htmx (vendored in static/, embedded with
-// go:embed: no CDN, nothing built on the user's machine) for organisers and
+// html/template pages with htmx (vendored in static/, embedded in the
+// binary: no CDN, nothing built on the user's machine) for organisers and
 // texters.
 //
 // It owns the browser side of accounts: the login form, session cookies
