@@ -76,6 +76,8 @@ type Config struct {
 	API APIConfig `yaml:"api"`
 	// Web is the web app under /app/.
 	Web WebConfig `yaml:"web"`
+	// Campaigns tunes the P2P campaigns (texting hours, compliance phrases).
+	Campaigns CampaignsConfig `yaml:"campaigns"`
 	// ShutdownTimeout bounds an orderly shutdown.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 }
@@ -343,6 +345,7 @@ func DefaultConfig() Config {
 		},
 		API:             defaultAPIConfig(),
 		Web:             defaultWebConfig(),
+		Campaigns:       defaultCampaignsConfig(),
 		ShutdownTimeout: Duration(10 * time.Second),
 	}
 }
@@ -548,6 +551,7 @@ func (c *Config) Validate() error {
 	}
 	c.Store.validate(bad)
 	c.Web.validate(bad)
+	c.Campaigns.validate(bad)
 	if !regionRE.MatchString(c.DefaultRegion) {
 		bad("default_region", "%q is not a two-letter region code such as US or GB", c.DefaultRegion)
 	}

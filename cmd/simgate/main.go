@@ -60,6 +60,7 @@ func commands() []command {
 		{"webhooks", "list, add or remove webhook endpoints, on a running daemon", cmdWebhooks},
 		{"backup", "write a consistent copy of the store", cmdBackup},
 		{"store", "maintain the store file (compact)", cmdStore},
+		{"campaigns", "P2P campaigns on a running daemon: create, import contacts, start, assign, stats, export", cmdCampaigns},
 		{"version", "print the version", cmdVersion},
 	}
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/simgate/simgate/api"
 	"github.com/simgate/simgate/gateway"
+	"github.com/simgate/simgate/gateway/campaign"
 	"github.com/simgate/simgate/modem"
 )
 
@@ -130,6 +131,7 @@ type daemon struct {
 	disp    *gateway.Dispatcher
 	inbox   *gateway.Inbox
 	hooks   *hookSync
+	camp    *campaign.Service
 	api     *api.Server
 	srv     *http.Server
 	metrics *http.Server
@@ -268,6 +270,9 @@ func (d *daemon) start(ctx context.Context) error {
 		Registerer:    d.reg,
 		Counter:       d.disp,
 	}, db, d.disp, d.disp, d.events)
+	if err := d.startCampaigns(); err != nil {
+		return err
+	}
 
 	d.life.Push("modems", d.closeModems)
 	portErrs, portWarnings := checkModemPorts(cfg)
@@ -306,6 +311,7 @@ func (d *daemon) start(ctx context.Context) error {
 	d.api, err = api.New(api.Config{
 		DefaultRegion:   cfg.DefaultRegion,
 		BodyLimit:       cfg.API.BodyLimit,
+		ImportLimit:     cfg.Campaigns.ImportLimit,
 		Logger:          d.log.With("component", "api"),
 		Registerer:      d.reg,
 		Version:         buildVersion(),
@@ -313,17 +319,18 @@ func (d *daemon) start(ctx context.Context) error {
 		WebhookAllow:    cfg.WebhookAllowPrefixes(),
 		Limits:          cfg.API.Limits(cfg.Gateway().Location),
 	}, api.Deps{
-		Messages: db,
-		OptOuts:  db,
-		Keys:     db,
-		Webhooks: db,
-		Sender:   d.disp,
-		Fleet:    d.disp,
-		USSD:     d,
-		Events:   d.events,
-		Ready:    d.ready,
-		Backup:   backuper(db),
-		QueueLen: d.disp.QueueLen,
+		Messages:  db,
+		OptOuts:   db,
+		Keys:      db,
+		Webhooks:  db,
+		Sender:    d.disp,
+		Fleet:     d.disp,
+		USSD:      d,
+		Events:    d.events,
+		Ready:     d.ready,
+		Backup:    backuper(db),
+		QueueLen:  d.disp.QueueLen,
+		Campaigns: d.camp,
 	})
 	if err != nil {
 		return err

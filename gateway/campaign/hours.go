@@ -147,3 +147,9 @@ func zipZone(zip string) string {
 	}
 	return ""
 }
+
+// Validate checks h on its own: "HH:MM" times, start before end, a known
+// zone. Errors name the field ("hours.start" ...).
+func (h Hours) Validate() error {
+	return h.validate(Hours{Start: "00:00", End: "24:00"})
+}
