@@ -124,6 +124,15 @@ Commands:
   export -campaign ID [-messages] -o F.csv contacts (or messages) as CSV (progress bar)
 
 Every command takes -addr and -key (env SIMGATE_ADDR, SIMGATE_KEY); organiser commands need an admin key.
+
+Examples:
+  id=$(simgate campaigns create -title GOTV -org "Vote Org" -fields event \
+    -script "Hi {firstName|there}, it's {texterFirstName} with Vote Org about {event}. Reply STOP to opt out")
+  simgate campaigns import -campaign $id contacts.csv
+  simgate campaigns start $id
+  simgate campaigns assign -campaign $id -texter ana -count 200
+  simgate campaigns stats $id
+  simgate campaigns export -campaign $id -o contacts.csv
 `)
 		return errUsage
 	}
