@@ -109,8 +109,8 @@ func (d *daemon) startCampaigns() error {
 }
 
 func cmdCampaigns(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	usage := func() error {
-		fmt.Fprint(stderr, `Usage: simgate campaigns COMMAND [flags]
+	usage := func(w io.Writer) error {
+		fmt.Fprint(w, `Usage: simgate campaigns COMMAND [flags]
 
 Commands:
   list                                  every campaign
@@ -137,7 +137,7 @@ Examples:
 		return errUsage
 	}
 	if len(args) == 0 {
-		return usage()
+		return usage(stderr)
 	}
 	sub, rest := args[0], args[1:]
 	switch sub {
@@ -156,11 +156,11 @@ Examples:
 	case "assign":
 		return campaignsAssign(ctx, rest, stdout, stderr)
 	case "-h", "-help", "--help", "help":
-		_ = usage()
+		_ = usage(stdout) // help asked for goes to stdout
 		return flag.ErrHelp
 	}
 	fmt.Fprintf(stderr, "simgate campaigns: unknown command %q\n", sub)
-	return usage()
+	return usage(stderr)
 }
 
 func campaignsList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
