@@ -81,6 +81,8 @@ func TestPostMessageRefusals(t *testing.T) {
 		field  string
 	}{
 		{"opted out", `{"to":"(555) 999-0000","body":"hi"}`, nil, 422, "opted-out", ""},
+		{"premium rate", `{"to":"+1 900 555 0123","body":"hi"}`, nil, 422, "destination-refused", "to"},
+		{"satellite", `{"to":"+881612345678","body":"hi"}`, nil, 422, "destination-refused", "to"},
 		{"bad number", `{"to":"12","body":"hi"}`, nil, 422, "validation", "to"},
 		{"no to", `{"body":"hi"}`, nil, 422, "validation", "to"},
 		{"empty body", `{"to":"+15551234567","body":""}`, nil, 422, "validation", "body"},

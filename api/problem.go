@@ -39,6 +39,7 @@ const (
 	ProblemInternal            = "internal"
 	ProblemCancelled           = "cancelled"
 	ProblemStorageFull         = "storage-full"
+	ProblemDestinationRefused  = "destination-refused"
 	ProblemUSSDTimeout         = "ussd-timeout"
 	ProblemUSSDRejected        = "ussd-rejected"
 )
@@ -134,6 +135,7 @@ func problemFor(err error) (p Problem, internal bool) {
 	var (
 		ae *apiError
 		ve *gateway.ValidationError
+		de *gateway.DestinationError
 		fe fieldErrors
 		he *echo.HTTPError
 	)
@@ -143,6 +145,9 @@ func problemFor(err error) (p Problem, internal bool) {
 	case errors.As(err, &fe):
 		return Problem{Type: ProblemBase + ProblemValidation, Title: "Invalid request", Status: http.StatusUnprocessableEntity,
 			Detail: fe.Error(), Errors: fe}, false
+	case errors.As(err, &de):
+		return Problem{Type: ProblemBase + ProblemDestinationRefused, Title: "Destination refused", Status: http.StatusUnprocessableEntity,
+			Detail: "to: " + de.Reason, Errors: []FieldError{{Field: "to", Reason: de.Reason}}}, false
 	case errors.As(err, &ve):
 		return Problem{Type: ProblemBase + ProblemValidation, Title: "Invalid request", Status: http.StatusUnprocessableEntity,
 			Detail: ve.Error(), Errors: []FieldError{{Field: ve.Field, Reason: ve.Reason}}}, false

@@ -36,6 +36,9 @@ type Config struct {
 	ReportWindow time.Duration
 	// StatusReports is the default of SendRequest.StatusReport (TP-SRR).
 	StatusReports bool
+	// Destinations is checked when a message is accepted (nil: every
+	// number). DefaultConfig refuses premium-rate and high-cost numbers.
+	Destinations *Destinations
 	// Location draws the day boundaries of the daily budgets.
 	Location *time.Location
 	// SendTimeout bounds one AT+CMGS exchange as seen from the dispatcher.
@@ -66,6 +69,7 @@ func DefaultConfig() Config {
 		PauseFor:           30 * time.Minute,
 		ReportWindow:       48 * time.Hour,
 		StatusReports:      true,
+		Destinations:       &Destinations{},
 		Location:           time.Local,
 		SendTimeout:        3 * time.Minute,
 		CloseTimeout:       30 * time.Second,
@@ -89,6 +93,11 @@ func (c Config) Validate() error {
 		return Invalid("pause", "must not be negative")
 	case c.ReportWindow <= 0:
 		return Invalid("report_window", "must be positive")
+	}
+	if c.Destinations != nil {
+		if err := c.Destinations.Validate(); err != nil {
+			return Invalid("destinations", "%v", err)
+		}
 	}
 	return nil
 }
@@ -221,7 +230,7 @@ func NewDispatcher(cfg Config, st DispatcherStore, em Emitter) (*Dispatcher, err
 	d.fleet.wake = d.q.poke
 	d.reports = &reports{st: st, fleet: d.fleet, met: m, log: d.log, now: d.now, emit: d.emit, window: cfg.ReportWindow}
 	d.intake = &intake{st: st, q: d.q, fleet: d.fleet, met: m, log: d.log, now: d.now,
-		defaultRegion: cfg.DefaultRegion, statusReports: cfg.StatusReports}
+		defaultRegion: cfg.DefaultRegion, statusReports: cfg.StatusReports, destinations: cfg.Destinations}
 	return d, nil
 }
 

@@ -30,6 +30,7 @@ type intake struct {
 	now           func() time.Time
 	defaultRegion string
 	statusReports bool
+	destinations  *Destinations
 }
 
 // submit validates req, stores the message and queues it.
@@ -87,6 +88,9 @@ func (in *intake) build(ctx context.Context, req SendRequest) (*Message, error) 
 	}
 	to, err := NormalizeNumber(req.To, in.defaultRegion)
 	if err != nil {
+		return nil, err
+	}
+	if err := in.destinations.Check(to); err != nil {
 		return nil, err
 	}
 	if req.From != "" && !in.fleet.knownFrom(req.From) {

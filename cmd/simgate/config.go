@@ -74,6 +74,8 @@ type Config struct {
 	OptOut OptOutConfig `yaml:"optout"`
 	// API tunes the HTTP API.
 	API APIConfig `yaml:"api"`
+	// Destinations limits which numbers may be texted (premium rate refused by default).
+	Destinations DestinationsConfig `yaml:"destinations"`
 	// Web is the web app under /app/.
 	Web WebConfig `yaml:"web"`
 	// Campaigns tunes the P2P campaigns (texting hours, compliance phrases).
@@ -278,6 +280,21 @@ type APIConfig struct {
 func (a APIConfig) Limits(loc *time.Location) api.Limits {
 	return api.Limits{Rate: a.RateLimit, Burst: a.RateBurst, DailyQuota: a.DailyQuota, MaxQueued: a.MaxQueued,
 		DefaultValidity: a.DefaultValidity.D(), Location: loc}
+}
+
+// DestinationsConfig is gateway.Destinations in the file.
+type DestinationsConfig struct {
+	AllowCountries []string `yaml:"allow_countries"`
+	DenyCountries  []string `yaml:"deny_countries"`
+	AllowPrefixes  []string `yaml:"allow_prefixes"`
+	DenyPrefixes   []string `yaml:"deny_prefixes"`
+	AllowPremium   bool     `yaml:"allow_premium"`
+}
+
+// Gateway converts c.
+func (c DestinationsConfig) Gateway() *gateway.Destinations {
+	return &gateway.Destinations{AllowCountries: c.AllowCountries, DenyCountries: c.DenyCountries,
+		AllowPrefixes: c.AllowPrefixes, DenyPrefixes: c.DenyPrefixes, AllowPremium: c.AllowPremium}
 }
 
 // Duration is a time.Duration written as a Go duration string ("5s", "1h30m").
@@ -701,6 +718,11 @@ func (c *Config) Validate() error {
 	} else if n < 1024 {
 		bad("api.body_limit", "must be at least 1K")
 	}
+	if err := c.Destinations.Gateway().Validate(); err != nil {
+		for _, e := range strings.Split(err.Error(), "\n") {
+			errs = append(errs, fmt.Errorf("destinations.%s", e))
+		}
+	}
 	if c.API.RateLimit < 0 {
 		bad("api.rate_limit", "must not be negative (0: no rate limit)")
 	}
@@ -833,6 +855,7 @@ func (c *Config) Gateway() gateway.Config {
 	g.PauseFor = c.Pause.For.D()
 	g.ReportWindow = c.ReportWindow.D()
 	g.StatusReports = c.StatusReports
+	g.Destinations = c.Destinations.Gateway()
 	g.Location, _ = c.Location() // validated
 	return g
 }

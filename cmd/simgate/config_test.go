@@ -123,6 +123,7 @@ func TestValidateMessages(t *testing.T) {
 		{"retries", "retries: {max_attempts: 0, base: 10s, max: 1s}\n", []string{"retries.max_attempts:", "retries.max:"}},
 		{"pause", "pause: {for: 0s}\n", []string{"pause.for:"}},
 		{"webhook url", "webhooks:\n  - {url: 'ftp://x', secret_env: S}\n", []string{"webhooks[0].url:"}},
+		{"destinations", "destinations: {allow_countries: [usa], deny_prefixes: ['1900']}\n", []string{"destinations.allow_countries[0]:", "destinations.deny_prefixes[0]:"}},
 		{"webhook numeric host", "webhooks:\n  - {url: 'http://2130706433/', secret_env: S}\n", []string{"webhooks[0].url:", "numeric host"}},
 		{"webhook loopback", "webhooks:\n  - {url: 'http://[::127.0.0.1]/', secret_env: S}\n", []string{"webhooks[0].url:", "must not point to"}},
 		{"webhook event", "webhooks:\n  - {url: 'https://x', events: [message.exploded], secret_env: S}\n", []string{"webhooks[0].events[0]:"}},

@@ -647,6 +647,9 @@ func (d *daemon) reload(ctx context.Context) {
 	if old.API != next.API || old.ShutdownTimeout != next.ShutdownTimeout {
 		restart = append(restart, "api/shutdown_timeout")
 	}
+	if !equalDestinations(old.Destinations, next.Destinations) {
+		restart = append(restart, "destinations")
+	}
 	if !slices.Equal(old.WebhookAllow, next.WebhookAllow) {
 		restart = append(restart, "webhook_allow")
 	}
@@ -737,6 +740,11 @@ func (d *daemon) reload(ctx context.Context) {
 func driverChanged(a, b ModemConfig) bool {
 	return a.Port != b.Port || !slices.Equal(a.Globs, b.Globs) || a.ExpectedIMEI != b.ExpectedIMEI ||
 		a.ExpectedICCID != b.ExpectedICCID || a.PIN != b.PIN || a.Baud != b.Baud
+}
+
+func equalDestinations(a, b DestinationsConfig) bool {
+	return slices.Equal(a.AllowCountries, b.AllowCountries) && slices.Equal(a.DenyCountries, b.DenyCountries) &&
+		slices.Equal(a.AllowPrefixes, b.AllowPrefixes) && slices.Equal(a.DenyPrefixes, b.DenyPrefixes) && a.AllowPremium == b.AllowPremium
 }
 
 func equalOptOut(a, b OptOutConfig) bool {
