@@ -15,6 +15,7 @@ import (
 // storeCommands are the subcommands of simgate store.
 var storeCommands = []command{
 	{"compact", "rewrite the store file without its free pages (daemon stopped)", cmdStoreCompact},
+	{"copy", "copy a bbolt store into PostgreSQL, or back, and check the copy (daemons stopped)", cmdStoreCopy},
 }
 
 func cmdStore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -36,7 +37,7 @@ func cmdStore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, c := range storeCommands {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "\nExamples:\n  simgate store compact -config /etc/simgate/simgate.yaml\n")
+	fmt.Fprintf(w, "\nExamples:\n  simgate store compact -config /etc/simgate/simgate.yaml\n  simgate store copy -config /etc/simgate/simgate.yaml -to postgres\n")
 	if help {
 		return flag.ErrHelp
 	}
