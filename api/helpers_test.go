@@ -251,7 +251,8 @@ func attachServer(t testing.TB, db *store.DB, disp *gateway.Dispatcher, ac api.C
 			}
 			return db.Ready(ctx)
 		},
-		USSD: ussdModems{},
+		USSD:     ussdModems{},
+		Balances: balanceBook{},
 		Backup: backupFunc(func(w io.Writer) (int64, error) {
 			if e.backupWriter != nil {
 				w = e.backupWriter(w)

@@ -15,7 +15,7 @@ func (s *Server) listModems(c echo.Context) error {
 	ms := s.fleet.Modems()
 	out := ModemList{Data: make([]ModemView, 0, len(ms))}
 	for _, m := range ms {
-		out.Data = append(out.Data, viewModem(m))
+		out.Data = append(out.Data, s.viewModem(m))
 	}
 	return c.JSON(http.StatusOK, out)
 }
@@ -25,7 +25,7 @@ func (s *Server) getModem(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, viewModem(m))
+	return c.JSON(http.StatusOK, s.viewModem(m))
 }
 
 // pauseBody is the optional body of POST /v1/modems/{name}/pause.
@@ -89,5 +89,5 @@ func (s *Server) steer(c echo.Context, op func(name string) error) error {
 	}
 	k, _ := keyOf(c)
 	s.log.Info("modem steered", "modem", name, "route", c.Path(), "key_id", k.ID)
-	return c.JSON(http.StatusOK, viewModem(m))
+	return c.JSON(http.StatusOK, s.viewModem(m))
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/simgate/simgate/api/webhook"
 	"github.com/simgate/simgate/gateway"
+	"github.com/simgate/simgate/gateway/balance"
 	"github.com/simgate/simgate/gateway/campaign"
 )
 
@@ -47,6 +48,11 @@ type Fleet interface {
 	Waiting(ctx context.Context, m *gateway.Message) string
 }
 
+// Balances tells a modem's last balance check. balance.Checker implements it.
+type Balances interface {
+	Last(modem string) (balance.Result, bool)
+}
+
 // Deps are the parts of the gateway the API serves. Every field but Events
 // and Ready is required.
 type Deps struct {
@@ -70,6 +76,8 @@ type Deps struct {
 	// USSD runs codes on modems for POST /v1/modems/{name}/ussd (admin
 	// scope); nil: no such route.
 	USSD gateway.USSDService
+	// Balances adds each modem's last balance check to its view; nil: none.
+	Balances Balances
 }
 
 // Config configures a Server.
@@ -119,6 +127,7 @@ type Server struct {
 	guard     webhook.Guard
 	backupper Backuper
 	ussd      gateway.USSDService
+	balances  Balances
 	requests  *prometheus.CounterVec
 	durations *prometheus.HistogramVec
 	limits    *limiter
@@ -180,6 +189,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		importLimit: cfg.ImportLimit,
 		touches:     keyTouches{last: map[string]time.Time{}},
 		ussd:        deps.USSD,
+		balances:    deps.Balances,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

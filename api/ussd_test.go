@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/simgate/simgate/api"
 	"github.com/simgate/simgate/gateway"
+	"github.com/simgate/simgate/gateway/balance"
 )
 
 // ussdModems is the env's gateway.USSDService: sim1 answers a balance,
@@ -25,6 +27,30 @@ func (ussdModems) RunUSSD(ctx context.Context, modem, code string) (gateway.USSD
 		return gateway.USSDReply{}, fmt.Errorf("modem sim2: %w", gateway.ErrUSSDTimeout)
 	}
 	return gateway.USSDReply{}, gateway.ErrNoModem
+}
+
+// balanceBook is the env's api.Balances: sim1 was checked, sim2 never.
+type balanceBook struct{}
+
+func (balanceBook) Last(modem string) (balance.Result, bool) {
+	if modem != "sim1" {
+		return balance.Result{}, false
+	}
+	return balance.Result{Amount: 0.5, Known: true, Low: true, Text: "Your balance is 0.50 USD.", At: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}, true
+}
+
+func TestModemShowsBalance(t *testing.T) {
+	e := newEnv(t)
+	var v api.ModemView
+	must(t, e.do("GET", "/v1/modems/sim1", "read", nil), 200).decode(t, &v)
+	if v.Balance == nil || v.Balance.Amount != 0.5 || !v.Balance.Low {
+		t.Fatalf("balance %+v", v.Balance)
+	}
+	var v2 api.ModemView
+	must(t, e.do("GET", "/v1/modems/sim2", "read", nil), 200).decode(t, &v2)
+	if v2.Balance != nil {
+		t.Fatalf("sim2 balance %+v", v2.Balance)
+	}
 }
 
 func TestRunUSSD(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/simgate/simgate/gateway"
+	"github.com/simgate/simgate/gateway/balance"
 )
 
 // MessageView is a message as the API shows it (openapi.yaml: Message).
@@ -137,13 +138,19 @@ type ConversationPage struct {
 // signal in dBm and the registration by name.
 type ModemView struct {
 	gateway.ModemView
-	SignalDBm    *int   `json:"signal_dbm,omitempty"`
-	Registration string `json:"registration"`
-	Usable       bool   `json:"usable"`
+	SignalDBm    *int            `json:"signal_dbm,omitempty"`
+	Registration string          `json:"registration"`
+	Usable       bool            `json:"usable"`
+	Balance      *balance.Result `json:"balance,omitempty"`
 }
 
-func viewModem(m gateway.ModemView) ModemView {
+func (s *Server) viewModem(m gateway.ModemView) ModemView {
 	v := ModemView{ModemView: m, Registration: m.Status.Registration.String(), Usable: m.Usable}
+	if s.balances != nil {
+		if b, ok := s.balances.Last(m.Name); ok {
+			v.Balance = &b
+		}
+	}
 	if dbm, ok := m.Status.SignalDBm(); ok {
 		v.SignalDBm = &dbm
 	}

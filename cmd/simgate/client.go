@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -464,7 +465,7 @@ func cmdModems(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		list = []obj{one}
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tREG\tSIGNAL\tOPERATOR\tSENT\tFAILED\tRECEIVED\tLEFT TODAY\tNEW LEFT\tQUEUED\tPAUSED")
+	fmt.Fprintln(tw, "NAME\tSTATE\tREG\tSIGNAL\tOPERATOR\tSENT\tFAILED\tRECEIVED\tLEFT TODAY\tNEW LEFT\tQUEUED\tBALANCE\tPAUSED")
 	for _, m := range list {
 		st, _ := m["status"].(obj)
 		b, _ := m["budget"].(obj)
@@ -475,11 +476,25 @@ func cmdModems(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		} else if d, _ := m["draining"].(bool); d {
 			paused = "draining"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", str(m, "name"), str(st, "state"), regName(st),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", str(m, "name"), str(st, "state"), regName(st),
 			signalText(st), str(st, "operator"), str(cn, "sent"), str(cn, "failed"), str(cn, "received"),
-			str(b, "left_today"), str(b, "new_contacts_left"), str(m, "queued"), paused)
+			str(b, "left_today"), str(b, "new_contacts_left"), str(m, "queued"), balanceText(m), paused)
 	}
 	return tw.Flush()
+}
+
+// balanceText is a modem's last balance ("12.34", "0.5 low", "-").
+func balanceText(m obj) string {
+	b, _ := m["balance"].(obj)
+	if known, _ := b["known"].(bool); !known {
+		return "-"
+	}
+	v, _ := b["amount"].(float64)
+	t := strconv.FormatFloat(v, 'f', -1, 64)
+	if low, _ := b["low"].(bool); low {
+		t += " low"
+	}
+	return t
 }
 
 func regName(st obj) string {

@@ -22,6 +22,7 @@ import (
 	"github.com/simgate/simgate/api"
 	"github.com/simgate/simgate/api/webhook"
 	"github.com/simgate/simgate/gateway"
+	"github.com/simgate/simgate/gateway/balance"
 )
 
 // Config is simgate's configuration: DefaultConfig, then one YAML file
@@ -159,6 +160,44 @@ type ModemConfig struct {
 	Groups []string `yaml:"groups"`
 	// Pacing overrides the default pacing field by field.
 	Pacing PacingOverride `yaml:"pacing"`
+	// Balance reads the SIM's credit with a USSD code on a schedule (nil: never).
+	Balance *BalanceConfig `yaml:"balance"`
+}
+
+// BalanceConfig is one SIM's balance check (gateway/balance.Check).
+type BalanceConfig struct {
+	// Code is the operator's balance code, e.g. "*100#".
+	Code string `yaml:"code"`
+	// Every is how often it runs (default 6h, at least 1m).
+	Every Duration `yaml:"every"`
+	// Amount is a regular expression whose first group is the amount in the
+	// operator's answer (default: the first number).
+	Amount string `yaml:"amount"`
+	// Low pauses the SIM while its balance is below it (0: never).
+	Low float64 `yaml:"low"`
+}
+
+// balanceCodeRE is what a USSD balance code may hold (as the API accepts).
+var balanceCodeRE = regexp.MustCompile(`^[0-9*#+]{1,32}$`)
+
+// defaultBalanceAmount finds the first number in an answer ("12.34", "7,50").
+const defaultBalanceAmount = `(-?[0-9]+(?:[.,][0-9]+)?)`
+
+// Check is the gateway/balance check of modem name.
+func (b BalanceConfig) Check(name string) (balance.Check, error) {
+	every := b.Every.D()
+	if every == 0 {
+		every = 6 * time.Hour
+	}
+	expr := b.Amount
+	if expr == "" {
+		expr = defaultBalanceAmount
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return balance.Check{}, err
+	}
+	return balance.Check{Modem: name, Code: b.Code, Every: every, Amount: re, Low: b.Low}, nil
 }
 
 // DiscoveryConfig finds modems that are not configured.
@@ -641,6 +680,21 @@ func (c *Config) Validate() error {
 			}
 		}
 		validatePacing(f+".pacing", m.Pacing.Apply(c.Pacing), bad)
+		if b := m.Balance; b != nil {
+			switch {
+			case !balanceCodeRE.MatchString(b.Code):
+				bad(f+".balance.code", "%q: a USSD code of digits, * and # (at most 32), e.g. *100#", b.Code)
+			case b.Every != 0 && b.Every.D() < time.Minute:
+				bad(f+".balance.every", "must be at least 1m")
+			case b.Low < 0:
+				bad(f+".balance.low", "must not be negative")
+			}
+			if b.Amount != "" {
+				if _, err := regexp.Compile(b.Amount); err != nil {
+					bad(f+".balance.amount", "not a regular expression: %v", err)
+				}
+			}
+		}
 	}
 	if c.Discovery.Enabled && len(c.Discovery.Globs) == 0 {
 		bad("discovery.globs", "required when discovery is enabled")

@@ -24,6 +24,7 @@ import (
 
 	"github.com/simgate/simgate/api"
 	"github.com/simgate/simgate/gateway"
+	"github.com/simgate/simgate/gateway/balance"
 	"github.com/simgate/simgate/gateway/campaign"
 	"github.com/simgate/simgate/modem"
 )
@@ -139,6 +140,8 @@ type daemon struct {
 	bgCtx   context.Context // the background loops'; cancelled by the "background" cleanup step
 	life    *lifecycle      // cleanup steps and every goroutine the daemon starts
 	runErr  chan error      // the dispatcher's Run result
+
+	balances *balance.Checker
 
 	mu     sync.Mutex
 	modems map[string]*runningModem // by name
@@ -300,6 +303,9 @@ func (d *daemon) start(ctx context.Context) error {
 	if err := d.startRetention(bgCtx); err != nil {
 		return err
 	}
+	if err := d.startBalances(bgCtx); err != nil {
+		return err
+	}
 
 	if len(cfg.Modems) == 0 && !cfg.Discovery.Enabled {
 		d.log.Warn("no modems configured and discovery is off: messages will queue until modems are added (edit modems and send SIGHUP)")
@@ -326,6 +332,7 @@ func (d *daemon) start(ctx context.Context) error {
 		Sender:    d.disp,
 		Fleet:     d.disp,
 		USSD:      d,
+		Balances:  d.balances,
 		Events:    d.events,
 		Ready:     d.ready,
 		Backup:    backuper(db),
@@ -721,6 +728,9 @@ func (d *daemon) reload(ctx context.Context) {
 			continue
 		}
 		changed = append(changed, "modems: added "+m.Name)
+	}
+	if d.reloadBalances(old, next) {
+		changed = append(changed, "balance checks")
 	}
 	if hc, err := d.hooks.Sync(ctx, next); err != nil {
 		d.log.Error("reload: webhooks", "err", err)

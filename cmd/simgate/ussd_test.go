@@ -77,3 +77,58 @@ func TestUSSDDuringSends(t *testing.T) {
 		t.Errorf("unknown code: %d %s", code, stderr)
 	}
 }
+
+// TestLowBalancePausesTheSIM: a modem's balance check runs on its
+// schedule (at start, and at once when a reload changes it); a balance
+// below the threshold pauses the SIM with the reason shown, the metric says
+// so, new messages go out of the other SIM, and a top-up resumes it.
+func TestLowBalancePausesTheSIM(t *testing.T) {
+	check := func(low float64) *BalanceConfig {
+		return &BalanceConfig{Code: "*100#", Every: Duration(time.Hour), Amount: `balance is ([0-9.]+)`, Low: low}
+	}
+	g := startGateway(t, 2, 2, func(c *Config) { c.Modems[0].Balance = check(1) })
+	t.Setenv("SIMGATE_ADDR", g.base)
+	t.Setenv("SIMGATE_KEY", g.key)
+	sim := g.sim.net.Modem("sim1")
+	waitFor(t, "the first balance check", 30*time.Second, func() bool {
+		_, out, _ := runCLI("modems", "sim1")
+		return regexp.MustCompile(`(?m)^sim1\s.*\s12\.34\s+no\s*$`).MatchString(out)
+	})
+
+	sim.SetBalance("0.50 USD")
+	next := g.cfg
+	next.Modems = append([]ModemConfig(nil), g.cfg.Modems...)
+	next.Modems[0].Balance = check(1.5) // a changed check runs at once
+	if applied, _ := g.sighup(t, next); !strings.Contains(strings.Join(applied, ";"), "balance checks") {
+		t.Fatalf("reload applied %v", applied)
+	}
+	waitFor(t, "sim1 paused for its balance", 30*time.Second, func() bool {
+		_, out, _ := runCLI("modems", "sim1")
+		return strings.Contains(out, "0.5 low") && strings.Contains(out, "yes: low balance: 0.5 below 1.5")
+	})
+	metrics := string(getRaw(t, g.base+"/metrics", ""))
+	for _, want := range []string{`simgate_modem_balance{modem="sim1"} 0.5`, `simgate_modem_balance_low{modem="sim1"} 1`,
+		`simgate_balance_checks_total{modem="sim1",result="ok"} 2`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	// New messages go out of sim2 meanwhile.
+	before := len(g.sim.net.Submissions())
+	if code, _, stderr := runCLI("send", "-to", demoContact, "-body", "while sim1 has no credit"); code != 0 {
+		t.Fatalf("send: %s", stderr)
+	}
+	waitFor(t, "the message sent", 30*time.Second, func() bool { return len(g.sim.net.Submissions()) > before })
+	if s := g.sim.net.Submissions()[before]; s.Modem != "sim2" {
+		t.Fatalf("sent from %s while sim1 is paused", s.Modem)
+	}
+
+	sim.SetBalance("20.00 USD")
+	next.Modems = append([]ModemConfig(nil), next.Modems...)
+	next.Modems[0].Balance = check(1.4)
+	g.sighup(t, next)
+	waitFor(t, "sim1 resumed after the top-up", 30*time.Second, func() bool {
+		_, out, _ := runCLI("modems", "sim1")
+		return regexp.MustCompile(`(?m)^sim1\s.*\s20\s+no\s*$`).MatchString(out)
+	})
+}

@@ -19,6 +19,10 @@ var fixedMetrics = map[string]fixedMetric{
 	"simgate_modem_budget_remaining":   {"gauge", []string{"budget", "modem"}},
 	"simgate_modem_at_timeouts_total":  {"counter", []string{"modem"}},
 	"simgate_modem_resets_total":       {"counter", []string{"modem"}},
+	// balance checks (gateway/balance)
+	"simgate_modem_balance":        {"gauge", []string{"modem"}},
+	"simgate_modem_balance_low":    {"gauge", []string{"modem"}},
+	"simgate_balance_checks_total": {"counter", []string{"modem", "result"}},
 	// dispatcher
 	"simgate_messages_accepted_total":        {"counter", nil},
 	"simgate_parts_sent_total":               {"counter", []string{"modem"}},
