@@ -472,7 +472,7 @@ func (d *Dispatcher) recover(ctx context.Context) error {
 		}
 		if m.Status == StatusUnknown {
 			d.emit(Event{Type: EventMessageUnknown, MessageID: m.ID, Modem: m.Modem,
-				Data: map[string]any{"reason": "restart while a part was being submitted"}})
+				Data: MessageUnknownData{Reason: "restart while a part was being submitted"}})
 		}
 	}
 	d.log.Info("recovered queue", "active", d.q.Len(), "unknown_parts", parts)
@@ -533,7 +533,7 @@ func (d *Dispatcher) housekeep(ctx context.Context, now time.Time, second bool) 
 		d.log.Error("expire", "err", err)
 	}
 	for _, m := range expired {
-		d.emit(Event{Type: EventMessageExpired, MessageID: m.ID, Data: map[string]any{"status": m.Status}})
+		d.emit(Event{Type: EventMessageExpired, MessageID: m.ID, Data: MessageExpiredData{Status: m.Status}})
 	}
 	d.fleet.saveAll()
 	d.reports.flushEarly(context.WithoutCancel(ctx), now, false)

@@ -263,7 +263,7 @@ func (f *fleet) pause(name, reason string, until time.Time) error {
 	f.mu.Unlock()
 	f.save(m)
 	f.log.Info("modem paused", "modem", name, "reason", reason, "until", until)
-	f.emit(Event{Type: EventModemPaused, Modem: name, Data: map[string]any{"reason": reason, "until": until}})
+	f.emit(Event{Type: EventModemPaused, Modem: name, Data: ModemPausedData{Reason: reason, Until: until}})
 	return nil
 }
 
@@ -315,7 +315,7 @@ func (f *fleet) liftExpiredPauses(now time.Time) []string {
 	f.mu.Unlock()
 	for _, n := range names {
 		f.wake(n)
-		f.emit(Event{Type: EventModemResumed, Modem: n, Data: map[string]any{"reason": "pause expired"}})
+		f.emit(Event{Type: EventModemResumed, Modem: n, Data: ModemResumedData{Reason: "pause expired"}})
 	}
 	return names
 }
@@ -347,7 +347,7 @@ func (f *fleet) noteFailure(m *modemEntry, se *SendError, now time.Time) {
 	if reason != "" {
 		f.save(m)
 		f.log.Warn("modem paused", "modem", m.name, "reason", reason, "until", until)
-		f.emit(Event{Type: EventModemPaused, Modem: m.name, Data: map[string]any{"reason": reason, "until": until}})
+		f.emit(Event{Type: EventModemPaused, Modem: m.name, Data: ModemPausedData{Reason: reason, Until: until}})
 	}
 }
 
@@ -394,10 +394,10 @@ func (f *fleet) observe(name string, st ModemStatus) (Event, bool) {
 	m.usable = u
 	if u {
 		m.unusableSince = time.Time{}
-		return Event{Type: EventModemUp, Modem: name, Data: map[string]any{"state": st.State}}, true
+		return Event{Type: EventModemUp, Modem: name, Data: ModemUpData{State: st.State}}, true
 	}
 	m.unusableSince = f.now()
-	return Event{Type: EventModemDown, Modem: name, Data: map[string]any{"state": st.State, "error": st.LastError}}, true
+	return Event{Type: EventModemDown, Modem: name, Data: ModemDownData{State: st.State, Error: st.LastError}}, true
 }
 
 // poll reads m's device status and records it (see changed).

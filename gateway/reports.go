@@ -114,7 +114,7 @@ func (rp *reports) handle(ctx context.Context, r StatusReport, mayStash bool) er
 			rp.emit(Event{Type: EventMessageDelivered, MessageID: id, Modem: r.Modem})
 		case StatusFailed:
 			rp.emit(Event{Type: EventMessageFailed, MessageID: id, Modem: r.Modem,
-				Data: map[string]any{"error_code": r.Status, "error_class": "report"}})
+				Data: MessageFailedData{ErrorCode: r.Status, ErrorClass: "report"}})
 		}
 	}
 	return nil

@@ -170,7 +170,7 @@ type Event struct {
 	Time      time.Time `json:"time"`
 	MessageID string    `json:"message_id,omitempty"`
 	Modem     string    `json:"modem,omitempty"`
-	Data      any       `json:"data,omitempty"`
+	Data      EventData `json:"data,omitempty"` // the payload of Type (see EventData)
 }
 
 // EventType names an event.

@@ -157,7 +157,7 @@ func (w *worker) claim(ctx context.Context) *Claim {
 			w.log.Error("record opted out", "id", c.Message.ID, "err", err)
 			return nil
 		}
-		w.emit(Event{Type: EventMessageFailed, MessageID: msg.ID, Data: map[string]any{"status": msg.Status, "reason": "opted_out"}})
+		w.emit(Event{Type: EventMessageFailed, MessageID: msg.ID, Data: MessageFailedData{Status: msg.Status, Reason: "opted_out"}})
 		return nil
 	}
 	return c
@@ -293,7 +293,7 @@ func (w *worker) submitted(ctx context.Context, c *Claim, seq, mr int, at time.T
 	}
 	w.reports.applyEarly(ctx, w.m.name, mr)
 	if msg.Status == StatusSent {
-		w.emit(Event{Type: EventMessageSent, MessageID: msg.ID, Modem: w.m.name, Data: map[string]any{"segments": msg.Segments}})
+		w.emit(Event{Type: EventMessageSent, MessageID: msg.ID, Modem: w.m.name, Data: MessageSentData{Segments: msg.Segments}})
 	}
 	return true
 }
@@ -310,7 +310,7 @@ func (w *worker) failed(ctx context.Context, c *Claim, seq int, se *SendError, n
 		if _, err := w.q.Unknown(ctx, c, seq, f); err != nil {
 			w.log.Error("record unknown", "id", id, "err", err)
 		}
-		w.emit(Event{Type: EventMessageUnknown, MessageID: id, Modem: name, Data: map[string]any{"error_class": f.Class, "error": f.Error}})
+		w.emit(Event{Type: EventMessageUnknown, MessageID: id, Modem: name, Data: MessageUnknownData{ErrorClass: f.Class, Error: f.Error}})
 		return
 	}
 	w.met.failed.WithLabelValues(name, f.Class).Inc()
@@ -325,7 +325,7 @@ func (w *worker) failed(ctx context.Context, c *Claim, seq int, se *SendError, n
 		w.log.Error("record failure", "id", id, "err", err)
 	}
 	w.emit(Event{Type: EventMessageFailed, MessageID: id, Modem: name,
-		Data: map[string]any{"error_code": f.Code, "error_class": f.Class, "error": f.Error}})
+		Data: MessageFailedData{ErrorCode: f.Code, ErrorClass: f.Class, Error: f.Error}})
 }
 
 // failureOf is the Failure recorded for a SendError.

@@ -50,7 +50,7 @@ func (db *DB) AppendEvent(ctx context.Context, e gateway.Event) error {
 
 // Events lists stored events in ID (time) order, strictly after the ID
 // after ("" = from the oldest), at most limit (default 100, max 1000).
-// Event.Data comes back as decoded JSON (maps, slices, float64...).
+// Event.Data comes back in the payload type of the event (gateway.EventData).
 func (db *DB) Events(ctx context.Context, after string, limit int) ([]gateway.Event, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err

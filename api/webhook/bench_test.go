@@ -43,7 +43,7 @@ func BenchmarkDeliver(b *testing.B) {
 	go func() { defer close(done); _ = d.Run(ctx) }()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		emit(b, db, d, gateway.Event{Type: gateway.EventMessageSent, Time: time.Now(), Data: map[string]any{"i": i}})
+		emit(b, db, d, gateway.Event{Type: gateway.EventMessageSent, Time: time.Now(), Data: gateway.MessageSentData{Segments: i}})
 	}
 	deadline := time.Now().Add(time.Minute)
 	for got.Load() < int64(b.N) && time.Now().Before(deadline) {

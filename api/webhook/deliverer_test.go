@@ -214,7 +214,7 @@ func TestDeliverySignedPerSpec(t *testing.T) {
 
 	at := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
 	emit(t, db, d, gateway.Event{ID: "01EVENT", Type: gateway.EventMessageReceived, Time: at, MessageID: "01MSG", Modem: "m1",
-		Data: map[string]any{"body": "hi"}})
+		Data: &gateway.Message{ID: "01MSG", Direction: gateway.Inbound, Body: "hi"}})
 	emit(t, db, d, gateway.Event{ID: "01OTHER", Type: gateway.EventModemDown, Time: at}) // not subscribed
 	eventually(t, "delivery", allSettled(t, db, "h1", 1))
 
@@ -238,6 +238,9 @@ func TestDeliverySignedPerSpec(t *testing.T) {
 	data, _ := r.payload["data"].(map[string]any)
 	if data["id"] != "01EVENT" || data["message_id"] != "01MSG" || data["modem"] != "m1" {
 		t.Errorf("payload data = %v", data)
+	}
+	if msg, _ := data["data"].(map[string]any); msg["body"] != "hi" || msg["direction"] != "in" {
+		t.Errorf("the received message in the payload = %v", data["data"])
 	}
 	ds := deliveries(t, db, "h1")
 	if !ds[0].Done || ds[0].Attempts != 1 || ds[0].LastStatus != 200 || ds[0].ID != r.id {

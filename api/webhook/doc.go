@@ -55,7 +55,7 @@
 // the dialler refuses numeric pseudo-hosts too (a redirect can name one).
 //
 // Callback URLs: an event about an outbound message (message.sent,
-// .delivered, .failed, .unknown, .expired) whose message has a callback_url
+// .delivered, .failed, .unknown, .expired, .unconfirmed) whose message has a callback_url
 // is also delivered there (WebhookID "callback:" + URL), signed with
 // Config.CallbackSecret, or unsigned when it is empty, through the same
 // SSRF-checked dialer.

@@ -19,7 +19,7 @@ func testEvents(t *testing.T, h Harness) {
 	var evs []gateway.Event
 	for i := range 10 {
 		at := T0.Add(time.Duration(i) * time.Hour)
-		e := gateway.Event{ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(), Type: gateway.EventMessageSent, Time: at, MessageID: "m", Modem: "a", Data: map[string]any{"n": i}}
+		e := gateway.Event{ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(), Type: gateway.EventMessageSent, Time: at, MessageID: "m", Modem: "a", Data: gateway.MessageSentData{Segments: i}}
 		if err := db.AppendEvent(ctx, e); err != nil {
 			t.Fatal(err)
 		}
@@ -32,7 +32,7 @@ func testEvents(t *testing.T, h Harness) {
 	if err != nil || len(got) != 3 || got[0].ID != evs[3].ID || got[2].ID != evs[5].ID {
 		t.Fatalf("Events = %+v, %v", got, err)
 	}
-	if e := got[0]; e.Data.(map[string]any)["n"] != 3.0 || e.Type != gateway.EventMessageSent || e.MessageID != "m" || e.Modem != "a" || !e.Time.Equal(evs[3].Time) {
+	if e := got[0]; e.Data != (gateway.MessageSentData{Segments: 3}) || e.Type != gateway.EventMessageSent || e.MessageID != "m" || e.Modem != "a" || !e.Time.Equal(evs[3].Time) {
 		t.Errorf("event read back as %+v", e)
 	}
 	handOn(t, db) // only events the outbox has handed on are pruned
