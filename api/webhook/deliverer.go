@@ -138,6 +138,8 @@ type Deliverer struct {
 	lanes    map[string]*lane           // by endpoint key
 	inFlight map[string]bool            // delivery IDs being attempted
 	total    int                        // len(inFlight)
+	ended    map[string]uint64          // delivery ID → pass in which its attempt ended
+	pass     uint64                     // DueDeliveries calls so far
 
 	results *prometheus.CounterVec
 	pending prometheus.Gauge
@@ -183,6 +185,7 @@ func New(cfg Config, st Store, logger *slog.Logger, reg prometheus.Registerer) (
 		hooks:    map[string]gateway.Webhook{},
 		lanes:    map[string]*lane{},
 		inFlight: map[string]bool{},
+		ended:    map[string]uint64{},
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "simgate_webhook_deliveries_total",
 			Help: "Webhook delivery attempts by result (success, retry, failed, refused, circuit_open).",

@@ -92,6 +92,16 @@ func (d *Deliverer) startDue(ctx context.Context, wg *sync.WaitGroup) error {
 			return nil
 		}
 		now := d.cfg.Now().UTC()
+		// The store's read transaction may begin before an attempt that
+		// ends now is committed: skip what ended since this pass began.
+		d.mu.Lock()
+		d.pass++
+		for id, p := range d.ended {
+			if p < d.pass {
+				delete(d.ended, id) // committed before this pass's snapshot
+			}
+		}
+		d.mu.Unlock()
 		// Room per lane for this round: a lane is skipped once the
 		// deliveries picked for it fill it.
 		picked := map[string]int{}
@@ -99,7 +109,7 @@ func (d *Deliverer) startDue(ctx context.Context, wg *sync.WaitGroup) error {
 			key := laneKey(webhookID)
 			d.mu.Lock()
 			defer d.mu.Unlock()
-			if d.inFlight[id] {
+			if _, ended := d.ended[id]; d.inFlight[id] || ended {
 				return true
 			}
 			l := d.lanes[key]
@@ -160,6 +170,7 @@ func (d *Deliverer) done(key, id, result string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.inFlight, id)
+	d.ended[id] = d.pass
 	d.total--
 	l := d.laneLocked(key)
 	l.inFlight--
