@@ -225,7 +225,7 @@ func (d *daemon) start(ctx context.Context) error {
 	cfg := d.cfg
 	d.reg = newRegistry()
 	storeLog := d.log.With("component", "store")
-	db, err := openStore(ctx, cfg.Store, storeLog, d.reg)
+	db, err := openStoreAs(ctx, cfg.Store, storeLog, d.reg, true)
 	if err != nil {
 		return err
 	}

@@ -105,16 +105,28 @@ var (
 	_ storeDB = (*postgres.DB)(nil)
 )
 
-// openStore opens the configured store.
+// openStore opens the configured store for a CLI command.
 func openStore(ctx context.Context, s StoreConfig, log *slog.Logger, reg prometheus.Registerer) (storeDB, error) {
+	return openStoreAs(ctx, s, log, reg, false)
+}
+
+// openStoreAs opens the configured store; a daemon's open of a PostgreSQL
+// store is exclusive (a second daemon on the same schema is refused: the
+// queue is still per node).
+func openStoreAs(ctx context.Context, s StoreConfig, log *slog.Logger, reg prometheus.Registerer, daemon bool) (storeDB, error) {
 	if s.Driver == driverPostgres {
-		return postgres.Open(ctx, s.Postgres.dsn, postgres.Options{
+		db, err := postgres.Open(ctx, s.Postgres.dsn, postgres.Options{
 			Schema:         s.Postgres.Schema,
 			MaxConns:       int32(s.Postgres.MaxConns),
 			ConnectTimeout: max(s.OpenTimeout.D(), 0),
 			Logger:         log,
 			Registerer:     reg,
+			Exclusive:      daemon,
 		})
+		if err != nil {
+			return nil, err
+		}
+		return db, nil
 	}
 	db, err := store.Open(s.Path, store.Options{Timeout: s.OpenTimeout.D(), Logger: log, Registerer: reg})
 	if errors.Is(err, gateway.ErrStoreLocked) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -111,5 +112,18 @@ func TestServeOnPostgres(t *testing.T) {
 	}
 	if _, err := os.Stat(g.cfg.Store.Path); !os.IsNotExist(err) {
 		t.Errorf("a bbolt file was made at %s: %v", g.cfg.Store.Path, err)
+	}
+}
+
+// Two daemons on one PostgreSQL schema: the second is refused (each would
+// send the whole queue) until several nodes are supported.
+func TestServeSecondDaemonOnPostgresRefused(t *testing.T) {
+	usePG := usePostgres(t)
+	g := startGateway(t, 1, 1, usePG)
+	cfg := g.cfg
+	cfg.Listen = "127.0.0.1:0"
+	err := serve(context.Background(), cfg, serveOptions{log: slog.New(slog.DiscardHandler), level: new(slog.LevelVar)})
+	if err == nil || !strings.Contains(err.Error(), "used by another simgate daemon") {
+		t.Fatalf("second serve: %v", err)
 	}
 }

@@ -45,6 +45,13 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives simgate_store_errors_total. nil registers nothing.
 	Registerer prometheus.Registerer
+	// Exclusive makes Open take a session advisory lock on the schema and
+	// hold it until Close, so that a second daemon on the same schema is
+	// refused (ErrStoreLocked) instead of sending the same queue twice:
+	// the daemon's queue is still per node, and several nodes on one
+	// database are not supported yet. The CLI's short-lived commands open
+	// without it.
+	Exclusive bool
 }
 
 // DB is simgate's PostgreSQL store. All methods are safe for concurrent
@@ -58,6 +65,7 @@ type DB struct {
 
 	closeMu sync.RWMutex // held for reading by every call while it runs
 	closed  bool
+	lock    *pgxpool.Conn // holds the Exclusive lock; nil without it
 
 	readyMu  sync.Mutex // one Ready probe at a time
 	readyAt  time.Time
@@ -123,6 +131,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		errors:       newErrorCounter(opts.Registerer),
 		writeTimeout: opts.WriteTimeout,
 	}
+	if opts.Exclusive {
+		if err := db.lockSchema(octx, where); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
 	log.Debug("postgres: opened", "database", where, "schema", opts.Schema, "version", to)
 	return db, nil
 }
@@ -162,7 +176,36 @@ func (db *DB) Close() error {
 		return nil
 	}
 	db.closed = true
+	if db.lock != nil {
+		// Closing the session releases its advisory lock.
+		_ = db.lock.Hijack().Close(context.Background())
+		db.lock = nil
+	}
 	db.pool.Close()
+	return nil
+}
+
+// exclusiveLockKey is the first key of the session advisory lock a daemon
+// holds on its schema (Options.Exclusive); the second is a hash of the schema.
+const exclusiveLockKey = 0x51_6e_6f_64 // "Qnod"
+
+// lockSchema takes the Exclusive lock on a connection kept for it.
+func (db *DB) lockSchema(ctx context.Context, where string) error {
+	c, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: %s: %w", where, err)
+	}
+	var ok bool
+	if err := c.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, exclusiveLockKey, db.schema).Scan(&ok); err != nil {
+		c.Release()
+		return fmt.Errorf("postgres: %s: lock schema %s: %w", where, db.schema, err)
+	}
+	if !ok {
+		c.Release()
+		return fmt.Errorf("postgres: %s schema %s is used by another simgate daemon (several nodes on one database are not supported yet): %w",
+			where, db.schema, gateway.ErrStoreLocked)
+	}
+	db.lock = c
 	return nil
 }
 

@@ -166,3 +166,35 @@ func TestConcurrentUpdatesAcrossNodes(t *testing.T) {
 		t.Errorf("attempts = %d, %v; want %d", got.Parts[0].Attempts, err, n)
 	}
 }
+
+// A second daemon on the same schema is refused while the first runs, and
+// may start once it has stopped; CLI opens (not exclusive) are not refused.
+func TestExclusiveRefusesASecondDaemon(t *testing.T) {
+	dsn, schema := pgtest.Schema(t)
+	first, err := Open(ctx, dsn, Options{Schema: schema, Exclusive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, dsn, Options{Schema: schema, Exclusive: true}); !errors.Is(err, gateway.ErrStoreLocked) {
+		t.Fatalf("second exclusive Open: %v, want ErrStoreLocked", err)
+	}
+	cli := openSchema(t, dsn, schema)
+	if err := cli.Writable(ctx); err != nil {
+		t.Errorf("a CLI open beside the daemon: %v", err)
+	}
+	other, err := Open(ctx, dsn, Options{Schema: schema + "_other", Exclusive: true})
+	if err != nil {
+		t.Errorf("exclusive Open of another schema: %v", err)
+	} else {
+		_ = other.Close()
+		pgtest.Drop(t, schema+"_other")
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(ctx, dsn, Options{Schema: schema, Exclusive: true})
+	if err != nil {
+		t.Fatalf("exclusive Open after the first closed: %v", err)
+	}
+	_ = again.Close()
+}
