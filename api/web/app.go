@@ -16,6 +16,7 @@ import (
 
 	"github.com/simgate/simgate/gateway"
 	"github.com/simgate/simgate/gateway/account"
+	"github.com/simgate/simgate/gateway/campaign"
 )
 
 //go:embed templates/*.html
@@ -42,6 +43,8 @@ type Deps struct {
 	OptOuts  gateway.OptOutStore
 	// Events hears opt-outs added from the app (nil: none).
 	Events gateway.Emitter
+	// Campaigns is the P2P campaign workflow (nil: no campaign pages).
+	Campaigns *campaign.Service
 }
 
 // Config configures the App.
@@ -71,6 +74,7 @@ type App struct {
 	fleet    Fleet
 	optouts  gateway.OptOutStore
 	events   gateway.Emitter
+	camps    *campaign.Service
 	pages    map[string]*template.Template
 	limiter  *loginLimiter
 }
@@ -99,7 +103,7 @@ func New(cfg Config, deps Deps) (*App, error) {
 	}
 	a := &App{
 		cfg: cfg, log: cfg.Logger, now: cfg.Now,
-		accounts: deps.Accounts, fleet: deps.Fleet, optouts: deps.OptOuts, events: deps.Events,
+		accounts: deps.Accounts, fleet: deps.Fleet, optouts: deps.OptOuts, events: deps.Events, camps: deps.Campaigns,
 		limiter: newLoginLimiter(cfg.LoginBurst, cfg.LoginEvery),
 	}
 	var err error
@@ -133,7 +137,42 @@ func (a *App) Mount(e *echo.Echo) {
 	g.POST("/users", a.createUser, org...)
 	g.POST("/users/:id/disable", a.disableUser, org...)
 	g.POST("/users/:id/enable", a.enableUser, org...)
+	if a.camps != nil {
+		a.mountCampaigns(g)
+	}
 	g.Any("/*", func(c echo.Context) error { return errPageNotFound })
+}
+
+// mountCampaigns adds the campaign pages: organisers' under /campaigns,
+// texters' under /c.
+func (a *App) mountCampaigns(g *echo.Group) {
+	org := []echo.MiddlewareFunc{a.session, requireRole(account.RoleOrganiser)}
+	g.GET("/campaigns", a.campaigns, org...)
+	g.GET("/campaigns/progress", a.campaignsProgress, org...)
+	g.POST("/campaigns", a.createCampaign, org...)
+	g.GET("/campaigns/:id", a.campaignPage, org...)
+	g.POST("/campaigns/:id", a.updateCampaign, org...)
+	g.GET("/campaigns/:id/progress", a.campaignProgress, org...)
+	g.POST("/campaigns/:id/preview", a.previewScript, org...)
+	g.POST("/campaigns/:id/state", a.setCampaignState, org...)
+	g.POST("/campaigns/:id/import", a.importCSV, org...)
+	g.GET("/campaigns/:id/imports/:import/rejects.csv", a.rejects, org...)
+	g.POST("/campaigns/:id/texters", a.assign, org...)
+	g.GET("/campaigns/:id/export/:kind", a.export, org...)
+	g.GET("/campaigns/:id/review", a.review, org...)
+
+	tx := []echo.MiddlewareFunc{a.session, requireRole(account.RoleTexter)}
+	g.POST("/c/:id/more", a.more, tx...)
+	g.GET("/c/:id/send", a.sendPage, tx...)
+	g.POST("/c/:id/send/:contact", a.sendFirst, tx...)
+	g.GET("/c/:id/replies", a.replies, tx...)
+	g.GET("/c/:id/replies/list", a.replyList, tx...)
+	g.GET("/c/:id/replies/:contact/thread", a.thread, tx...)
+	g.POST("/c/:id/replies/:contact/answer", a.answer, tx...)
+	g.POST("/c/:id/replies/:contact/reply", a.reply, tx...)
+	g.POST("/c/:id/replies/:contact/tag", a.tag, tx...)
+	g.POST("/c/:id/replies/:contact/optout", a.optOut, tx...)
+	g.POST("/c/:id/replies/:contact/close", a.closeConv, tx...)
 }
 
 // cacheStatic lets browsers keep the embedded files for an hour.
@@ -235,7 +274,7 @@ func (a *App) render(c echo.Context, status int, name string, p page) error {
 	return a.renderBlock(c, status, name, "layout", p)
 }
 
-func (a *App) renderBlock(c echo.Context, status int, name, block string, p page) error {
+func (a *App) renderBlock(c echo.Context, status int, name, block string, p any) error {
 	t, ok := a.pages[name]
 	if !ok {
 		return fmt.Errorf("web: no page %q", name)
@@ -256,9 +295,12 @@ func parsePages() (map[string]*template.Template, error) {
 			}
 			return t.Local().Format("2006-01-02 15:04")
 		},
-		"signal": signalText,
-		"list":   func(v ...any) []any { return v },
-		"mask":   gateway.MaskNumber,
+		"signal":   signalText,
+		"list":     func(v ...any) []any { return v },
+		"mask":     gateway.MaskNumber,
+		"when":     when,
+		"add":      func(a, b int) int { return a + b },
+		"statuses": func() []campaign.Status { return campaign.Statuses },
 	}
 	base, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
 	if err != nil {

@@ -16,9 +16,12 @@ import (
 func (a *App) home(c echo.Context) error {
 	u, _ := userOf(c)
 	if u.Role == account.RoleOrganiser {
+		if a.camps != nil {
+			return c.Redirect(http.StatusSeeOther, Prefix+"/campaigns")
+		}
 		return c.Redirect(http.StatusSeeOther, Prefix+"/ops")
 	}
-	return a.render(c, http.StatusOK, "home", page{Title: "Your campaigns", Nav: "home", User: u, CSRF: csrfOf(c)})
+	return a.texterHome(c)
 }
 
 func (a *App) help(c echo.Context) error {

@@ -82,6 +82,9 @@ keeps them, store included).
 		defer drop()
 	}
 	cfg.Listen = demoListen(*listen, cfg.Listen)
+	// Campaigns may text the whole day in the demo, so that it works at
+	// any hour (a campaign can still narrow its own window).
+	cfg.Campaigns.Hours.Start, cfg.Campaigns.Hours.End = "00:00", "24:00"
 
 	level := new(slog.LevelVar)
 	if !*verbose {

@@ -42,10 +42,12 @@ func (d *daemon) mountWeb() error {
 		SecureCookies: d.cfg.Web.SecureCookies,
 		Logger:        d.log.With("component", "web"),
 	}, web.Deps{
-		Accounts: d.accounts(),
-		Fleet:    d.disp,
-		OptOuts:  d.db,
-		Events:   d.events,
+		Accounts:  d.accounts(),
+		Fleet:     d.disp,
+		OptOuts:   d.db,
+		Events:    d.events,
+		Campaigns: d.camp, // nil when the store keeps no campaigns
+
 	})
 	if err != nil {
 		return err

@@ -29,10 +29,69 @@
     if (f && e.detail.successful && !e.detail.elt.hasAttribute("data-keep-flash")) f.hidden = true;
   });
 
+  // The send button of the first-message screen: a click or Enter sends
+  // once. A button that has just appeared ignores clicks for a moment, so
+  // that a double click (or a bounce) on the last contact's button does not
+  // send to the next one; a held key (repeat) never sends.
+  var armDelay = 350;
+  function armSendButtons(root) {
+    (root || document).querySelectorAll("[data-send]").forEach(function (b) {
+      b.setAttribute("data-armed-at", String(Date.now() + armDelay));
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { armSendButtons(document); });
+  document.addEventListener("htmx:afterSwap", function (e) { armSendButtons(e.detail.target.parentNode || document); });
+  document.addEventListener("click", function (e) {
+    var b = e.target.closest && e.target.closest("[data-send]");
+    if (!b) return;
+    var at = Number(b.getAttribute("data-armed-at") || 0);
+    if (Date.now() < at || b.hasAttribute("data-sent")) {
+      e.preventDefault();
+      e.stopImmediatePropagation();
+      return;
+    }
+    b.setAttribute("data-sent", "");
+  }, true);
+
+  // Canned responses fill the reply box.
+  document.addEventListener("click", function (e) {
+    var b = e.target.closest && e.target.closest("[data-fill]");
+    if (!b) return;
+    var box = document.querySelector(b.getAttribute("data-fill"));
+    if (box) { box.value = b.getAttribute("data-text"); box.focus(); }
+  });
+
+  // Upload progress for forms that name a <progress>.
+  document.addEventListener("htmx:xhr:progress", function (e) {
+    var form = e.detail.elt && e.detail.elt.closest && e.detail.elt.closest("[data-upload-progress]");
+    if (!form || !e.detail.lengthComputable) return;
+    var p = document.querySelector(form.getAttribute("data-upload-progress"));
+    if (p) { p.hidden = false; p.value = Math.round(100 * e.detail.loaded / e.detail.total); }
+  });
+
   var pendingG = false;
   document.addEventListener("keydown", function (e) {
+    // Ctrl+Enter in a reply box sends it.
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && document.activeElement && document.activeElement.tagName === "TEXTAREA") {
+      var form = document.activeElement.form;
+      var btn = form && form.querySelector("[data-submit-ctrl-enter]");
+      e.preventDefault();
+      if (btn && !e.repeat) btn.click();
+      return;
+    }
     if (e.defaultPrevented || e.altKey || e.metaKey || e.ctrlKey) return;
     if (typing(document.activeElement)) return;
+    // Enter on the first-message screen is the send shortcut even when the
+    // button has focus: the browser's own activation is stopped, so a
+    // held key cannot repeat it.
+    var send = e.key === "Enter" && document.querySelector("[data-send]");
+    if (send) {
+      e.preventDefault();
+      if (!e.repeat && !send.disabled) send.click();
+      return;
+    }
+    var focusTarget = document.querySelector('[data-focus-key="' + CSS.escape(e.key) + '"]');
+    if (focusTarget) { e.preventDefault(); focusTarget.focus(); return; }
     var base = document.body.getAttribute("data-base") || "/app";
     if (pendingG) {
       pendingG = false;
