@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
@@ -59,6 +60,9 @@ func startDemo(t *testing.T, args ...string) *demoDaemon {
 	}()
 	t.Cleanup(func() {
 		cancel()
+		if t.Failed() {
+			t.Logf("the demo's log:\n%s", stderr.String())
+		}
 		select {
 		case code := <-done:
 			if code != 0 {
@@ -192,7 +196,7 @@ func (b *browser) tab() *tab {
 // do runs steps, bounded, and fails the test on an error.
 func (tb *tab) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	tb.b.t.Helper()
-	ctx, cancel := context.WithTimeout(tb.ctx, 60*time.Second)
+	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		html, _ := chromedp.Run(tb.ctx, chromedp.OuterHTML(chromedp.CSS("main")))
@@ -230,6 +234,23 @@ func (tb *tab) waitJS(what, expr string) {
 	}
 	html, _ := chromedp.Run(tb.ctx, chromedp.OuterHTML(chromedp.CSS("main")))
 	tb.b.t.Fatalf("waiting for %s (last error %v)\n%s", what, last, html)
+}
+
+// navigate runs steps that load a new page (a form post, a link) and waits
+// until that page has loaded: a mark set on the old page must be gone.
+func (tb *tab) navigate(what string, steps ...chromedp.Action[chromedp.Void]) {
+	tb.b.t.Helper()
+	evalIn[bool](tb, "window.__oldPage = true")
+	tb.do(what, steps...)
+	tb.waitJS(what+": the new page", `!window.__oldPage && document.readyState === "complete" && !!window.htmx`)
+}
+
+// clickHX clicks the element sel once htmx has taken over its form (so the
+// click is an htmx request, not a page load).
+func (tb *tab) clickHX(what, sel string) {
+	tb.b.t.Helper()
+	tb.waitJS(what+": htmx ready", fmt.Sprintf(`(() => { const e = document.querySelector(%q); const f = e && e.closest("[hx-post],[hx-get]"); return !!(f && f["htmx-internal-data"] && f["htmx-internal-data"].initHash) })()`, sel))
+	tb.do(what, chromedp.Click(chromedp.CSS(sel)))
 }
 
 // ready waits until the page has loaded and htmx has processed it.
@@ -321,9 +342,9 @@ func TestBrowserOperations(t *testing.T) {
 
 	// Pause and resume swap the table in place: a marker on the window survives.
 	evalIn[bool](org, "window.__noReload = true")
-	org.do("pause sim1", chromedp.Click(chromedp.CSS(`button[aria-label="Pause sim1"]`)))
+	org.clickHX("pause sim1", `button[aria-label="Pause sim1"]`)
 	org.waitJS("sim1 paused", `!!document.querySelector('#modem-sim1 button[aria-label="Resume sim1"]')`)
-	org.do("resume sim1", chromedp.Click(chromedp.CSS(`button[aria-label="Resume sim1"]`)))
+	org.clickHX("resume sim1", `button[aria-label="Resume sim1"]`)
 	org.waitJS("sim1 resumed", `!!document.querySelector('#modem-sim1 button[aria-label="Pause sim1"]')`)
 	if !evalIn[bool](org, "window.__noReload === true") {
 		t.Fatal("pausing reloaded the page")
