@@ -3,6 +3,14 @@
 (function () {
   "use strict";
 
+  // htmxReady makes sure htmx has taken over el's form before a shortcut
+  // clicks it (content swapped in a moment ago is processed after it
+  // settles); otherwise the click would post the form as a page load.
+  function htmxReady(el) {
+    var f = el.closest && el.closest("[hx-post],[hx-get]");
+    if (f && window.htmx && !(f["htmx-internal-data"] && f["htmx-internal-data"].initHash)) window.htmx.process(f);
+  }
+
   function typing(el) {
     if (!el) return false;
     var t = el.tagName;
@@ -76,7 +84,7 @@
       var form = document.activeElement.form;
       var btn = form && form.querySelector("[data-submit-ctrl-enter]");
       e.preventDefault();
-      if (btn && !e.repeat) btn.click();
+      if (btn && !e.repeat) { htmxReady(btn); btn.click(); }
       return;
     }
     if (e.defaultPrevented || e.altKey || e.metaKey || e.ctrlKey) return;
@@ -87,7 +95,7 @@
     var send = e.key === "Enter" && document.querySelector("[data-send]");
     if (send) {
       e.preventDefault();
-      if (!e.repeat && !send.disabled) send.click();
+      if (!e.repeat && !send.disabled) { htmxReady(send); send.click(); }
       return;
     }
     var focusTarget = document.querySelector('[data-focus-key="' + CSS.escape(e.key) + '"]');
@@ -104,7 +112,7 @@
     var target = document.querySelector('[data-key="' + CSS.escape(e.key) + '"]:not([disabled])');
     if (target) {
       e.preventDefault();
-      if (!e.repeat) target.click();
+      if (!e.repeat) { htmxReady(target); target.click(); }
     }
   });
 })();
