@@ -47,7 +47,6 @@ func (d *daemon) mountWeb() error {
 		OptOuts:   d.db,
 		Events:    d.events,
 		Campaigns: d.camp, // nil when the store keeps no campaigns
-
 	})
 	if err != nil {
 		return err
