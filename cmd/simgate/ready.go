@@ -113,7 +113,8 @@ const readinessGrace = 30 * time.Second
 
 // reportReadiness logs "simgate ready" once /readyz's condition holds, and
 // a warning saying what is missing if it does not within readinessGrace
-// (then again each time the reason changes, at most every readinessGrace).
+// (then again each time the reason changes, at most every readinessGrace);
+// under systemd the same goes to STATUS= (systemctl status shows it).
 func (d *daemon) reportReadiness(ctx context.Context) {
 	grace := d.opts.readyGrace
 	if grace <= 0 {
@@ -131,10 +132,13 @@ func (d *daemon) reportReadiness(ctx context.Context) {
 			n := len(d.modems)
 			d.mu.Unlock()
 			d.log.Info("simgate ready", "listen", d.apiAddr, "modems", n, "after", time.Since(start).Round(time.Millisecond).String())
+			_ = d.opts.notify.Notify(fmt.Sprintf("STATUS=ready on %s (%d modems)", d.apiAddr, n))
 			return
 		}
 		if time.Since(start) >= grace && why != warned && time.Since(warnedAt) >= grace {
 			d.log.Warn("simgate not ready: messages are accepted and wait", "reason", why)
+			// systemctl status shows it too.
+			_ = d.opts.notify.Notify("STATUS=serving on " + d.apiAddr + ", not ready: " + why)
 			warned, warnedAt = why, time.Now()
 		}
 		select {

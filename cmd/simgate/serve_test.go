@@ -398,12 +398,20 @@ func TestServeNotifiesSystemd(t *testing.T) {
 	if got := readDatagram(t, conn); !strings.HasPrefix(got, "READY=1\n") {
 		t.Fatalf("first notification %q, want READY=1", got)
 	}
-	if got := readDatagram(t, conn); got != "WATCHDOG=1" {
+	// STATUS= lines (readiness) may come in between.
+	next := func() string {
+		for {
+			if got := readDatagram(t, conn); !strings.HasPrefix(got, "STATUS=") {
+				return got
+			}
+		}
+	}
+	if got := next(); got != "WATCHDOG=1" {
 		t.Fatalf("then %q, want WATCHDOG=1", got)
 	}
 	g.stop(t)
 	for {
-		got := readDatagram(t, conn)
+		got := next()
 		if got == "STOPPING=1" {
 			break
 		}
@@ -483,12 +491,23 @@ func TestServeCheckPorts(t *testing.T) {
 // port's path included), and the modem's last_error names the path.
 func TestServeSaysWhatIsMissing(t *testing.T) {
 	const ghost = "/dev/simgate-test-ghost"
+	conn, path := listenNotify(t)
 	g := startGateway(t, 1, 0, func(c *Config) {
 		c.Modems = append(c.Modems, ModemConfig{Name: "ghost", Port: ghost})
-	}, func(o *serveOptions) { o.readyGrace = 100 * time.Millisecond })
+	}, func(o *serveOptions) {
+		o.readyGrace = 100 * time.Millisecond
+		o.notify = &notifier{socket: path}
+	})
 	waitFor(t, "the not-ready warning", 30*time.Second, func() bool {
 		return strings.Contains(g.logs.String(), "simgate not ready")
 	})
+	// systemctl status says it too.
+	for {
+		got := readDatagram(t, conn)
+		if strings.HasPrefix(got, "STATUS=") && strings.Contains(got, "not ready: no modem can send: ghost: down") {
+			break
+		}
+	}
 	logs := g.logs.String()
 	if !strings.Contains(logs, "ghost: down (no port available: "+ghost+" does not exist)") {
 		t.Errorf("the warning does not say what is missing:\n%s", logs)
