@@ -7,7 +7,6 @@ import (
 	"strconv"
 
 	"github.com/labstack/echo/v4"
-	"github.com/oklog/ulid/v2"
 
 	"github.com/simgate/simgate/api/webhook"
 	"github.com/simgate/simgate/gateway"
@@ -63,7 +62,7 @@ func (s *Server) createWebhook(c echo.Context) error {
 	slices.Sort(wb.Events)
 	secret := webhook.GenerateSecret()
 	w := gateway.Webhook{
-		ID:        "wh_" + ulid.Make().String(),
+		ID:        "wh_" + gateway.NewID(s.now()),
 		URL:       wb.URL,
 		Events:    slices.Compact(wb.Events),
 		Secret:    secret,

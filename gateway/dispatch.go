@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -372,7 +371,7 @@ func (d *Dispatcher) emit(e Event) {
 		return
 	}
 	if e.ID == "" {
-		e.ID = ulid.Make().String()
+		e.ID = NewID(d.now())
 	}
 	if e.Time.IsZero() {
 		e.Time = d.now()

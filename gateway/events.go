@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -101,7 +100,7 @@ func (e *Events) Emit(ctx context.Context, ev Event) {
 		ev.Time = e.now().UTC()
 	}
 	if ev.ID == "" {
-		ev.ID = ulid.MustNew(ulid.Timestamp(ev.Time), ulid.DefaultEntropy()).String()
+		ev.ID = NewID(ev.Time)
 	}
 	if err := e.st.AppendEvent(ctx, ev); err != nil {
 		e.storeErrors.Inc()

@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"time"
-
-	"github.com/oklog/ulid/v2"
 )
 
 // intakeStore is what intake needs of the store.
@@ -115,7 +113,7 @@ func (in *intake) build(ctx context.Context, req SendRequest) (*Message, error) 
 		return nil, err
 	}
 	msg := &Message{
-		ID:             ulid.Make().String(),
+		ID:             NewID(now),
 		Direction:      Outbound,
 		Contact:        to,
 		ContactRaw:     req.To,

@@ -10,7 +10,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/oklog/ulid/v2"
 	"go.etcd.io/bbolt"
 	bbolterrors "go.etcd.io/bbolt/errors"
 
@@ -199,7 +198,7 @@ func prepare(m *gateway.Message) ([]byte, []entry, error) {
 		return nil, nil, gateway.Invalid("message", "missing")
 	}
 	if m.ID == "" {
-		m.ID = ulid.Make().String()
+		m.ID = gateway.NewID(time.Now())
 	}
 	if len(m.ID) > maxIDLen {
 		return nil, nil, gateway.Invalid("id", "longer than %d bytes", maxIDLen)

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simgate/simgate/api/webhook"
 	"github.com/simgate/simgate/gateway"
 	"github.com/simgate/simgate/store"
 )
@@ -267,11 +268,17 @@ func TestServeRefusesNonLoopbackWithoutKeys(t *testing.T) {
 
 func TestServeMetricsWebhooksBackup(t *testing.T) {
 	// A webhook receiver on loopback, allowed explicitly.
+	const hookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	got := make(chan http.Header, 16)
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if bytes.Contains(body, []byte(`"message.sent"`)) {
-			got <- r.Header.Clone()
+			h := r.Header.Clone()
+			// The secret reached the deliverer from memory: the signature verifies.
+			if err := webhook.Verify(hookSecret, r.Header, body, time.Minute); err != nil {
+				h.Set("X-Verify-Error", err.Error())
+			}
+			got <- h
 		}
 	}))
 	defer recv.Close()
@@ -291,6 +298,9 @@ func TestServeMetricsWebhooksBackup(t *testing.T) {
 	case h := <-got:
 		if h.Get("webhook-signature") == "" || h.Get("webhook-id") == "" {
 			t.Errorf("delivery without Standard Webhooks headers: %v", h)
+		}
+		if e := h.Get("X-Verify-Error"); e != "" {
+			t.Errorf("the delivery's signature does not verify with the configured secret: %s", e)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatalf("no message.sent delivery to the configured webhook; logs:\n%s", g.logs.String())
@@ -330,6 +340,11 @@ func TestServeMetricsWebhooksBackup(t *testing.T) {
 	db.Close()
 	if err != nil || m.Body != "hook me" {
 		t.Fatalf("backup lacks the message: %v", err)
+	}
+	// The configured webhook's secret is in memory only, never in the store
+	// and so never in a backup.
+	if raw, err := os.ReadFile(copyPath); err != nil || bytes.Contains(raw, []byte(strings.TrimPrefix(hookSecret, "whsec_"))) {
+		t.Errorf("the backup holds the configured webhook secret (read err %v)", err)
 	}
 	// Without an admin key the endpoint refuses.
 	req, _ := http.NewRequest("GET", g.base+backupPath, nil)

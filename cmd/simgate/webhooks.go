@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,22 +19,26 @@ import (
 
 // hookSync keeps the webhooks of the configuration file in the store
 // (Source "config"; those added through the API are left alone) and runs
-// the webhook deliverer.
+// the webhook deliverer. The store keeps a config webhook's ID, URL and
+// events, never its secret: the secret stays in memory (it came from the
+// environment or a file, and would otherwise be copied into every backup);
+// the deliverer sees the store through secretStore, which adds it.
 type hookSync struct {
-	st     gateway.WebhookStore
-	log    *slog.Logger
-	del    *webhook.Deliverer
-	cancel context.CancelFunc
-	done   chan struct{}
+	st      gateway.WebhookStore
+	secrets *configSecrets
+	log     *slog.Logger
+	del     *webhook.Deliverer
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 // newHookSync stores cfg's webhooks, subscribes a Deliverer to ev and runs it.
 func newHookSync(ctx context.Context, cfg Config, st webhook.Store, ev *gateway.Events, log *slog.Logger, reg prometheus.Registerer) (*hookSync, error) {
-	h := &hookSync{st: st, log: log}
+	h := &hookSync{st: st, secrets: &configSecrets{byID: map[string]string{}}, log: log}
 	if _, err := h.Sync(ctx, cfg); err != nil {
 		return nil, err
 	}
-	del, err := webhook.New(webhook.Config{Allow: cfg.WebhookAllowPrefixes(), CallbackSecret: cfg.CallbackSecret}, st, log, reg)
+	del, err := webhook.New(webhook.Config{Allow: cfg.WebhookAllowPrefixes(), CallbackSecret: cfg.CallbackSecret}, secretStore{st, h.secrets}, log, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -71,6 +76,7 @@ func (h *hookSync) Sync(ctx context.Context, cfg Config) (string, error) {
 	}
 	var added, removed, updated int
 	keep := map[string]bool{}
+	secrets := map[string]string{}
 	for _, wc := range cfg.Webhooks {
 		id := configHookID(wc.URL)
 		keep[id] = true
@@ -78,21 +84,27 @@ func (h *hookSync) Sync(ctx context.Context, cfg Config) (string, error) {
 		for i, e := range wc.Events {
 			evs[i] = gateway.EventType(e)
 		}
-		w := gateway.Webhook{ID: id, URL: wc.URL, Events: evs, Secret: wc.Secret, Source: "config", CreatedAt: time.Now().UTC()}
+		secrets[id] = wc.Secret
+		w := gateway.Webhook{ID: id, URL: wc.URL, Events: evs, Source: "config", CreatedAt: time.Now().UTC()}
 		old, ok := byID[id]
-		if ok {
-			if old.URL == w.URL && old.Secret == w.Secret && slices.Equal(old.Events, w.Events) {
-				continue
+		prev, had := h.secrets.get(id)
+		switch {
+		case !ok:
+			added++
+		case old.URL == w.URL && old.Secret == "" && slices.Equal(old.Events, w.Events):
+			if had && prev != wc.Secret {
+				updated++ // only the secret changed: nothing to store
 			}
+			continue
+		default: // changed, or a secret stored by an older version to scrub
 			w.CreatedAt = old.CreatedAt
 			updated++
-		} else {
-			added++
 		}
 		if err := h.st.PutWebhook(ctx, w); err != nil {
 			return "", fmt.Errorf("webhooks[%s]: %w", wc.URL, err)
 		}
 	}
+	h.secrets.set(secrets)
 	for id := range byID {
 		if keep[id] {
 			continue
@@ -128,4 +140,48 @@ func (h *hookSync) Close() {
 	if err := h.del.Close(); err != nil {
 		h.log.Warn("webhook deliverer close", "err", err)
 	}
+}
+
+// configSecrets are the secrets of the configuration's webhooks, by ID.
+type configSecrets struct {
+	mu   sync.RWMutex
+	byID map[string]string
+}
+
+func (c *configSecrets) get(id string) (string, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	s, ok := c.byID[id]
+	return s, ok
+}
+
+func (c *configSecrets) set(m map[string]string) {
+	c.mu.Lock()
+	c.byID = m
+	c.mu.Unlock()
+}
+
+// secretStore is the store as the deliverer sees it: config webhooks carry
+// their secrets from memory.
+type secretStore struct {
+	webhook.Store
+	secrets *configSecrets
+}
+
+// ListWebhooks lists the stored webhooks, the config ones with their secrets.
+func (s secretStore) ListWebhooks(ctx context.Context) ([]gateway.Webhook, error) {
+	return s.fill(s.Store.ListWebhooks(ctx))
+}
+
+// fill gives the config webhooks of ws their secrets.
+func (s secretStore) fill(ws []gateway.Webhook, err error) ([]gateway.Webhook, error) {
+	if err != nil {
+		return nil, err
+	}
+	for i := range ws {
+		if ws[i].Source == "config" {
+			ws[i].Secret, _ = s.secrets.get(ws[i].ID)
+		}
+	}
+	return ws, nil
 }
