@@ -46,12 +46,13 @@ if info=$(go mod download -json golang.org/x/vulndb@latest 2>"$cache/download.er
 		rm -rf "$db.tmp"
 		"$indexdb" -vulns "$src/data/osv" -out "$db.tmp"
 		mv "$db.tmp" "$db"
-		# Keep the two newest databases.
-		ls -1dt "$cache"/v0.0.0-* 2>/dev/null | tail -n +3 | xargs -r rm -rf
+		# Keep the two newest databases (and no half-built one).
+		ls -1dt "$cache"/v0.0.0-* 2>/dev/null | grep -v '\.tmp$' | tail -n +3 | xargs -r rm -rf
 		find "$cache" -maxdepth 1 -name 'indexdb-*' ! -name "indexdb-$version" -delete
 	fi
 else
-	db=$(ls -1dt "$cache"/v0.0.0-* 2>/dev/null | head -n 1 || true)
+	db=$(ls -1t "$cache"/v0.0.0-*/index/modules.json 2>/dev/null | head -n 1 || true)
+	db=${db%/index/modules.json}
 	[[ -n "$db" ]] || { cat "$cache/download.err" >&2; echo "govulncheck: no vulndb: the module proxy cannot be reached and none is cached" >&2; exit 1; }
 	echo "govulncheck: the module proxy cannot be reached; using the cached $(basename "$db")" >&2
 fi
