@@ -310,8 +310,6 @@ func (db *DB) AddContacts(ctx context.Context, campaignID string, first int64, c
 	err := db.update(ctx, func(tx *bbolt.Tx) error {
 		clear(dups)
 		p := prefix(campaignID)
-		// Added in this transaction so far are seen by the cell index
-		// (bbolt reads its own writes): duplicates within the batch too.
 		// Check before writing: a rejected write must leave nothing behind.
 		for id := first; id < first+int64(len(contacts)); id++ {
 			if tx.Bucket(bCmpContacts).Get(cat(p, id8(id))) != nil {
@@ -320,16 +318,15 @@ func (db *DB) AddContacts(ctx context.Context, campaignID string, first int64, c
 		}
 		next := first
 		for i, c := range contacts {
-			if dups[i] != 0 {
+			// Earlier contacts of this batch are in the index already
+			// (bbolt reads its own writes): duplicates within it too.
+			if v := tx.Bucket(bCmpIxCell).Get(cat(p, []byte(c.Cell))); v != nil {
+				dups[i] = int64(binary.BigEndian.Uint64(v))
+				c.ID = 0
 				continue
 			}
 			c.CampaignID, c.ID = campaignID, next
 			next++
-			if v := tx.Bucket(bCmpIxCell).Get(cat(p, []byte(c.Cell))); v != nil {
-				dups[i] = int64(binary.BigEndian.Uint64(v)) // an earlier contact of this batch
-				next--
-				continue
-			}
 			if err := putContact(tx, nil, c); err != nil {
 				return err
 			}

@@ -92,11 +92,12 @@ func windowAt(h Hours, zone string, now time.Time) Window {
 // ZoneOf returns the IANA zone of an E.164 number when libphonenumber knows
 // exactly one, else the zone of a US zip code, else "".
 func ZoneOf(cell, zip string) string {
-	if num, err := phonenumbers.Parse(cell, ""); err == nil {
-		if zs, err := phonenumbers.GetTimezonesForNumber(num); err == nil && len(zs) == 1 && zs[0] != phonenumbers.UNKNOWN_TIMEZONE {
+	if strings.HasPrefix(cell, "+") {
+		// The prefix table needs no parse: cell is already E.164.
+		if zs, err := phonenumbers.GetTimezonesForPrefix(cell); err == nil && len(zs) == 1 && zs[0] != phonenumbers.UNKNOWN_TIMEZONE {
 			return zs[0]
 		}
-		if num.GetCountryCode() != 1 {
+		if !strings.HasPrefix(cell, "+1") {
 			return ""
 		}
 	}

@@ -174,7 +174,9 @@ func (s *Service) Import(ctx context.Context, a Actor, id string, r io.Reader, o
 }
 
 // importRows streams r into the store. It returns the next free contact ID
-// and the custom columns.
+// and the custom columns. Reading and checking rows (parsing numbers is
+// the costly part) runs in its own goroutine, one batch ahead of the store
+// writes, so that both cores work.
 func (s *Service) importRows(ctx context.Context, c *Campaign, rep *ImportReport, r io.Reader, opts ImportOptions) (int64, []string, error) {
 	rd, err := NewReader(r)
 	if err != nil {
@@ -193,26 +195,42 @@ func (s *Service) importRows(ctx context.Context, c *Campaign, rep *ImportReport
 		}
 		required = sc.Required()
 	}
+	optedOut, err := s.optOutSet(ctx)
+	if err != nil {
+		return 0, nil, fmt.Errorf("import: opt-outs: %w", err)
+	}
+	pctx, stop := context.WithCancel(ctx)
+	defer stop()
+	batches := make(chan *rowBatch, 2)
+	go s.readRows(pctx, c.ID, rep.ID, rd, required, optedOut, opts.BatchSize, batches)
+	defer func() {
+		stop()
+		for range batches { // let the reader finish
+		}
+	}()
+
 	first := c.Importing.FirstID
 	next := first
-	batch := make([]*Contact, 0, opts.BatchSize)
-	lines := make([]Row, 0, opts.BatchSize)
-	var rejects []Reject
-	now := s.now().UTC()
-
-	flush := func() error {
-		if err := ctx.Err(); err != nil {
-			return err
+	for b := range batches {
+		if b.err != nil {
+			return 0, nil, b.err
 		}
-		if len(batch) > 0 {
-			dups, err := s.st.AddContacts(ctx, c.ID, next, batch)
+		if err := ctx.Err(); err != nil {
+			return 0, nil, err
+		}
+		rep.Rows += b.rows
+		rep.InvalidNumber += b.invalid
+		rep.MissingField += b.missing
+		rejects := b.rejects
+		if len(b.contacts) > 0 {
+			dups, err := s.st.AddContacts(ctx, c.ID, next, b.contacts)
 			if err != nil {
-				return fmt.Errorf("import: store contacts: %w", err)
+				return 0, nil, fmt.Errorf("import: store contacts: %w", err)
 			}
 			for i, d := range dups {
 				if d == 0 {
 					next++
-					if batch[i].OptedOut {
+					if b.contacts[i].OptedOut {
 						rep.OptedOut++
 					} else {
 						rep.Imported++
@@ -221,36 +239,65 @@ func (s *Service) importRows(ctx context.Context, c *Campaign, rep *ImportReport
 				}
 				reason, detail := RejectDuplicateInCampaign, fmt.Sprintf("the campaign has this number already (contact %d)", d)
 				if d >= first {
-					reason, detail = RejectDuplicateInFile, fmt.Sprintf("this number is on line %d already", s.lineOf(ctx, c.ID, batch, lines, d))
+					reason, detail = RejectDuplicateInFile, fmt.Sprintf("this number is on line %d already", s.lineOf(ctx, c.ID, b.contacts, d))
 					rep.DuplicateInFile++
 				} else {
 					rep.DuplicateInCampaign++
 				}
-				rejects = append(rejects, Reject{Line: lines[i].Line, Reason: reason, Detail: detail, Cell: lines[i].Cell})
+				rejects = append(rejects, Reject{Line: b.contacts[i].Line, Reason: reason, Detail: detail, Cell: b.cells[i]})
 			}
 		}
 		if len(rejects) > 0 {
 			slices.SortFunc(rejects, func(a, b Reject) int { return a.Line - b.Line })
 			if err := s.st.AddRejects(ctx, c.ID, rep.ID, rejects); err != nil {
-				return fmt.Errorf("import: store rejected rows: %w", err)
+				return 0, nil, fmt.Errorf("import: store rejected rows: %w", err)
 			}
 		}
-		batch, lines, rejects = batch[:0], lines[:0], rejects[:0]
 		if opts.Progress != nil {
 			opts.Progress(rep.Rows)
 		}
-		return nil
 	}
+	return next, custom, nil
+}
 
+// rowBatch is a batch of checked rows: the contacts to store (with the
+// cell as written, for the report) and the rows already rejected.
+type rowBatch struct {
+	contacts               []*Contact
+	cells                  []string
+	rejects                []Reject
+	rows, invalid, missing int
+	err                    error
+}
+
+// readRows reads rd into batches of up to size contacts, then closes out.
+// A read error is the last batch's err.
+func (s *Service) readRows(ctx context.Context, campaignID, importID string, rd *Reader, required []string,
+	optedOut func(context.Context, string) (bool, error), size int, out chan<- *rowBatch) {
+	defer close(out)
+	now := s.now().UTC()
+	b := &rowBatch{}
+	send := func() bool {
+		select {
+		case out <- b:
+			b = &rowBatch{}
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
 	for {
 		row, err := rd.Next()
 		if errors.Is(err, io.EOF) {
-			break
+			send()
+			return
 		}
 		if err != nil {
-			return 0, nil, err
+			b.err = err
+			send()
+			return
 		}
-		rep.Rows++
+		b.rows++
 		cell, err := gateway.NormalizeNumber(row.Cell, s.cfg.DefaultRegion)
 		if err != nil {
 			reason := "is empty"
@@ -258,52 +305,77 @@ func (s *Service) importRows(ctx context.Context, c *Campaign, rep *ImportReport
 			if errors.As(err, &ve) {
 				reason = ve.Reason
 			}
-			rep.InvalidNumber++
-			rejects = append(rejects, Reject{Line: row.Line, Reason: RejectInvalidNumber, Detail: "the number " + reason, Cell: row.Cell})
+			b.invalid++
+			b.rejects = append(b.rejects, Reject{Line: row.Line, Reason: RejectInvalidNumber, Detail: "the number " + reason, Cell: row.Cell})
 			continue
 		}
 		ct := &Contact{
-			CampaignID: c.ID, ExternalID: row.ExternalID, FirstName: row.FirstName, LastName: row.LastName,
+			CampaignID: campaignID, ExternalID: row.ExternalID, FirstName: row.FirstName, LastName: row.LastName,
 			Cell: cell, Zip: row.Zip, Fields: row.Fields, Status: StatusNeedsMessage,
-			ImportID: rep.ID, Line: row.Line, UpdatedAt: now,
+			ImportID: importID, Line: row.Line, UpdatedAt: now,
 		}
 		if cell != row.Cell {
 			ct.CellRaw = row.Cell
 		}
 		if miss := missing(ct, required); miss != "" {
-			rep.MissingField++
-			rejects = append(rejects, Reject{Line: row.Line, Reason: RejectMissingField, Detail: "no value for {" + miss + "}, which the script needs", Cell: row.Cell})
+			b.missing++
+			b.rejects = append(b.rejects, Reject{Line: row.Line, Reason: RejectMissingField, Detail: "no value for {" + miss + "}, which the script needs", Cell: row.Cell})
 			continue
 		}
-		out, err := s.opt.OptedOut(ctx, cell)
+		out, err := optedOut(ctx, cell)
 		if err != nil {
-			return 0, nil, fmt.Errorf("import: opt-out check: %w", err)
+			b.err = fmt.Errorf("import: opt-out check: %w", err)
+			send()
+			return
 		}
 		if out {
 			ct.OptedOut, ct.Status = true, StatusOptedOut
 		}
 		ct.TimeZone = ZoneOf(cell, row.Zip)
-		row.Fields = nil
-		batch = append(batch, ct)
-		lines = append(lines, row)
-		if len(batch) >= opts.BatchSize {
-			if err := flush(); err != nil {
-				return 0, nil, err
-			}
+		b.contacts = append(b.contacts, ct)
+		b.cells = append(b.cells, row.Cell)
+		if len(b.contacts) >= size && !send() {
+			return
 		}
 	}
-	if err := flush(); err != nil {
-		return 0, nil, err
+}
+
+// maxOptOutSet is the longest suppression list an import holds in memory
+// (about 40 bytes a number); a longer one is asked number by number.
+const maxOptOutSet = 1_000_000
+
+// optOutSet returns a check of the suppression list for an import: a set
+// read once when the list is not too long (an opt-out added meanwhile still
+// reaches the contact: Notify closes it in every campaign, and the
+// dispatcher re-checks before sending), else the store's point lookup.
+func (s *Service) optOutSet(ctx context.Context) (func(context.Context, string) (bool, error), error) {
+	set := map[string]struct{}{}
+	after := ""
+	for len(set) <= maxOptOutSet {
+		page, err := s.opt.ListOptOuts(ctx, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range page {
+			set[o.Number] = struct{}{}
+		}
+		if len(page) < 1000 {
+			return func(_ context.Context, n string) (bool, error) {
+				_, ok := set[n]
+				return ok, nil
+			}, nil
+		}
+		after = page[len(page)-1].Number
 	}
-	return next, custom, nil
+	return s.opt.OptedOut, nil
 }
 
 // lineOf is the file line of contact id: from this batch if it is there,
 // else the stored contact's.
-func (s *Service) lineOf(ctx context.Context, campaignID string, batch []*Contact, lines []Row, id int64) int {
-	for i, c := range batch {
+func (s *Service) lineOf(ctx context.Context, campaignID string, batch []*Contact, id int64) int {
+	for _, c := range batch {
 		if c.ID == id {
-			return lines[i].Line
+			return c.Line
 		}
 	}
 	if ct, err := s.st.Contact(ctx, campaignID, id); err == nil {

@@ -29,6 +29,8 @@ type MessageReader interface {
 type OptOuts interface {
 	OptedOut(ctx context.Context, number string) (bool, error)
 	AddOptOut(ctx context.Context, o gateway.OptOut) error
+	// ListOptOuts lists entries ordered by number, after the given one.
+	ListOptOuts(ctx context.Context, after string, limit int) ([]gateway.OptOut, error)
 }
 
 // Fleet tells a modem's own number (for exports). gateway.Dispatcher has it.
