@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/simgate/simgate/gateway"
 )
 
 func runCLI(args ...string) (code int, stdout, stderr string) {
@@ -42,6 +44,15 @@ func TestHelpEverywhere(t *testing.T) {
 	}
 	if code, stdout, stderr := runCLI("messages", "-nope"); code != 2 || stdout != "" || !strings.Contains(stderr, "Usage: simgate messages") {
 		t.Errorf("bad flag: exit %d, usage not on stderr:\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	// Every event type an example names is a real one.
+	_, out, _ := runCLI("webhooks", "-h")
+	for _, m := range regexp.MustCompile(`(?m)^  simgate webhooks .*-events (\S+)`).FindAllStringSubmatch(out, -1) {
+		for _, e := range strings.Split(m[1], ",") {
+			if !gateway.EventType(e).Known() {
+				t.Errorf("webhooks -h shows event type %q, which does not exist", e)
+			}
+		}
 	}
 	// The key formats shown are the real ones: sg_ secrets, key_ IDs.
 	for _, args := range [][]string{{"send", "-h"}, {"keys", "-h"}, {"keys", "revoke", "-h"}} {

@@ -160,7 +160,7 @@ func cmdOptOuts(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 func cmdWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("webhooks", "[flags] [-add URL [-events LIST] | -remove ID]", `  simgate webhooks                                       the endpoints (admin key)
-  simgate webhooks -add https://crm.example.org/sms -events message.received,opt_out
+  simgate webhooks -add https://crm.example.org/sms -events message.received,optout.added
   simgate webhooks -remove wh_01JD3Y8Q6V8M3ZKX7ZQ5H2W1AB
 
 The signing secret of an endpoint added here is printed once. Endpoints
