@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -1187,6 +1188,9 @@ func (q *LocalQueue) Recover(ctx context.Context) ([]*Message, error) {
 			return nil, fmt.Errorf("queue %s: %w", id, err)
 		}
 	}
+	// Decoding the backlog made garbage many times the index's size, once:
+	// give it back to the system now rather than hold the peak for minutes.
+	debug.FreeOSMemory()
 	return unknown, nil
 }
 

@@ -501,6 +501,10 @@ func matches(f gateway.MessageFilter, m *gateway.Message) bool {
 // activeChunk is how many messages ActiveMessages loads per read transaction.
 const activeChunk = 256
 
+// releaseAfter is how many messages ActiveMessages loads between two
+// releases of the mapped pages.
+const releaseAfter = 16384
+
 // ActiveMessages calls fn for every outbound message whose status is not
 // terminal, oldest first within each status. It reads the ids of the
 // non-terminal entries of the status index in one read transaction (terminal
@@ -545,6 +549,7 @@ func (db *DB) ActiveMessages(ctx context.Context, fn func(*gateway.Message) erro
 	if err != nil {
 		return db.fail("active_messages", err)
 	}
+	loaded := 0
 	for len(ids) > 0 {
 		n := min(len(ids), activeChunk)
 		chunk := ids[:n]
@@ -576,6 +581,14 @@ func (db *DB) ActiveMessages(ctx context.Context, fn func(*gateway.Message) erro
 			}
 			if err := fn(m); err != nil {
 				return err
+			}
+		}
+		// Give back the pages read so far every releaseAfter messages, so
+		// that a large backlog is never resident all at once.
+		if loaded += n; loaded >= releaseAfter {
+			loaded = 0
+			if err := db.ReleaseMapped(); err != nil {
+				db.log.Warn("release mapped pages", "err", err)
 			}
 		}
 	}

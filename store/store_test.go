@@ -171,13 +171,17 @@ func TestBatchSurvivesAFailingWrite(t *testing.T) {
 
 // With MaxBatchDelay the committer waits for more writers; all commit.
 func TestMaxBatchDelay(t *testing.T) {
-	db, err := Open(filepath.Join(t.TempDir(), "d.db"), Options{MaxBatchDelay: 2 * time.Millisecond})
+	// A delay far longer than the test: the first write's batch can only
+	// be committed by filling up, that is by waiting for the writers that
+	// come after it. Without the delay it would be committed alone.
+	db, err := Open(filepath.Join(t.TempDir(), "d.db"), Options{MaxBatchDelay: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	before := db.batches.Load()
 	var wg sync.WaitGroup
-	for i := range 100 {
+	write := func(i int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -186,9 +190,24 @@ func TestMaxBatchDelay(t *testing.T) {
 			}
 		}()
 	}
+	write(0)
+	// The committer has taken the first write and waits for company.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(db.writes) > 0 || db.batches.Load() != before {
+		if time.Now().After(deadline) || db.batches.Load() != before {
+			t.Fatalf("the first write was committed alone (%d batches): MaxBatchDelay did not wait", db.batches.Load()-before)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i := 1; i < maxBatchOps; i++ {
+		write(i)
+	}
 	wg.Wait()
-	if all := listAll(t, db, gateway.MessageFilter{Limit: 500}); len(all) != 100 {
-		t.Errorf("%d stored", len(all))
+	if got := db.batches.Load() - before; got != 1 {
+		t.Errorf("%d writes took %d batches, want 1 (they arrived within MaxBatchDelay)", maxBatchOps, got)
+	}
+	if n, err := db.CountByStatus(ctx); err != nil || n[gateway.StatusQueued] != maxBatchOps {
+		t.Errorf("stored %v, %v; want %d queued", n, err, maxBatchOps)
 	}
 }
 

@@ -59,7 +59,7 @@ func crashPartText(n, k, parts int) string {
 }
 
 // buildBinary builds cmd/simgate into dir.
-func buildBinary(t *testing.T, dir string) string {
+func buildBinary(t testing.TB, dir string) string {
 	t.Helper()
 	bin := filepath.Join(dir, "simgate")
 	cmd := exec.Command("go", "build", "-o", bin, ".")
@@ -70,7 +70,7 @@ func buildBinary(t *testing.T, dir string) string {
 	return bin
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
