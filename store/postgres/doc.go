@@ -48,6 +48,35 @@
 // ends (bounded by Options.WriteTimeout), so that its outcome is known.
 // Serialization failures and deadlocks are retried.
 //
+// # The queue (several nodes)
+//
+// Queue (queue.go) implements gateway.Queue over the messages table, for
+// nodes sharing one database; migration 0003 adds its columns. The message
+// row is the truth: columns derived from the record say whether it waits
+// (q_waiting, q_parts), when it is ready (q_ready_ns), its priority, From
+// and the SIM its earlier parts used (q_pin); the claim columns hold the
+// lease (q_node, q_epoch, q_until_ns). Claim chooses and locks candidates
+// in one statement (FOR UPDATE SKIP LOCKED over the partial index
+// messages_queue, joined to the contact's sticky binding, the binding
+// SIM's gone mark and provisional bindings), checks texting windows in Go
+// and assigns the first open one in the same transaction, bumping the
+// epoch. Every later transition locks the row and checks node and epoch
+// (and, before submitting, that the lease has not lapsed): a claim taken
+// over by another node fails with gateway.ErrClaimLost and changes
+// nothing. Once a part is submitting the claim holds until its node dies.
+// Each node renews a row in queue_nodes every LeaseTTL/3 (default 30 s);
+// every node reaps the nodes whose row lapsed (Reap): their submitting
+// parts become unknown, their assigned ones queued, their modems gone, so
+// that the contacts bound to those SIMs may be claimed by live ones (the
+// move is recorded on the sticky binding when the new SIM submits). A
+// reaped node that comes back renews its row again and its SIMs stop being
+// gone. Wake-ups go through LISTEN/NOTIFY on a channel per schema.
+//
+// Not yet: the queue is not wired into the dispatcher (gateway's
+// Dispatcher builds its LocalQueue), so a daemon still runs one node per
+// database (Options.Exclusive). Retry's avoid and a From group that rules
+// out the bound SIM are not honoured by Claim.
+//
 // # Errors
 //
 // Errors wrap the gateway sentinels: gateway.ErrNotFound,

@@ -103,15 +103,48 @@ func prepare(m *gateway.Message) ([]byte, error) {
 
 // insertMessageSQL stores a message and its part_mrs rows in one statement.
 const insertMessageSQL = `WITH m AS (
-	INSERT INTO messages (id, created_ns, direction, status, contact, modem, agent, idem_key, data)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id)
+	INSERT INTO messages (id, created_ns, direction, status, contact, modem, agent, idem_key, data,
+		q_waiting, q_ready_ns, q_expires_ns, q_priority, q_parts, q_from, q_pin)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $14, $15, $16, $17, $18, $19, $20) RETURNING id)
 INSERT INTO part_mrs (modem, mr, submitted_ns, message_id, seq)
 SELECT u.modem, u.mr, u.ns, m.id, u.seq FROM m, unnest($10::text[], $11::int[], $12::bigint[], $13::int[]) AS u(modem, mr, ns, seq)`
 
 func insertMessageArgs(m *gateway.Message, raw []byte) []any {
 	modems, mrs, ns, seqs := mrArrays(mrRows(m))
+	q := queueColumns(m)
 	return []any{m.ID, nanos(m.CreatedAt), string(m.Direction), string(m.Status), nullable(m.Contact), nullable(m.Modem),
-		nullable(m.Agent), nullBytes(m.IdempotencyKey), raw, modems, mrs, ns, seqs}
+		nullable(m.Agent), nullBytes(m.IdempotencyKey), raw, modems, mrs, ns, seqs,
+		q.waiting, q.readyNS, q.expiresNS, q.priority, q.parts, q.from, q.pin}
+}
+
+// queueCols are the queue's columns of a message (derived from it).
+type queueCols struct {
+	waiting            bool
+	readyNS, expiresNS int64
+	priority, parts    int
+	from, pin          string
+}
+
+// queueColumns derives the queue's columns of m: it waits while it is
+// outbound, not final and has a part queued or assigned; it is pinned to
+// the modem its earlier parts went out on.
+func queueColumns(m *gateway.Message) queueCols {
+	q := queueCols{priority: m.Priority, from: m.From, readyNS: max(nanos(m.SendAt), nanos(m.NextAttemptAt), 0)}
+	if !m.ExpiresAt.IsZero() {
+		q.expiresNS = nanos(m.ExpiresAt)
+	}
+	for _, p := range m.Parts {
+		switch p.State {
+		case gateway.PartQueued, gateway.PartAssigned:
+			q.parts++
+		case gateway.PartSubmitting, gateway.PartSubmitted, gateway.PartDelivered, gateway.PartUnknown:
+			if q.pin == "" {
+				q.pin = p.Modem
+			}
+		}
+	}
+	q.waiting = m.Direction == gateway.Outbound && !m.Status.Terminal() && q.parts > 0
+	return q
 }
 
 // existsErr says which of m's unique values is taken.
@@ -221,7 +254,8 @@ func (db *DB) MessageByIdempotencyKey(ctx context.Context, key string) (*gateway
 // was read (version), moving its part_mrs rows: rows the new message lacks
 // are deleted, new ones inserted (the two sets are disjoint).
 const updateMessageSQL = `WITH u AS (
-	UPDATE messages SET direction = $3, status = $4, contact = $5, modem = $6, agent = $7, idem_key = $8, data = $9, version = version + 1
+	UPDATE messages SET direction = $3, status = $4, contact = $5, modem = $6, agent = $7, idem_key = $8, data = $9, version = version + 1,
+		q_waiting = $15, q_ready_ns = $16, q_expires_ns = $17, q_priority = $18, q_parts = $19, q_from = $20, q_pin = $21
 	WHERE id = $1 AND version = $2 RETURNING id),
 d AS (
 	DELETE FROM part_mrs p USING u WHERE p.message_id = u.id AND $14
@@ -278,12 +312,8 @@ func (db *DB) UpdateMessage(ctx context.Context, id string, fn func(*gateway.Mes
 		if err != nil {
 			return nil, fmt.Errorf("encode message: %w", err)
 		}
-		newRows := mrRows(m)
-		changed := !slices.Equal(mrRows(old), newRows)
-		modems, mrs, ns, seqs := mrArrays(newRows)
 		var n int
-		err = db.pool.QueryRow(wctx, updateMessageSQL, id, version, string(m.Direction), string(m.Status), nullable(m.Contact),
-			nullable(m.Modem), nullable(m.Agent), nullBytes(m.IdempotencyKey), raw, modems, mrs, ns, seqs, changed).Scan(&n)
+		err = db.pool.QueryRow(wctx, updateMessageSQL, updateMessageArgs(id, version, m, raw, old)...).Scan(&n)
 		if err != nil {
 			return nil, db.fail("update_message", existsErr(m, mapErr(err)))
 		}
@@ -292,6 +322,18 @@ func (db *DB) UpdateMessage(ctx context.Context, id string, fn func(*gateway.Mes
 		}
 		// Someone else updated it meanwhile: read it again.
 	}
+}
+
+// updateMessageArgs are the arguments of updateMessageSQL storing m (raw)
+// over old, read at version.
+func updateMessageArgs(id string, version int64, m *gateway.Message, raw []byte, old *gateway.Message) []any {
+	newRows := mrRows(m)
+	changed := !slices.Equal(mrRows(old), newRows)
+	modems, mrs, ns, seqs := mrArrays(newRows)
+	q := queueColumns(m)
+	return []any{id, version, string(m.Direction), string(m.Status), nullable(m.Contact),
+		nullable(m.Modem), nullable(m.Agent), nullBytes(m.IdempotencyKey), raw, modems, mrs, ns, seqs, changed,
+		q.waiting, q.readyNS, q.expiresNS, q.priority, q.parts, q.from, q.pin}
 }
 
 // ListMessages lists the messages matching f, newest first (oldest first if

@@ -1,0 +1,923 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/simgate/simgate/gateway"
+)
+
+var _ gateway.Queue = (*Queue)(nil)
+
+// QueueConfig configures a Queue.
+type QueueConfig struct {
+	// Node names this node; unique among the nodes sharing the database.
+	Node string
+	// LeaseTTL is how long a claim that has not started submitting, and a
+	// node that stopped renewing its lease, hold their work (default 30s).
+	// A node renews its lease every LeaseTTL/3.
+	LeaseTTL time.Duration
+	// OnUnknown hears the messages the reaper made unknown (their node
+	// died while a part was submitting): the caller emits message.unknown.
+	OnUnknown func([]*gateway.Message)
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Logger (nil discards).
+	Logger *slog.Logger
+}
+
+// Queue is gateway.Queue over PostgreSQL, shared by several nodes (see
+// doc.go, "The queue"). NewQueue starts the node's lease renewal, the
+// reaper of dead nodes and the LISTEN loop; Close stops them.
+type Queue struct {
+	db      *DB
+	cfg     QueueConfig
+	log     *slog.Logger
+	channel string // NOTIFY channel of this schema
+
+	mu   sync.Mutex
+	wake map[string]chan struct{}
+	mine map[string]bool // modems that claimed through this node
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// NewQueue registers node cfg.Node and starts its background work.
+func (db *DB) NewQueue(ctx context.Context, cfg QueueConfig) (*Queue, error) {
+	if cfg.Node == "" {
+		return nil, gateway.Invalid("node", "required")
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = 30 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	q := &Queue{db: db, cfg: cfg, log: cfg.Logger, channel: "simgate_queue_" + db.schema,
+		wake: map[string]chan struct{}{}, mine: map[string]bool{}}
+	if q.log == nil {
+		q.log = slog.New(slog.DiscardHandler)
+	}
+	if err := q.heartbeat(ctx); err != nil {
+		return nil, err
+	}
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	q.cancel = cancel
+	q.wg.Add(2)
+	go q.leaseLoop(bg)
+	go q.listenLoop(bg)
+	return q, nil
+}
+
+// Close stops the node's background work (its lease then lapses unless
+// another Queue of the same node renews it).
+func (q *Queue) Close() error {
+	q.cancel()
+	q.wg.Wait()
+	return nil
+}
+
+func (q *Queue) now() time.Time { return q.cfg.Now() }
+
+func (q *Queue) ttl() int64 { return int64(q.cfg.LeaseTTL) }
+
+// heartbeat renews this node's lease and clears the gone mark of its modems.
+func (q *Queue) heartbeat(ctx context.Context) error {
+	until := nanos(q.now()) + q.ttl()
+	return q.db.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO queue_nodes (node, until_ns) VALUES ($1, $2)
+			ON CONFLICT (node) DO UPDATE SET until_ns = excluded.until_ns`, q.cfg.Node, until); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE queue_modems SET gone = false, reason = '' WHERE node = $1 AND gone`, q.cfg.Node)
+		return err
+	})
+}
+
+// leaseLoop renews the lease and reaps dead nodes every LeaseTTL/3.
+func (q *Queue) leaseLoop(ctx context.Context) {
+	defer q.wg.Done()
+	t := time.NewTicker(q.cfg.LeaseTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := q.heartbeat(ctx); err != nil && ctx.Err() == nil {
+			q.log.Warn("queue: renew node lease", "err", err)
+		}
+		if _, err := q.Reap(ctx); err != nil && ctx.Err() == nil {
+			q.log.Warn("queue: reap dead nodes", "err", err)
+		}
+	}
+}
+
+// listenLoop LISTENs on the schema's channel and wakes the modems named in
+// notifications ("" wakes every modem of this node).
+func (q *Queue) listenLoop(ctx context.Context) {
+	defer q.wg.Done()
+	for ctx.Err() == nil {
+		if err := q.listen(ctx); err != nil && ctx.Err() == nil {
+			q.log.Warn("queue: listen", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+func (q *Queue) listen(ctx context.Context) error {
+	c, err := q.db.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	conn := c.Hijack() // a LISTENing session is not returned to the pool
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{q.channel}.Sanitize()); err != nil {
+		return err
+	}
+	q.pokeAll() // what was notified while not listening
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		if n.Payload == "" {
+			q.pokeAll()
+		} else {
+			q.poke(n.Payload)
+		}
+	}
+}
+
+// Wake returns the channel that receives when a message may have become
+// claimable by modem.
+func (q *Queue) Wake(modem string) <-chan struct{} { return q.wakeChan(modem) }
+
+func (q *Queue) wakeChan(modem string) chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	c, ok := q.wake[modem]
+	if !ok {
+		c = make(chan struct{}, 1)
+		q.wake[modem] = c
+	}
+	return c
+}
+
+func (q *Queue) poke(modem string) {
+	select {
+	case q.wakeChan(modem) <- struct{}{}:
+	default:
+	}
+}
+
+func (q *Queue) pokeAll() {
+	q.mu.Lock()
+	cs := make([]chan struct{}, 0, len(q.wake))
+	for _, c := range q.wake {
+		cs = append(cs, c)
+	}
+	q.mu.Unlock()
+	for _, c := range cs {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// notify sends a wake-up for modem ("" = every modem) when tx commits.
+func (q *Queue) notify(ctx context.Context, tx pgx.Tx, modem string) error {
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, q.channel, modem)
+	return err
+}
+
+// Enqueue wakes the workers of every node: the message is already stored.
+func (q *Queue) Enqueue(ctx context.Context, m *gateway.Message) error {
+	if m == nil || !queueColumns(m).waiting {
+		return nil
+	}
+	return q.db.exec(ctx, `SELECT pg_notify($1, '')`, q.channel)
+}
+
+// claimSQL selects, locks and skips past what other claims hold, the
+// messages r.Modem may claim now, best first (see gateway.Queue).
+const claimSQL = `SELECT m.id, m.data, m.version, coalesce(s.modem, ''), coalesce(g.gone, false), coalesce(b.modem, '')
+FROM messages m
+LEFT JOIN sticky s ON s.contact = m.contact
+LEFT JOIN queue_modems g ON g.modem = s.modem
+LEFT JOIN queue_bindings b ON b.contact = m.contact AND b.until_ns >= $2 AND b.message_id <> m.id
+WHERE m.q_waiting AND m.q_ready_ns <= $2 AND (m.q_node = '' OR m.q_until_ns < $2)
+	AND m.q_parts <= $3 AND (m.q_expires_ns = 0 OR m.q_expires_ns > $2)
+	AND (m.q_from = '' OR m.q_from = $1 OR m.q_from = ANY($4))
+	AND (b.modem IS NULL OR b.modem = $1)
+	AND (m.q_pin = $1 OR (m.q_pin = '' AND (
+		m.q_from = $1 OR s.modem = $1
+		OR ($5 AND (s.modem IS NULL OR coalesce(g.gone, false))))))
+ORDER BY (m.q_pin = $1 OR s.modem IS NOT DISTINCT FROM $1) DESC, m.q_priority DESC, m.created_ns, m.id
+LIMIT 8
+FOR UPDATE OF m SKIP LOCKED`
+
+// Claim returns the next message r.Modem may send, assigned to it under a
+// lease of this node, or (nil, nil). Candidates are chosen and locked by
+// one statement (FOR UPDATE SKIP LOCKED over the queue index, so nodes
+// claiming at once never wait for each other or take the same message);
+// the first whose texting window is open is assigned in the same
+// transaction, and closed ones are put back until their window opens.
+func (q *Queue) Claim(ctx context.Context, r gateway.ClaimRequest) (*gateway.Claim, error) {
+	now := r.Now
+	if now.IsZero() {
+		now = q.now()
+	}
+	if err := q.register(ctx, r.Modem); err != nil {
+		return nil, err
+	}
+	newOK := r.NewContacts && !r.Draining
+	groups := append([]string{}, r.Groups...)
+	var c *gateway.Claim
+	err := q.db.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		c = nil
+		type cand struct {
+			id      string
+			raw     []byte
+			version int64
+			bound   string
+			gone    bool
+			prov    string // a live provisional binding of the contact (to this modem)
+		}
+		rows, err := tx.Query(ctx, claimSQL, r.Modem, nanos(now), r.PartsLeft, groups, newOK)
+		if err != nil {
+			return err
+		}
+		var cs []cand
+		for rows.Next() {
+			var k cand
+			if err := rows.Scan(&k.id, &k.raw, &k.version, &k.bound, &k.gone, &k.prov); err != nil {
+				rows.Close()
+				return err
+			}
+			cs = append(cs, k)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, k := range cs {
+			m, err := decodeMessage(k.raw)
+			if err != nil {
+				return err
+			}
+			if w := m.TextingWindow; w != nil && !w.Open(now) {
+				next := w.NextOpen(now)
+				if next.IsZero() {
+					next = now.Add(time.Hour)
+				}
+				if _, err := tx.Exec(ctx, `UPDATE messages SET q_ready_ns = $2 WHERE id = $1`, k.id, nanos(next)); err != nil {
+					return err
+				}
+				continue
+			}
+			old := m.Clone()
+			pinned := queueColumns(m).pin == r.Modem
+			claim := &gateway.Claim{Modem: r.Modem}
+			switch {
+			case pinned || k.bound == r.Modem:
+			case k.prov == r.Modem:
+				// Another claim of this modem bound the contact already.
+			case k.bound == "" || k.gone:
+				// A new contact for this modem: bind it provisionally.
+				tag, err := tx.Exec(ctx, `INSERT INTO queue_bindings (contact, modem, message_id, until_ns) VALUES ($1, $2, $3, $4)
+					ON CONFLICT (contact) DO UPDATE SET modem = excluded.modem, message_id = excluded.message_id, until_ns = excluded.until_ns
+					WHERE queue_bindings.until_ns < $5 OR queue_bindings.message_id = excluded.message_id`,
+					m.Contact, r.Modem, m.ID, nanos(now)+q.ttl(), nanos(now))
+				if err != nil {
+					return err
+				}
+				if tag.RowsAffected() == 0 {
+					continue // another SIM bound the contact meanwhile
+				}
+				claim.NewContact = true
+				if k.gone {
+					claim.MovedFrom = k.bound
+				}
+			default:
+				claim.NewContact = true // From names this modem; the binding stays
+			}
+			for i := range m.Parts {
+				if p := &m.Parts[i]; p.State == gateway.PartQueued || p.State == gateway.PartAssigned {
+					p.State, p.Modem, p.UpdatedAt = gateway.PartAssigned, r.Modem, now
+				}
+			}
+			m.Modem, m.Status, m.UpdatedAt = r.Modem, gateway.RollUp(m.Parts), now
+			until := nanos(now) + q.ttl()
+			epoch, err := q.store(ctx, tx, m, old, k.version, q.cfg.Node, until, true)
+			if err != nil {
+				return err
+			}
+			claim.Message = m
+			claim.Lease = gateway.Lease{Node: q.cfg.Node, Epoch: uint64(epoch), Until: time.Unix(0, until)}
+			c = claim
+			return nil
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: claim: %w", err)
+	}
+	return c, nil
+}
+
+// register records that modem claims through this node (it stops being gone).
+func (q *Queue) register(ctx context.Context, modem string) error {
+	q.mu.Lock()
+	known := q.mine[modem]
+	q.mu.Unlock()
+	if known {
+		return nil
+	}
+	err := q.db.exec(ctx, `INSERT INTO queue_modems (modem, node) VALUES ($1, $2)
+		ON CONFLICT (modem) DO UPDATE SET node = excluded.node, gone = false, reason = ''`, modem, q.cfg.Node)
+	if err != nil {
+		return fmt.Errorf("postgres: register modem %s: %w", modem, err)
+	}
+	q.mu.Lock()
+	q.mine[modem] = true
+	q.mu.Unlock()
+	return nil
+}
+
+// store writes m over old (read at version, its row locked by tx) with its claim
+// columns: node and until, the epoch bumped when claim. It returns the
+// message's epoch.
+func (q *Queue) store(ctx context.Context, tx pgx.Tx, m, old *gateway.Message, version int64, node string, until int64, claim bool) (int64, error) {
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	if err := tx.QueryRow(ctx, updateMessageSQL, updateMessageArgs(m.ID, version, m, raw, old)...).Scan(&n); err != nil {
+		return 0, mapErr(err)
+	}
+	if n != 1 {
+		return 0, fmt.Errorf("message %s changed under its row lock", m.ID)
+	}
+	bump := int64(0)
+	if claim {
+		bump = 1
+	}
+	var epoch int64
+	err = tx.QueryRow(ctx, `UPDATE messages SET q_node = $2, q_until_ns = $3, q_epoch = q_epoch + $4 WHERE id = $1 RETURNING q_epoch`,
+		m.ID, node, until, bump).Scan(&epoch)
+	return epoch, err
+}
+
+// held locks c's message and checks that c's lease is still its current
+// one (node and epoch, and unless inFlight, not lapsed).
+func (q *Queue) held(ctx context.Context, tx pgx.Tx, c *gateway.Claim, inFlight bool) (*gateway.Message, int64, error) {
+	var (
+		raw          []byte
+		version      int64
+		node         string
+		epoch, until int64
+	)
+	err := tx.QueryRow(ctx, `SELECT data, version, q_node, q_epoch, q_until_ns FROM messages WHERE id = $1 FOR UPDATE`, c.Message.ID).
+		Scan(&raw, &version, &node, &epoch, &until)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, 0, reject(gateway.ErrClaimLost)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	if node != c.Lease.Node || uint64(epoch) != c.Lease.Epoch || (!inFlight && until < nanos(q.now())) {
+		return nil, 0, reject(gateway.ErrClaimLost)
+	}
+	m, err := decodeMessage(raw)
+	return m, version, err
+}
+
+// transition runs fn on c's message under c's lease and stores the result;
+// keep says whether the claim goes on (and its lease until when).
+func (q *Queue) transition(ctx context.Context, c *gateway.Claim, inFlight bool,
+	fn func(ctx context.Context, tx pgx.Tx, m *gateway.Message) (keep bool, until int64, err error)) (*gateway.Message, error) {
+	var out *gateway.Message
+	err := q.db.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		m, version, err := q.held(ctx, tx, c, inFlight)
+		if err != nil {
+			return err
+		}
+		old := m.Clone()
+		keep, until, err := fn(ctx, tx, m)
+		if err != nil {
+			return err
+		}
+		node := ""
+		if keep {
+			node = c.Lease.Node
+		} else {
+			until = 0
+		}
+		if _, err := q.store(ctx, tx, m, old, version, node, until, false); err != nil {
+			return err
+		}
+		out = m
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.Message = out
+	return out, nil
+}
+
+// Submitting marks part seq submitting. From now on the claim holds until
+// its node dies (the PDU may be on the wire): a lapsed node's submitting
+// parts become unknown, never resent.
+func (q *Queue) Submitting(ctx context.Context, c *gateway.Claim, seq int) error {
+	now := q.now()
+	_, err := q.transition(ctx, c, false, func(_ context.Context, _ pgx.Tx, m *gateway.Message) (bool, int64, error) {
+		i := seq - 1
+		if m.Status.Terminal() || i < 0 || i >= len(m.Parts) || m.Parts[i].State != gateway.PartAssigned {
+			return false, 0, reject(gateway.ErrClaimLost)
+		}
+		p := &m.Parts[i]
+		p.State, p.Modem, p.UpdatedAt = gateway.PartSubmitting, c.Modem, now
+		p.Attempts++
+		m.Status, m.UpdatedAt = gateway.RollUp(m.Parts), now
+		return true, math.MaxInt64, nil
+	})
+	return err
+}
+
+// Submitted records +CMGS success for part seq; the first part submitted
+// makes the claim's provisional binding durable (with a recorded move).
+func (q *Queue) Submitted(ctx context.Context, c *gateway.Claim, seq, mr int, at time.Time) (*gateway.Message, error) {
+	return q.transition(ctx, c, true, func(ctx context.Context, tx pgx.Tx, m *gateway.Message) (bool, int64, error) {
+		i := seq - 1
+		if i < 0 || i >= len(m.Parts) {
+			return false, 0, reject(gateway.ErrNotFound)
+		}
+		p := &m.Parts[i]
+		p.State, p.MR, p.SubmittedAt, p.UpdatedAt = gateway.PartSubmitted, mr, at, at
+		p.ErrorCode, p.ErrorClass, p.Error = 0, "", ""
+		m.NextAttemptAt = time.Time{}
+		m.Status, m.UpdatedAt = gateway.RollUp(m.Parts), at
+		if err := q.persistBinding(ctx, tx, c, m, at); err != nil {
+			return false, 0, err
+		}
+		return pendingParts(m) > 0, math.MaxInt64, nil // later parts go out on this SIM
+	})
+}
+
+// persistBinding makes the claim's provisional binding of m's contact
+// durable in the sticky table (recording the move from an earlier SIM).
+func (q *Queue) persistBinding(ctx context.Context, tx pgx.Tx, c *gateway.Claim, m *gateway.Message, at time.Time) error {
+	tag, err := tx.Exec(ctx, `DELETE FROM queue_bindings WHERE contact = $1 AND modem = $2`, m.Contact, c.Modem)
+	if err != nil || tag.RowsAffected() == 0 {
+		return err
+	}
+	var old gateway.Sticky
+	err = getJSON(ctx, tx, &old, `SELECT data FROM sticky WHERE contact = $1 FOR UPDATE`, m.Contact)
+	found := err == nil
+	if err != nil && !notFound(err) {
+		return err
+	}
+	s := gateway.Sticky{Modem: c.Modem, Since: at}
+	if found {
+		if old.Modem == c.Modem {
+			return nil
+		}
+		reason := "rebound"
+		if c.MovedFrom != "" {
+			reason = "modem " + c.MovedFrom + " unavailable"
+		}
+		s.Moves = append(old.Moves, gateway.StickyMove{From: old.Modem, To: c.Modem, At: at, Reason: reason})
+	}
+	raw, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO sticky (contact, modem, data) VALUES ($1, $2, $3)
+		ON CONFLICT (contact) DO UPDATE SET modem = excluded.modem, data = excluded.data`, m.Contact, c.Modem, raw)
+	return err
+}
+
+// dropBinding forgets the claim's provisional binding (nothing went out).
+func dropBinding(ctx context.Context, tx pgx.Tx, m *gateway.Message) error {
+	if submittedAny(m) {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `DELETE FROM queue_bindings WHERE contact = $1 AND message_id = $2`, m.Contact, m.ID)
+	return err
+}
+
+// Retry puts part seq and the other assigned parts back, not before at.
+// (avoid is not kept: any SIM the rules allow may take it next.)
+func (q *Queue) Retry(ctx context.Context, c *gateway.Claim, seq int, f gateway.Failure, at time.Time, avoid bool) (*gateway.Message, error) {
+	now := q.now()
+	return q.transition(ctx, c, true, func(ctx context.Context, tx pgx.Tx, m *gateway.Message) (bool, int64, error) {
+		i := seq - 1
+		if i < 0 || i >= len(m.Parts) {
+			return false, 0, reject(gateway.ErrNotFound)
+		}
+		p := &m.Parts[i]
+		p.State, p.ErrorCode, p.ErrorClass, p.Error = gateway.PartQueued, f.Code, f.Class, f.Error
+		for j := range m.Parts {
+			if m.Parts[j].State == gateway.PartAssigned {
+				m.Parts[j].State = gateway.PartQueued
+			}
+		}
+		m.NextAttemptAt = at
+		m.Status, m.UpdatedAt = gateway.RollUp(m.Parts), now
+		if err := dropBinding(ctx, tx, m); err != nil {
+			return false, 0, err
+		}
+		return false, 0, q.notify(ctx, tx, "")
+	})
+}
+
+// Fail records part seq (0: every assigned part) failed for good.
+func (q *Queue) Fail(ctx context.Context, c *gateway.Claim, seq int, f gateway.Failure) (*gateway.Message, error) {
+	now := q.now()
+	return q.transition(ctx, c, true, func(ctx context.Context, tx pgx.Tx, m *gateway.Message) (bool, int64, error) {
+		i := seq - 1
+		if i >= len(m.Parts) {
+			return false, 0, reject(gateway.ErrNotFound)
+		}
+		for j := range m.Parts {
+			p := &m.Parts[j]
+			if j == i || (i < 0 && (p.State == gateway.PartAssigned || p.State == gateway.PartQueued)) {
+				p.State, p.ErrorCode, p.ErrorClass, p.Error, p.UpdatedAt = gateway.PartFailed, f.Code, f.Class, f.Error, now
+			}
+		}
+		cancelParts(m, now, "not sent: an earlier part failed")
+		m.ErrorCode, m.Error = f.Code, f.Error
+		m.Status, m.UpdatedAt = gateway.RollUp(m.Parts), now
+		return false, 0, dropBinding(ctx, tx, m)
+	})
+}
+
+// Unknown records part seq's fate unknown; the binding is kept (it may
+// have gone out).
+func (q *Queue) Unknown(ctx context.Context, c *gateway.Claim, seq int, f gateway.Failure) (*gateway.Message, error) {
+	now := q.now()
+	return q.transition(ctx, c, true, func(ctx context.Context, tx pgx.Tx, m *gateway.Message) (bool, int64, error) {
+		i := seq - 1
+		if i < 0 || i >= len(m.Parts) {
+			return false, 0, reject(gateway.ErrNotFound)
+		}
+		p := &m.Parts[i]
+		p.State, p.ErrorCode, p.ErrorClass, p.Error, p.UpdatedAt = gateway.PartUnknown, f.Code, f.Class, f.Error, now
+		cancelParts(m, now, "not sent: an earlier part's fate is unknown")
+		m.Status, m.UpdatedAt = gateway.RollUp(m.Parts), now
+		return false, 0, q.persistBinding(ctx, tx, c, m, now)
+	})
+}
+
+// Release gives the claim's assigned parts back, not claimable before notBefore.
+func (q *Queue) Release(ctx context.Context, c *gateway.Claim, notBefore time.Time) error {
+	now := q.now()
+	_, err := q.transition(ctx, c, false, func(ctx context.Context, tx pgx.Tx, m *gateway.Message) (bool, int64, error) {
+		if m.Status.Terminal() {
+			return false, 0, reject(gateway.ErrClaimLost)
+		}
+		for i := range m.Parts {
+			if p := &m.Parts[i]; p.State == gateway.PartAssigned {
+				p.State, p.UpdatedAt = gateway.PartQueued, now
+			}
+		}
+		m.Status = gateway.RollUp(m.Parts)
+		if err := dropBinding(ctx, tx, m); err != nil {
+			return false, 0, err
+		}
+		if notBefore.After(now) {
+			if _, err := tx.Exec(ctx, `UPDATE messages SET q_ready_ns = greatest(q_ready_ns, $2) WHERE id = $1`, m.ID, nanos(notBefore)); err != nil {
+				return false, 0, err
+			}
+		}
+		return false, 0, q.notify(ctx, tx, "")
+	})
+	return err
+}
+
+// Cancel cancels a message none of whose parts is submitting or further;
+// a claim holding it loses it.
+func (q *Queue) Cancel(ctx context.Context, id string) (*gateway.Message, error) {
+	now := q.now()
+	var out *gateway.Message
+	err := q.db.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		m, version, err := getMessage(ctx, tx, `SELECT data, version FROM messages WHERE id = $1 FOR UPDATE`, id)
+		if err != nil {
+			if notFound(err) {
+				return reject(errNotFound("message " + id))
+			}
+			return err
+		}
+		if m.Direction != gateway.Outbound || m.Status.Terminal() {
+			return reject(gateway.ErrNotCancellable)
+		}
+		for _, p := range m.Parts {
+			if p.State != gateway.PartQueued && p.State != gateway.PartAssigned {
+				return reject(gateway.ErrNotCancellable)
+			}
+		}
+		old := m.Clone()
+		for i := range m.Parts {
+			m.Parts[i].State, m.Parts[i].UpdatedAt = gateway.PartCancelled, now
+		}
+		m.Status, m.UpdatedAt = gateway.StatusCancelled, now
+		if _, err := q.store(ctx, tx, m, old, version, "", 0, true); err != nil {
+			return err
+		}
+		out = m
+		return dropBinding(ctx, tx, m)
+	})
+	return out, err
+}
+
+// Expire marks the pending parts of waiting messages whose ExpiresAt is at
+// or before now expired (skipping messages a live claim holds).
+func (q *Queue) Expire(ctx context.Context, now time.Time) ([]*gateway.Message, error) {
+	var out []*gateway.Message
+	err := q.db.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		out = nil
+		rows, err := tx.Query(ctx, `SELECT data, version FROM messages WHERE q_waiting AND q_expires_ns <> 0 AND q_expires_ns <= $1
+			AND (q_node = '' OR q_until_ns < $1) ORDER BY created_ns LIMIT 500 FOR UPDATE SKIP LOCKED`, nanos(now))
+		if err != nil {
+			return err
+		}
+		type row struct {
+			m       *gateway.Message
+			version int64
+		}
+		var rs []row
+		for rows.Next() {
+			var (
+				raw     []byte
+				version int64
+			)
+			if err := rows.Scan(&raw, &version); err != nil {
+				rows.Close()
+				return err
+			}
+			m, err := decodeMessage(raw)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			rs = append(rs, row{m, version})
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, r := range rs {
+			old := r.m.Clone()
+			for i := range r.m.Parts {
+				if p := &r.m.Parts[i]; p.State == gateway.PartQueued || p.State == gateway.PartAssigned {
+					p.State, p.UpdatedAt, p.Error = gateway.PartExpired, now, "validity ran out before it could be sent"
+				}
+			}
+			r.m.Status, r.m.UpdatedAt = gateway.RollUp(r.m.Parts), now
+			if _, err := q.store(ctx, tx, r.m, old, r.version, "", 0, true); err != nil {
+				return err
+			}
+			out = append(out, r.m)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Rebind marks modem gone: the contacts bound to it may be claimed by
+// other modems as new contacts (the move is recorded when one submits).
+func (q *Queue) Rebind(ctx context.Context, modem, reason string) (int, error) {
+	var n int
+	err := q.db.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO queue_modems (modem, node, gone, reason) VALUES ($1, '', true, $2)
+			ON CONFLICT (modem) DO UPDATE SET gone = true, reason = excluded.reason`, modem, reason); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM messages m JOIN sticky s ON s.contact = m.contact
+			WHERE m.q_waiting AND m.q_pin = '' AND s.modem = $1`, modem).Scan(&n); err != nil {
+			return err
+		}
+		return q.notify(ctx, tx, "")
+	})
+	q.mu.Lock()
+	delete(q.mine, modem)
+	q.mu.Unlock()
+	return n, err
+}
+
+// Recover applies the crash rules to this node's claims (at start, before
+// any Claim): submitting parts become unknown (queued with at-least-once),
+// assigned ones queued.
+func (q *Queue) Recover(ctx context.Context) ([]*gateway.Message, error) {
+	return q.recoverNode(ctx, q.cfg.Node, "gateway stopped while the part was being submitted")
+}
+
+// Reap finds the nodes whose lease lapsed and applies the crash rules to
+// their claims, as their own Recover would: their submitting parts become
+// unknown (never resent blindly), their assigned ones queued for any node,
+// and their modems gone, so that the contacts bound to those SIMs move to
+// live ones. It returns the messages it made unknown (also given to
+// QueueConfig.OnUnknown). Every node reaps; SKIP LOCKED keeps two from
+// reaping the same node.
+func (q *Queue) Reap(ctx context.Context) ([]*gateway.Message, error) {
+	var dead []string
+	err := q.db.read(ctx, func(ctx context.Context, _ *pgxpool.Pool) error {
+		rows, err := q.db.pool.Query(ctx, `SELECT node FROM queue_nodes WHERE until_ns < $1 AND node <> $2`, nanos(q.now()), q.cfg.Node)
+		if err != nil {
+			return err
+		}
+		dead, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var all []*gateway.Message
+	for _, node := range dead {
+		ms, err := q.recoverNode(ctx, node, "node "+node+" stopped renewing its lease while the part was being submitted")
+		if err != nil {
+			return all, err
+		}
+		q.log.Warn("queue: reaped a dead node", "node", node, "unknown", len(ms))
+		all = append(all, ms...)
+	}
+	if len(all) > 0 && q.cfg.OnUnknown != nil {
+		q.cfg.OnUnknown(all)
+	}
+	return all, nil
+}
+
+// recoverNode applies the crash rules to node's claims in one transaction;
+// for another node, only while its lease is still lapsed (it may have come
+// back), and then its modems become gone and its lease row goes.
+func (q *Queue) recoverNode(ctx context.Context, node, why string) ([]*gateway.Message, error) {
+	now := q.now()
+	var unknown []*gateway.Message
+	err := q.db.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		unknown = nil
+		if node != q.cfg.Node {
+			var n int
+			err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM queue_nodes WHERE node = $1 AND until_ns < $2 FOR UPDATE SKIP LOCKED) x`,
+				node, nanos(now)).Scan(&n)
+			if err != nil || n == 0 {
+				return err // it came back, or another node is reaping it
+			}
+		}
+		rows, err := tx.Query(ctx, `SELECT data, version FROM messages WHERE q_node = $1 FOR UPDATE`, node)
+		if err != nil {
+			return err
+		}
+		type row struct {
+			m       *gateway.Message
+			version int64
+		}
+		var rs []row
+		for rows.Next() {
+			var (
+				raw     []byte
+				version int64
+			)
+			if err := rows.Scan(&raw, &version); err != nil {
+				rows.Close()
+				return err
+			}
+			m, err := decodeMessage(raw)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			rs = append(rs, row{m, version})
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, r := range rs {
+			m := r.m
+			old := m.Clone()
+			wasUnknown := false
+			for i := range m.Parts {
+				p := &m.Parts[i]
+				switch p.State {
+				case gateway.PartSubmitting:
+					if m.AtLeastOnce {
+						p.State = gateway.PartQueued
+					} else {
+						p.State, p.ErrorClass, p.Error = gateway.PartUnknown, "ambiguous", why
+						wasUnknown = true
+					}
+					p.UpdatedAt = now
+				case gateway.PartAssigned:
+					p.State, p.UpdatedAt = gateway.PartQueued, now
+				}
+			}
+			if gateway.RollUp(m.Parts) == gateway.StatusUnknown {
+				cancelParts(m, now, "not sent: an earlier part's fate is unknown")
+			}
+			m.Status, m.UpdatedAt = gateway.RollUp(m.Parts), now
+			if _, err := q.store(ctx, tx, m, old, r.version, "", 0, true); err != nil {
+				return err
+			}
+			if !wasUnknown {
+				if err := dropBinding(ctx, tx, m); err != nil {
+					return err
+				}
+			}
+			if wasUnknown {
+				unknown = append(unknown, m)
+			}
+		}
+		if node != q.cfg.Node {
+			if _, err := tx.Exec(ctx, `UPDATE queue_modems SET gone = true, reason = $2 WHERE node = $1`, node, "node "+node+" lease lapsed"); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM queue_nodes WHERE node = $1`, node); err != nil {
+				return err
+			}
+		}
+		return q.notify(ctx, tx, "")
+	})
+	return unknown, err
+}
+
+// Stats counts the waiting messages nobody holds, and their parts per
+// modem they are bound to.
+func (q *Queue) Stats(ctx context.Context) (gateway.QueueStats, error) {
+	st := gateway.QueueStats{PartsFor: map[string]int{}}
+	now := nanos(q.now())
+	err := q.db.read(ctx, func(ctx context.Context, _ *pgxpool.Pool) error {
+		var oldest *int64
+		if err := q.db.pool.QueryRow(ctx, `SELECT count(*), min(created_ns) FROM messages WHERE q_waiting AND (q_node = '' OR q_until_ns < $1)`, now).
+			Scan(&st.Messages, &oldest); err != nil {
+			return err
+		}
+		if oldest != nil {
+			st.Oldest = time.Unix(0, *oldest).UTC()
+		}
+		rows, err := q.db.pool.Query(ctx, `SELECT coalesce(nullif(m.q_pin, ''), s.modem), sum(m.q_parts) FROM messages m
+			LEFT JOIN sticky s ON s.contact = m.contact
+			WHERE m.q_waiting AND (m.q_pin <> '' OR s.modem IS NOT NULL) GROUP BY 1`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				modem string
+				n     int
+			)
+			if err := rows.Scan(&modem, &n); err != nil {
+				return err
+			}
+			st.PartsFor[modem] = n
+		}
+		return rows.Err()
+	})
+	return st, err
+}
+
+func pendingParts(m *gateway.Message) int {
+	n := 0
+	for _, p := range m.Parts {
+		if p.State == gateway.PartQueued || p.State == gateway.PartAssigned {
+			n++
+		}
+	}
+	return n
+}
+
+func submittedAny(m *gateway.Message) bool {
+	for _, p := range m.Parts {
+		if p.State == gateway.PartSubmitted || p.State == gateway.PartDelivered || p.State == gateway.PartSubmitting || p.State == gateway.PartUnknown {
+			return true
+		}
+	}
+	return false
+}
+
+// cancelParts marks parts never submitted cancelled.
+func cancelParts(m *gateway.Message, now time.Time, why string) {
+	for i := range m.Parts {
+		if p := &m.Parts[i]; p.State == gateway.PartQueued || p.State == gateway.PartAssigned {
+			p.State, p.Error, p.UpdatedAt = gateway.PartCancelled, why, now
+		}
+	}
+}
