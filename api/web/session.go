@@ -193,6 +193,10 @@ func (a *App) login(c echo.Context) error {
 	}
 	a.setCookie(c, loginCSRFCookie, "", time.Time{})
 	a.setCookie(c, sessionCookie, tok, sess.ExpiresAt)
+	// Expired sessions go as people log in: no background loop needed.
+	if _, err := a.accounts.PruneSessions(c.Request().Context()); err != nil {
+		a.log.Warn("web: prune sessions", "err", err)
+	}
 	a.log.Info("web: login", "user", u.ID, "role", string(u.Role))
 	return c.Redirect(http.StatusSeeOther, f.Next)
 }

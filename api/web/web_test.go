@@ -20,6 +20,7 @@ import (
 	"github.com/simgate/simgate/api/web"
 	"github.com/simgate/simgate/gateway"
 	"github.com/simgate/simgate/gateway/account"
+	"github.com/simgate/simgate/gateway/campaign"
 	"github.com/simgate/simgate/modem"
 	"github.com/simgate/simgate/modem/modemsim"
 	"github.com/simgate/simgate/store"
@@ -28,16 +29,17 @@ import (
 var cheap = account.PasswordParams{Memory: 64, Time: 1, Threads: 1}
 
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	db       *store.DB
 	disp     *gateway.Dispatcher
 	accounts *account.Service
+	camps    *campaign.Service
 	srv      *httptest.Server
 }
 
 // newEnv serves the app over a real store and dispatcher; with sim, one
 // simulated modem "sim1" joins the pool.
-func newEnv(t *testing.T, cfg web.Config, sim bool) *env {
+func newEnv(t testing.TB, cfg web.Config, sim bool) *env {
 	t.Helper()
 	dir := t.TempDir()
 	db, err := store.Open(filepath.Join(dir, "simgate.db"), store.Options{NoSync: true})
@@ -57,6 +59,7 @@ func newEnv(t *testing.T, cfg web.Config, sim bool) *env {
 		network := modemsim.NewNetwork(modemsim.NetworkOptions{DeliveryDelay: 10 * time.Millisecond})
 		t.Cleanup(func() { network.Close() })
 		m := network.AddModem(modemsim.ModemConfig{Name: "sim1"})
+		m.SetFaults(modemsim.Faults{SendLatency: 20 * time.Millisecond})
 		link := filepath.Join(dir, "tty-sim1")
 		if _, err := m.ServePTY(link); err != nil {
 			t.Fatal(err)
@@ -84,8 +87,13 @@ func newEnv(t *testing.T, cfg web.Config, sim bool) *env {
 		}
 	})
 	accounts := account.NewService(db, account.Config{Password: cheap})
+	camps, err := campaign.New(campaign.Config{DefaultRegion: "US", Hours: campaign.Hours{Start: "00:00", End: "24:00", TimeZone: "UTC"}},
+		campaign.Deps{Store: db, Sender: disp, Messages: db, OptOuts: db, Fleet: disp})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg.DefaultRegion = "US"
-	app, err := web.New(cfg, web.Deps{Accounts: accounts, Fleet: disp, OptOuts: db})
+	app, err := web.New(cfg, web.Deps{Accounts: accounts, Fleet: disp, OptOuts: db, Campaigns: camps})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,10 +101,10 @@ func newEnv(t *testing.T, cfg web.Config, sim bool) *env {
 	app.Mount(e)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	return &env{t: t, db: db, disp: disp, accounts: accounts, srv: srv}
+	return &env{t: t, db: db, disp: disp, accounts: accounts, camps: camps, srv: srv}
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
@@ -408,3 +416,5 @@ func TestPeoplePage(t *testing.T) {
 		t.Fatalf("disabled login: %d", code)
 	}
 }
+
+func webConfigForBench() web.Config { return web.Config{} }
