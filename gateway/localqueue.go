@@ -906,6 +906,11 @@ func (q *LocalQueue) Retry(ctx context.Context, c *Claim, seq int, f Failure, at
 		it.pinned = 0
 		if avoid {
 			it.avoid = mid // prefer another SIM
+			if q.dir.OtherUsable(c.Modem) {
+				// The backoff is for this SIM (take skips it here while
+				// another is usable): another SIM may send it at once.
+				at = now
+			}
 		}
 	}
 	q.mu.Unlock()

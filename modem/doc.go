@@ -28,7 +28,11 @@
 //     +CMT / +CDS PDUs are handed over directly. Each TPDU goes to the
 //     InboundHandler and is deleted (AT+CMGD) only after the handler
 //     returned nil. A full storage is read out at once and shown in
-//     Status().LastError until it has room again;
+//     Status().LastError until it has room again. A modem whose AT+CPMS=?
+//     offers an "SR" memory (status reports stored with +CNMI ds=2, or
+//     while nobody listened) has it swept too, at the start of every
+//     session and every PollInterval: reports that came while the daemon
+//     was down reach the handler and are deleted once it took them;
 //   - USSD: Device.USSD sends AT+CUSD=1,"<code>",15 from the owner
 //     goroutine and goes on serving (sends, inbound, health) until the
 //     +CUSD URC answers or USSDTimeout passes, when AT+CUSD=2 cancels the

@@ -132,3 +132,58 @@ func TestLowBalancePausesTheSIM(t *testing.T) {
 		return regexp.MustCompile(`(?m)^sim1\s.*\s20\s+no\s*$`).MatchString(out)
 	})
 }
+
+// TestHungModemQueueMoves: a modem that hangs under a stream of messages
+// (default driver timeouts) is noticed by the first send that meets it
+// (no prompt, no answer to AT); that send and every later one go out of
+// the other SIM, and none is lost.
+func TestHungModemQueueMoves(t *testing.T) {
+	g := startGateway(t, 2, 2, nil)
+	t.Setenv("SIMGATE_ADDR", g.base)
+	t.Setenv("SIMGATE_KEY", g.key)
+	waitFor(t, "both modems up", 30*time.Second, func() bool {
+		_, out, _ := runCLI("modems")
+		return regexp.MustCompile(`(?m)^sim1\s+up`).MatchString(out) && regexp.MustCompile(`(?m)^sim2\s+up`).MatchString(out)
+	})
+	sim1 := g.sim.net.Modem("sim1")
+	f := sim1.Faults()
+	f.HangHard = true
+	sim1.SetFaults(f)
+	start := time.Now()
+	before := len(g.sim.net.Submissions())
+	const n = 6
+	var ids []string
+	for i := range n {
+		code, out, stderr := runCLI("send", "-to", fmt.Sprintf("+1555123%04d", 100+i), "-body", fmt.Sprintf("while sim1 hangs %d", i), "-json")
+		if code != 0 {
+			t.Fatalf("send: %s", stderr)
+		}
+		var m struct{ ID string }
+		if err := json.Unmarshal([]byte(out), &m); err != nil || m.ID == "" {
+			t.Fatalf("send printed %q", out)
+		}
+		ids = append(ids, m.ID)
+	}
+	waitFor(t, "sim1 called hung", 60*time.Second, func() bool {
+		_, out, _ := runCLI("modems", "sim1")
+		return regexp.MustCompile(`(?m)^sim1\s+(hung|down|starting)`).MatchString(out)
+	})
+	t.Logf("sim1 called hung %s after the hang", time.Since(start).Round(100*time.Millisecond))
+	waitFor(t, "every message sent", 60*time.Second, func() bool { return len(g.sim.net.Submissions()) >= before+n })
+	var last time.Time
+	for _, s := range g.sim.net.Submissions()[before:] {
+		if s.At.After(last) {
+			last = s.At
+		}
+		if s.Modem != "sim2" {
+			t.Errorf("part %d went out of %s after it hung", s.Seq, s.Modem)
+		}
+	}
+	t.Logf("the last of the %d messages went out %s after the hang", n, last.Sub(start).Round(100*time.Millisecond))
+	for _, id := range ids {
+		waitFor(t, "message "+id+" sent", 30*time.Second, func() bool {
+			_, out, _ := runCLI("messages", id)
+			return regexp.MustCompile(`status:\s+(sent|delivered)`).MatchString(out)
+		})
+	}
+}

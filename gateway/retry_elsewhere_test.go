@@ -1,0 +1,33 @@
+package gateway
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestTemporaryFailureGoesElsewhereAtOnce: a part that failed temporarily
+// on one SIM (a modem that stopped answering: no prompt) and may go out
+// of another is not held back by the retry backoff, which only keeps it
+// from the SIM that failed it.
+func TestTemporaryFailureGoesElsewhereAtOnce(t *testing.T) {
+	cfg := testConfig()
+	cfg.RetryBase, cfg.RetryMax = time.Hour, time.Hour // a held retry would never come in this test
+	h := newHarness(t, cfg, nil, "a", "b")
+	var first atomic.Bool // the first send of all meets a modem that stopped answering
+	noPrompt := func(int, []byte) error {
+		if first.CompareAndSwap(false, true) {
+			return &SendError{Temporary: true, Err: errors.New("no prompt within 5s: deadline exceeded")}
+		}
+		return nil
+	}
+	h.devs["a"].answer = noPrompt
+	h.devs["b"].answer = noPrompt
+	h.start()
+	m := h.submit(SendRequest{To: "+12025550101", Body: "x"})
+	got := h.waitStatus(m.ID, StatusSent)
+	if got.Parts[0].Attempts != 2 || h.devs["a"].attempts() != 1 || h.devs["b"].attempts() != 1 {
+		t.Fatalf("attempts: part %d, a %d, b %d", got.Parts[0].Attempts, h.devs["a"].attempts(), h.devs["b"].attempts())
+	}
+}
