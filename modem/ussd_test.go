@@ -3,6 +3,7 @@ package modem
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -86,7 +87,10 @@ func TestUSSDRefused(t *testing.T) {
 // send waits for the answer).
 func TestUSSDDuringSends(t *testing.T) {
 	r := newRig(t, modemsim.ModemConfig{}, modemsim.Faults{USSDDelay: 2 * time.Second})
-	d := r.open(fastConfig("m1", r.link))
+	cfg := fastConfig("m1", r.link)
+	tx := &txCounter{needle: "+CUSD=1"}
+	cfg.Logger = slog.New(tx)
+	d := r.open(cfg)
 	r.waitUp(10 * time.Second)
 	res := make(chan error, 1)
 	go func() {
@@ -97,11 +101,7 @@ func TestUSSDDuringSends(t *testing.T) {
 		res <- err
 	}()
 	// once the code is out, send parts while the answer is on its way
-	eventually(t, 5*time.Second, "code sent", func() bool {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		return d.sess != nil && d.sess.ussd != nil
-	})
+	eventually(t, 5*time.Second, "code sent", func() bool { return tx.n.Load() == 1 })
 	for i := range 5 {
 		sendText(t, d, "+15557654321", "during ussd")
 		select {
