@@ -502,10 +502,14 @@ func (db *DB) Contacts(ctx context.Context, campaignID string, f campaign.Contac
 			return nil
 		default:
 			cur := tx.Bucket(bCmpContacts).Cursor()
+			seen := 0
 			for k, v := cur.Seek(cat(p, id8(f.After+1))); k != nil && bytes.HasPrefix(k, p); k, v = cur.Next() {
 				var c campaign.Contact
 				if err := json.Unmarshal(v, &c); err != nil {
 					return fmt.Errorf("decode contact: %w", err)
+				}
+				if seen++; seen%releaseEvery == 0 {
+					db.releaseTx(tx)
 				}
 				if f.Unassigned && c.Texter != "" {
 					continue
@@ -630,6 +634,10 @@ func splitPrefixed(b []byte) (string, []byte) {
 // ULID, so time order) → JSON; cmp_ix_message_id maps the message ID to its
 // campaign; cmp_ix_message_contact is prefix(campaign) | contact | ID.
 
+// releaseEvery is how many records a long scan reads between giving back
+// the mapped pages it touched (releaseTx).
+const releaseEvery = 20000
+
 func msgKey(campaignID, id string) []byte { return cat(prefix(campaignID), []byte(id)) }
 
 type latestRef struct {
@@ -747,10 +755,14 @@ func (db *DB) CampaignMessages(ctx context.Context, campaignID string, contactID
 	err := db.view(func(tx *bbolt.Tx) error {
 		p := prefix(campaignID)
 		if contactID == 0 {
+			n := 0
 			return scanPrefix(tx, bCmpMessages, p, func(_, v []byte) error {
 				var m campaign.Message
 				if err := json.Unmarshal(v, &m); err != nil {
 					return fmt.Errorf("decode campaign message: %w", err)
+				}
+				if n++; n%releaseEvery == 0 {
+					db.releaseTx(tx)
 				}
 				return fn(&m)
 			})
