@@ -75,6 +75,8 @@ type Config struct {
 	OptOut OptOutConfig `yaml:"optout"`
 	// API tunes the HTTP API.
 	API APIConfig `yaml:"api"`
+	// TLS serves the API over HTTPS when set.
+	TLS TLSConfig `yaml:"tls"`
 	// Destinations limits which numbers may be texted (premium rate refused by default).
 	Destinations DestinationsConfig `yaml:"destinations"`
 	// Web is the web app under /app/.
@@ -321,6 +323,17 @@ func (a APIConfig) Limits(loc *time.Location) api.Limits {
 		DefaultValidity: a.DefaultValidity.D(), Location: loc}
 }
 
+// TLSConfig serves the API (and the web app, and /metrics on the API's
+// listener) over HTTPS with a certificate and key from PEM files. Unset:
+// plain HTTP, for loopback or behind a TLS-terminating reverse proxy.
+type TLSConfig struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Enabled reports whether HTTPS is configured.
+func (t TLSConfig) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
 // DestinationsConfig is gateway.Destinations in the file.
 type DestinationsConfig struct {
 	AllowCountries []string `yaml:"allow_countries"`
@@ -480,6 +493,12 @@ func decodeStrict(data []byte, v any) error {
 // resolveSecrets fills PINs and webhook secrets from environment variables or files.
 func (c *Config) resolveSecrets(getenv func(string) string, dir string) error {
 	var errs []error
+	// The TLS files, like secret files, are relative to the file's directory.
+	for _, f := range []*string{&c.TLS.CertFile, &c.TLS.KeyFile} {
+		if *f != "" && !filepath.IsAbs(*f) && dir != "" {
+			*f = filepath.Join(dir, *f)
+		}
+	}
 	for i := range c.Modems {
 		m := &c.Modems[i]
 		field := fmt.Sprintf("modems[%d]", i)
@@ -775,6 +794,14 @@ func (c *Config) Validate() error {
 	if err := c.Destinations.Gateway().Validate(); err != nil {
 		for _, e := range strings.Split(err.Error(), "\n") {
 			errs = append(errs, fmt.Errorf("destinations.%s", e))
+		}
+	}
+	if c.TLS.Enabled() {
+		if c.TLS.CertFile == "" {
+			bad("tls.cert_file", "required with tls.key_file")
+		}
+		if c.TLS.KeyFile == "" {
+			bad("tls.key_file", "required with tls.cert_file")
 		}
 	}
 	if c.API.RateLimit < 0 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -137,9 +138,10 @@ type daemon struct {
 	srv     *http.Server
 	metrics *http.Server
 	apiAddr string
-	bgCtx   context.Context // the background loops'; cancelled by the "background" cleanup step
-	life    *lifecycle      // cleanup steps and every goroutine the daemon starts
-	runErr  chan error      // the dispatcher's Run result
+	cert    *api.Certificate // the API's TLS certificate (nil: plain HTTP)
+	bgCtx   context.Context  // the background loops'; cancelled by the "background" cleanup step
+	life    *lifecycle       // cleanup steps and every goroutine the daemon starts
+	runErr  chan error       // the dispatcher's Run result
 
 	balances *balance.Checker
 
@@ -356,6 +358,13 @@ func (d *daemon) start(ctx context.Context) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	d.apiAddr = ln.Addr().String()
+	if cfg.TLS.Enabled() {
+		if d.cert, err = api.LoadCertificate(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
+			_ = ln.Close()
+			return err
+		}
+		ln = tls.NewListener(ln, d.cert.TLSConfig())
+	}
 	d.srv = api.NewHTTPServer(mux, d.log)
 	d.serveHTTP("api server", d.srv, ln, cfg.ShutdownTimeout.D()/2)
 	if cfg.Metrics.Listen != "" {
@@ -654,6 +663,9 @@ func (d *daemon) reload(ctx context.Context) {
 	if old.API != next.API || old.ShutdownTimeout != next.ShutdownTimeout {
 		restart = append(restart, "api/shutdown_timeout")
 	}
+	if old.TLS != next.TLS {
+		restart = append(restart, "tls")
+	}
 	if !equalDestinations(old.Destinations, next.Destinations) {
 		restart = append(restart, "destinations")
 	}
@@ -665,6 +677,14 @@ func (d *daemon) reload(ctx context.Context) {
 	}
 
 	var changed []string
+	if d.cert != nil && old.TLS == next.TLS {
+		// A renewed certificate (same files) is picked up without a restart.
+		if err := d.cert.Reload(); err != nil {
+			d.log.Error("reload: tls certificate; keeping the one in use", "err", err)
+		} else {
+			changed = append(changed, "tls: certificate reread")
+		}
+	}
 	if old.Log.Level != next.Log.Level && d.opts.level != nil {
 		d.opts.level.Set(parseLevel(next.Log.Level))
 		changed = append(changed, "log.level")
