@@ -415,7 +415,9 @@ func (c *client) stream(ctx context.Context, method, path, contentType string, b
 		}
 		if json.Unmarshal(data, &pe) == nil {
 			for _, f := range pe.Errors {
-				e.Detail += "\n  " + f.Field + ": " + f.Reason
+				if line := f.Field + ": " + f.Reason; !strings.Contains(e.Detail, line) {
+					e.Detail += "\n  " + line
+				}
 			}
 		}
 		return nil, e
@@ -575,4 +577,22 @@ func (l *lineCounter) Write(b []byte) (int, error) {
 	l.n += bytes.Count(b, []byte{'\n'})
 	l.p.add(len(b))
 	return l.w.Write(b)
+}
+
+// recoverCampaigns files, in the background, what the campaign service may
+// have missed while the daemon was down (inbound messages of the last week
+// and opt-outs stored but not yet notified; see campaign.Service.Recover).
+func (d *daemon) recoverCampaigns(ctx context.Context) {
+	if d.camp == nil {
+		return
+	}
+	d.life.Go("campaigns-recover", func() {
+		filed, closed, err := d.camp.Recover(ctx, d.db, time.Now().Add(-7*24*time.Hour))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			d.log.Error("campaigns: recovery stopped", "err", err, "filed", filed, "closed", closed)
+		case filed+closed > 0:
+			d.log.Info("campaigns: recovered", "filed", filed, "closed", closed)
+		}
+	})
 }

@@ -302,6 +302,7 @@ func (d *daemon) start(ctx context.Context) error {
 	d.life.Push("dispatcher", func(context.Context) error { return d.disp.Close() }) // bounded by CloseTimeout
 	d.life.Go("dispatcher", func() { d.runErr <- d.disp.Run(bgCtx) })
 	d.life.Go("inbox", func() { _ = d.inbox.Run(bgCtx) })
+	d.recoverCampaigns(bgCtx)
 	if err := d.startRetention(bgCtx); err != nil {
 		return err
 	}

@@ -13,7 +13,10 @@
 // conformance suite), sending goes through a Sender (gateway.Dispatcher's
 // Submit: sticky SIMs, pacing, budgets and the opt-out re-check all apply),
 // and inbound messages and opt-outs reach the Service as a gateway.Notifier
-// subscribed to gateway.Events (cmd/simgate wires it).
+// subscribed to gateway.Events (cmd/simgate wires it). Notifications are
+// handed over from memory, so at start-up Recover files what a crash may
+// have kept from Notify (inbound messages no campaign filed, opt-outs not
+// yet applied).
 //
 // # Concurrency
 //

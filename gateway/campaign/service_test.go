@@ -501,3 +501,47 @@ func TestQuietHours(t *testing.T) {
 		t.Errorf("held message %+v %v", gm, err)
 	}
 }
+
+func TestRecoverFilesWhatNotifyMissed(t *testing.T) {
+	f := newFixture(t)
+	c := activeCampaign(t, f, 3, 10)
+	tx := campaign.Actor{ID: "t1", Name: "Sam"}
+	if _, err := f.svc.Assign(ctx, f.org, c.ID, "t1", 3); err != nil {
+		t.Fatal(err)
+	}
+	for id := int64(1); id <= 3; id++ {
+		if _, err := f.svc.SendFirst(ctx, tx, c.ID, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The gateway stored a reply and an opt-out, then crashed before notifying.
+	in := &gateway.Message{ID: "01JREPLYNOTNOTIFIED00000001", Direction: gateway.Inbound, Status: gateway.StatusReceived,
+		Contact: cell(1), Body: "yes", Modem: "sim1", CreatedAt: morning.Add(time.Minute), UpdatedAt: morning.Add(time.Minute)}
+	if err := f.db.CompleteInbound(ctx, in, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.AddOptOut(ctx, gateway.OptOut{Number: cell(2), Keyword: "STOP", Source: "sms", At: morning}); err != nil {
+		t.Fatal(err)
+	}
+	filed, closed, err := f.svc.Recover(ctx, f.db, morning.Add(-time.Hour))
+	if err != nil || filed != 1 || closed != 1 {
+		t.Fatalf("recover: %d filed, %d closed, %v", filed, closed, err)
+	}
+	if ct, _ := f.svc.Contact(ctx, tx, c.ID, 1); ct.Status != campaign.StatusNeedsResponse {
+		t.Errorf("contact 1: %s", ct.Status)
+	}
+	if ct, _ := f.svc.Contact(ctx, tx, c.ID, 2); !ct.OptedOut {
+		t.Errorf("contact 2 not opted out")
+	}
+	// A texter answers; recovering again changes nothing.
+	if _, err := f.svc.Reply(ctx, tx, c.ID, 1, campaign.ReplyInput{Body: "great"}); err != nil {
+		t.Fatal(err)
+	}
+	filed, closed, err = f.svc.Recover(ctx, f.db, morning.Add(-time.Hour))
+	if err != nil || filed != 0 || closed != 0 {
+		t.Fatalf("second recover: %d filed, %d closed, %v", filed, closed, err)
+	}
+	if ct, _ := f.svc.Contact(ctx, tx, c.ID, 1); ct.Status != campaign.StatusConversing {
+		t.Errorf("contact 1 after a second recover: %s", ct.Status)
+	}
+}
