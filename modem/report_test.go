@@ -2,7 +2,9 @@ package modem
 
 import (
 	"context"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,4 +85,44 @@ func TestStoredReportsReadAtStart(t *testing.T) {
 		}
 		delete(sent, int(s.MR))
 	}
+}
+
+// TestStatusReportInSRWhileUp: with ds=2 a modem that has an "SR" memory
+// stores each report there and announces +CDSI: "SR",<index>; the driver
+// reads it from SR (switching the read memory and back) and deletes it.
+func TestStatusReportInSRWhileUp(t *testing.T) {
+	withCNMI(t, "+CNMI=2,1,0,2,0")
+	net := modemsim.NewNetwork(modemsim.NetworkOptions{})
+	defer net.Close()
+	a := net.AddModem(modemsim.ModemConfig{Name: "a", SRMemory: true})
+	link := filepath.Join(t.TempDir(), "a")
+	if _, err := a.ServePTY(link); err != nil {
+		t.Fatal(err)
+	}
+	in := &recorder{}
+	w := &wire{}
+	cfg := fastConfig("a", link)
+	cfg.PollInterval = time.Hour // only the +CDSI can tell
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(w)
+	}
+	d, err := Open(context.Background(), cfg, in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	eventually(t, 10*time.Second, "up", func() bool { return d.Status().Usable() })
+	if _, err := d.SendPDU(context.Background(), encode(t, "+15557654321", "report me", true)[0]); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "status report", func() bool { return len(in.got()) == 1 })
+	eventually(t, 5*time.Second, "deleted from SR", func() bool { return len(a.Stored()) == 0 })
+	if cfg.Logger.Handler() == w && !strings.Contains(w.received(), `+CDSI: "SR",1`) {
+		t.Fatalf("no +CDSI for SR on the wire:\n%q", w.received())
+	}
+	// and an inbound message still lands in SM and is read from there
+	if err := net.InjectSMS(a.MSISDN(), "+15550009999", "after the report"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "received", func() bool { return len(in.got()) == 2 })
 }
