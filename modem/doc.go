@@ -80,6 +80,11 @@
 //     ModemManager's plugins/huawei/mm-broadband-modem-huawei.c encodes
 //     USSD so, and the huawei-ussd script for the E1550 does): a refused
 //     plain code is sent again packed, and the Device remembers it;
+//   - USSD answers whose quoted text spans lines (operators' "Dear
+//     customer,<CR><LF>your balance is ..."; python-gsmmodem's modem.py
+//     parses +CUSD with re.DOTALL for it): the tap writes the line breaks
+//     inside the quotes as `\n` (up to 1024 bytes), so the whole answer
+//     reaches the +CUSD handler;
 //   - USSD answers in UCS-2 hex while the dcs says 15 (Huawei E1550, noted
 //     in vSlipenchuk/gmodem's gmodem_device.c): hex that starts "00" and
 //     decodes as UTF-16 is read as such.

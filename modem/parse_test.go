@@ -320,6 +320,29 @@ func TestTapFiltersGarbageAndSeesPDU(t *testing.T) {
 	}
 }
 
+func TestTapJoinsMultilineCUSDButNotForever(t *testing.T) {
+	read := func(in string) string {
+		tp := newTap(&fakeRW{r: bytes.NewReader([]byte(in))}, discardLogger)
+		var out []byte
+		buf := make([]byte, 4096)
+		for {
+			n, err := tp.Read(buf)
+			out = append(out, buf[:n]...)
+			if err != nil {
+				return string(out)
+			}
+		}
+	}
+	if got := read("\r\n+CUSD: 0,\"Dear customer,\r\nyour balance is 1.00\",15\r\nOK\r\n"); got != "\r\n+CUSD: 0,\"Dear customer,\\nyour balance is 1.00\",15\r\nOK\r\n" {
+		t.Fatalf("joined: %q", got)
+	}
+	// a quote that never closes gives the lines back after maxCUSDLine
+	long := "\r\n+CUSD: 0,\"" + strings.Repeat("x", maxCUSDLine) + "\r\nOK\r\n"
+	if got := read(long); !strings.HasSuffix(got, "\r\nOK\r\n") {
+		t.Fatalf("runaway quote swallowed the next lines: ...%q", got[len(got)-20:])
+	}
+}
+
 type fakeRW struct {
 	r *bytes.Reader
 	w bytes.Buffer

@@ -50,7 +50,10 @@ type tap struct {
 
 	mu   sync.Mutex
 	line []byte // the line being received
-	w    *watch // what the current command waits for, or nil
+	// cusdOpen: the line is a +CUSD answer inside its quoted text, cusdLen long
+	cusdOpen bool
+	cusdLen  int
+	w        *watch // what the current command waits for, or nil
 }
 
 // watch is what the tap looks for on behalf of the command in flight.
@@ -108,7 +111,7 @@ func (t *tap) pump() {
 			}
 		}
 		if len(out) > 0 {
-			out = append(out, t.scan(out)...)
+			out = t.scan(out)
 			select {
 			case t.rx <- out:
 			case <-t.done:
@@ -150,19 +153,34 @@ func (t *tap) Read(p []byte) (int, error) {
 // maxLineTrack bounds the line the tap keeps to look at.
 const maxLineTrack = 256
 
-// scan follows lines and the prompt in filtered input; it returns bytes to
-// add right after it.
+// maxCUSDLine bounds a +CUSD answer whose quoted text spans lines (USSD
+// carries 182 characters, 728 hex digits in UCS-2).
+const maxCUSDLine = 1024
+
+// scan follows lines and the prompt in filtered input and returns what the
+// AT layer reads: the input, with the line breaks inside the quoted text
+// of a +CUSD answer written as `\n` (operators send multi-line answers,
+// which the AT layer would cut after the first line), then any line the
+// tap adds.
 func (t *tap) scan(b []byte) []byte {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	out := make([]byte, 0, len(b))
 	var extra []byte
 	for _, c := range b {
 		switch {
+		case (c == '\r' || c == '\n') && t.cusdOpen:
+			if c == '\n' {
+				out = append(out, '\\', 'n')
+				t.cusdLen += 2
+			}
+			continue
 		case c == '\r' || c == '\n':
 			if len(t.line) > 0 {
 				extra = append(extra, t.endLine(strings.TrimSpace(string(t.line)))...)
 				t.line = t.line[:0]
 			}
+			t.cusdLen = 0
 		case c == '>' && len(t.line) == 0:
 			if w := t.w; w != nil && w.prompt && !w.promptSeen {
 				w.promptSeen = true
@@ -172,9 +190,19 @@ func (t *tap) scan(b []byte) []byte {
 			if len(t.line) < maxLineTrack {
 				t.line = append(t.line, c)
 			}
+			if bytes.HasPrefix(t.line, []byte("+CUSD:")) {
+				t.cusdLen++
+				if c == '"' {
+					t.cusdOpen = !t.cusdOpen
+				}
+				if t.cusdLen > maxCUSDLine {
+					t.cusdOpen = false // no closing quote: not a multi-line answer after all
+				}
+			}
 		}
+		out = append(out, c)
 	}
-	return extra
+	return append(out, extra...)
 }
 
 // endLine looks at one complete line (t.mu held).

@@ -209,7 +209,8 @@ func parseCUSD(line string) (cusd, bool) {
 	}
 	c := cusd{m: m, dcs: 15}
 	if len(f) >= 2 {
-		c.str = f[1].val
+		// the tap wrote the line breaks of a multi-line answer as `\n`
+		c.str = strings.ReplaceAll(f[1].val, `\n`, "\n")
 	}
 	if len(f) >= 3 {
 		if dcs, ok := atoi(f[2]); ok && dcs <= 255 {

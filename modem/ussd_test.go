@@ -48,6 +48,27 @@ func TestUSSD(t *testing.T) {
 	}
 }
 
+// TestUSSDMultiline: an answer whose quoted text spans lines arrives whole
+// (the AT layer alone would keep its first line; python-gsmmodem parses
+// +CUSD with re.DOTALL for the same reason).
+func TestUSSDMultiline(t *testing.T) {
+	r := newRig(t, modemsim.ModemConfig{}, modemsim.Faults{USSDMultiline: true})
+	d := r.open(fastConfig("m1", r.link))
+	r.waitUp(10 * time.Second)
+	reply, err := d.USSD(context.Background(), "*100#")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "Dear customer,\nyour balance is 12.34 USD.\nValid until 31/01."; reply.Text != want {
+		t.Fatalf("reply %q, want %q", reply.Text, want)
+	}
+	// the lines after the answer are the modem's again
+	sendText(t, d, "+15557654321", "after a multi-line answer")
+	if st := d.Status(); st.ATTimeouts != 0 {
+		t.Errorf("%d AT timeouts", st.ATTimeouts)
+	}
+}
+
 func TestUSSDTimeoutCancelsTheSession(t *testing.T) {
 	r := newRig(t, modemsim.ModemConfig{}, modemsim.Faults{USSDSilent: true})
 	cfg := fastConfig("m1", r.link)

@@ -694,6 +694,9 @@ func (m *Modem) ussdAnswer(code string) string {
 		return "+CUSD: 4"
 	}
 	text := fmt.Sprintf("Your balance is %s. Valid until 31/01.", m.balance)
+	if m.faults.USSDMultiline {
+		text = fmt.Sprintf("Dear customer,\r\nyour balance is %s.\r\nValid until 31/01.", m.balance)
+	}
 	switch {
 	case m.faults.USSDUCS2:
 		return fmt.Sprintf("+CUSD: 0,%q,72", strings.ToUpper(hex.EncodeToString(ucs2.Encode([]rune(text)))))

@@ -47,7 +47,7 @@
 // Faults.USSDDelay, "+CUSD: 0,"Your balance is <Balance>. ...",15"
 // (ModemConfig.Balance, changed with Modem.SetBalance), in the dialect
 // the faults say: text per AT+CSCS, UCS-2 hex with dcs 72
-// (Faults.USSDUCS2), or packed GSM 7-bit hex (Faults.USSDPacked, which
+// (Faults.USSDUCS2), over several lines (Faults.USSDMultiline), or packed GSM 7-bit hex (Faults.USSDPacked, which
 // also refuses a code that is not packed); any other code answers
 // "+CUSD: 4"; Faults.USSDSilent never answers; AT+CUSD=2 closes an open
 // session (Modem.USSDCancels counts it).

@@ -61,6 +61,7 @@ type Faults struct {
 	CommandNotSupport bool // an unknown command is answered "COMMAND NOT SUPPORT", not ERROR (Huawei)
 	USSDPacked        bool // USSD codes must come, and answers come, GSM 7-bit packed in hex (Huawei)
 	USSDUCS2          bool // USSD answers come UCS-2 hex with dcs 72
+	USSDMultiline     bool // the USSD answer's text spans lines (CR LF inside the quotes)
 
 	// BusyAfterBoot: for this long after a boot, SMS commands answer
 	// +CMS ERROR: 515 (please wait, init in progress), and for the first
