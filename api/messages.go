@@ -16,10 +16,10 @@ import (
 	"github.com/simgate/simgate/gateway"
 )
 
-// Pagination bounds.
+// Pagination bounds: gateway's page limits, their one home.
 const (
-	DefaultLimit = 50
-	MaxLimit     = 500
+	DefaultLimit = gateway.DefaultPageLimit
+	MaxLimit     = gateway.MaxPageLimit
 	maxCursorLen = 1024
 )
 

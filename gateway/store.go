@@ -55,7 +55,7 @@ type MessageFilter struct {
 	Since     time.Time // CreatedAt >= Since
 	Until     time.Time // CreatedAt < Until
 	Cursor    string    // opaque, from MessagePage.Next
-	Limit     int       // default 50, max 500
+	Limit     int       // PageLimit: default DefaultPageLimit, at most MaxPageLimit
 	Ascending bool      // oldest first (conversations)
 }
 

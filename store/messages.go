@@ -16,10 +16,10 @@ import (
 	"github.com/simgate/simgate/gateway"
 )
 
-// Listing limits of ListMessages.
+// Listing limits of ListMessages: gateway's, their one home.
 const (
-	DefaultLimit = 50
-	MaxLimit     = 500
+	DefaultLimit = gateway.DefaultPageLimit
+	MaxLimit     = gateway.MaxPageLimit
 )
 
 // entry is one derived key of a message: an index entry, optionally counted
@@ -343,11 +343,7 @@ func (db *DB) ListMessages(ctx context.Context, f gateway.MessageFilter) (gatewa
 	if err := ctx.Err(); err != nil {
 		return page, err
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = DefaultLimit
-	}
-	limit = min(limit, MaxLimit)
+	limit := gateway.PageLimit(f.Limit)
 	var cur *cursor
 	if f.Cursor != "" {
 		c, err := decodeCursor(f.Cursor)

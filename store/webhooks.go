@@ -277,10 +277,7 @@ func (db *DB) ListDeliveries(ctx context.Context, webhookID string, limit int) (
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if limit <= 0 {
-		limit = DefaultLimit
-	}
-	limit = min(limit, MaxLimit)
+	limit = gateway.PageLimit(limit)
 	var out []gateway.Delivery
 	err := db.view(func(tx *bbolt.Tx) error {
 		p := prefix(webhookID)

@@ -19,8 +19,8 @@ import (
 
 // Listing limits of ListMessages (the same as the bbolt store's).
 const (
-	DefaultLimit = 50
-	MaxLimit     = 500
+	DefaultLimit = gateway.DefaultPageLimit
+	MaxLimit     = gateway.MaxPageLimit
 )
 
 // allStatuses lists every message status (ActiveMessages selects the
