@@ -1,7 +1,12 @@
 // Package web is the web app the daemon serves under /app/: server-rendered
 // html/template pages with htmx (vendored in static/, embedded in the
 // binary: no CDN, nothing built on the user's machine) for organisers and
-// texters.
+// texters: the operations view (modems, opt-outs) and the People page;
+// with Deps.Campaigns, the campaign pages over gateway/campaign's Service —
+// organisers' under /app/campaigns (list with live progress, editor with
+// script preview, CSV import and its report, assignment, state, review,
+// exports), texters' under /app/c (first messages one contact at a time,
+// replies polled every second). A texter's user ID is their texter ID.
 //
 // It owns the browser side of accounts: the login form, session cookies
 // (HttpOnly, SameSite=Lax, Secure when the request came over TLS or

@@ -131,6 +131,7 @@ func TestBrowserCampaign(t *testing.T) {
 	org.waitJS("preview without warnings", `document.querySelector("#preview figcaption") && !document.querySelector("#preview .warn") && document.querySelector("#preview").textContent.includes("1 part")`)
 	evalIn[bool](org, `(document.querySelector("#f-script").scrollIntoView({block: "start"}), true)`)
 	org.shot("campaign-editor")
+	org.accessible("campaign-editor")
 	evalIn[bool](org, `(window.scrollTo(0, 0), true)`)
 	org.navigate("save", chromedp.Click(chromedp.CSS(`#h-settings ~ form button.primary`)))
 	if got := org.text("main .ok"); got != "Saved." {
@@ -184,6 +185,7 @@ func TestBrowserCampaign(t *testing.T) {
 		t.Fatalf("state after start: %s", state)
 	}
 	org.shot("campaign")
+	org.accessible("campaign")
 
 	// The texter sends 20 first messages with the keyboard.
 	tx := b.tab()
@@ -192,8 +194,10 @@ func TestBrowserCampaign(t *testing.T) {
 		t.Fatalf("texter home: %s", tx.text("main"))
 	}
 	tx.shot("texter-home")
+	tx.accessible("texter-home")
 	tx.navigate("open the first-message screen", chromedp.Click(chromedp.CSS(`a.button.primary`)))
 	tx.shot("first-message")
+	tx.accessible("first-message")
 	evalIn[bool](tx, "window.__noReload = true")
 	// Time from the key or click to the next contact on screen, measured in
 	// the page (logged, not asserted: the benchmark in api/web measures).
@@ -267,6 +271,7 @@ func TestBrowserCampaign(t *testing.T) {
 	tx.navigate("open the first conversation", chromedp.Click(chromedp.CSS("#reply-list li a")))
 	tx.waitJS("the reply in the thread", `document.querySelector("#thread").textContent.includes("Yes I will!")`)
 	tx.shot("replies")
+	tx.accessible("replies")
 	tx.do("answer Yes with the 1 key", chromedp.KeyEvent("1"))
 	tx.waitJS("the follow-up pre-filled", `document.querySelector("#reply-body") && document.querySelector("#reply-body").value === "Great! Will you bring a friend?"`)
 	tx.do("send the follow-up", chromedp.Click(chromedp.CSS("#reply-body")), chromedp.KeyEvent("\r", chromedp.KeyModifiers(chromedp.ModifierCtrl)))
@@ -343,6 +348,8 @@ func TestBrowserCampaign(t *testing.T) {
 	}
 	org.do("review all", chromedp.Navigate(d.addr+campaignPath+"/review"), chromedp.WaitVisible(chromedp.CSS("main table")))
 	org.shot("review")
+	org.accessible("review")
 	org.do("campaigns list", chromedp.Navigate(d.addr+"/app/campaigns"), chromedp.WaitVisible(chromedp.CSS("main table progress")))
 	org.shot("campaigns")
+	org.accessible("campaigns")
 }

@@ -253,6 +253,28 @@ func (tb *tab) clickHX(what, sel string) {
 	tb.do(what, chromedp.Click(chromedp.CSS(sel)))
 }
 
+// accessible checks the page's basics: one main landmark and one h1, a
+// lang, and every visible form control named by a label or aria-label.
+func (tb *tab) accessible(page string) {
+	tb.b.t.Helper()
+	problems := evalIn[[]string](tb, `(() => {
+		const out = [];
+		if (document.querySelectorAll("main").length !== 1) out.push("not one <main>");
+		if (document.querySelectorAll("h1").length !== 1) out.push("not one <h1>");
+		if (!document.documentElement.lang) out.push("no lang");
+		for (const el of document.querySelectorAll("input:not([type=hidden]), select, textarea")) {
+			if (el.labels.length === 0 && !el.getAttribute("aria-label") && !el.getAttribute("aria-labelledby"))
+				out.push("unlabelled " + el.tagName.toLowerCase() + (el.name ? " " + el.name : ""));
+		}
+		for (const b of document.querySelectorAll("button")) {
+			if (!b.textContent.trim() && !b.getAttribute("aria-label")) out.push("a button without a name");
+		}
+		return out })()`)
+	for _, p := range problems {
+		tb.b.t.Errorf("%s: %s", page, p)
+	}
+}
+
 // ready waits until the page has loaded and htmx has processed it.
 func (tb *tab) ready() {
 	tb.b.t.Helper()
@@ -339,6 +361,7 @@ func TestBrowserOperations(t *testing.T) {
 	org.ready()
 	org.waitJS("sim1 up", `document.querySelector("#modem-sim1 .state").textContent === "up"`)
 	org.shot("modems")
+	org.accessible("modems")
 
 	// Pause and resume swap the table in place: a marker on the window survives.
 	evalIn[bool](org, "window.__noReload = true")
