@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"html"
+	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -181,5 +183,76 @@ func TestSurveyAndCannedFormats(t *testing.T) {
 	}
 	if _, err := web.ParseCanned("no separator"); err == nil {
 		t.Error("ParseCanned without |: no error")
+	}
+}
+
+// The organiser's texter forms: assign (bad counts refused beside the
+// form), release unsent contacts, move one texter's contacts to another.
+func TestAssignReleaseReassign(t *testing.T) {
+	ce := newCampaignEnv(t, nil)
+	olu := ce.browser()
+	olu.login("olu", "olu-password")
+	path := "/app/campaigns/" + ce.cp.ID + "/texters"
+	counts := func() map[string]int {
+		m := map[string]int{}
+		cs, err := ce.camps.Contacts(context.Background(), ce.org, ce.cp.ID, campaign.ContactFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cs {
+			m[c.Texter]++
+		}
+		return m
+	}
+	code, body, _ := olu.post(path, url.Values{"texter": {ce.ana.ID}, "count": {"zero"}, "action": {"assign"}})
+	if code != http.StatusUnprocessableEntity || !strings.Contains(body, `id="assign-error"`) {
+		t.Fatalf("bad count: %d", code)
+	}
+	if code, _, _ := olu.post(path, url.Values{"texter": {"usr_nobody"}, "count": {"1"}, "action": {"assign"}}); code != http.StatusUnprocessableEntity {
+		t.Fatalf("unknown texter: %d", code)
+	}
+	if code, body, _ := olu.post(path, url.Values{"texter": {ce.ben.ID}, "action": {"release"}}); code != http.StatusOK || !strings.Contains(body, "Released 3 unsent contacts of Ben.") {
+		t.Fatalf("release: %d\n%s", code, body)
+	}
+	if got := counts(); got[ce.ben.ID] != 0 || got[""] != 3 || got[ce.ana.ID] != 3 {
+		t.Fatalf("after release: %v", got)
+	}
+	if code, body, _ := olu.post(path, url.Values{"texter": {ce.ben.ID}, "count": {"2"}, "action": {"assign"}}); code != http.StatusOK || !strings.Contains(body, "Gave Ben 2 contacts.") {
+		t.Fatalf("assign: %d", code)
+	}
+	if code, body, _ := olu.post(path, url.Values{"texter": {ce.ana.ID}, "to": {ce.ben.ID}, "action": {"reassign"}}); code != http.StatusOK || !strings.Contains(body, "Moved 3 contacts from Ana to Ben.") {
+		t.Fatalf("reassign: %d", code)
+	}
+	if got := counts(); got[ce.ben.ID] != 5 || got[ce.ana.ID] != 0 || got[""] != 1 {
+		t.Fatalf("after reassign: %v", got)
+	}
+}
+
+// A malformed CSV is refused beside the file field and imports nothing.
+func TestImportMalformedFile(t *testing.T) {
+	ce := newCampaignEnv(t, nil)
+	olu := ce.browser()
+	olu.login("olu", "olu-password")
+	var buf strings.Builder
+	mw := multipart.NewWriter(&buf)
+	_ = mw.WriteField("csrf", olu.csrf)
+	fw, _ := mw.CreateFormFile("file", "bad.csv")
+	_, _ = fw.Write([]byte("firstName,cell\nAna,\"+15554000099\n"))
+	_ = mw.Close()
+	req, _ := http.NewRequest("POST", ce.srv.URL+"/app/campaigns/"+ce.cp.ID+"/import", strings.NewReader(buf.String()))
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("HX-Request", "true")
+	resp, err := olu.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	body := html.UnescapeString(string(raw))
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, `id="file-error"`) || !strings.Contains(body, "The file is malformed at line") || !strings.Contains(body, "Nothing was imported.") {
+		t.Fatalf("malformed file: %d\n%s", resp.StatusCode, body)
+	}
+	if cs, _ := ce.camps.Contacts(context.Background(), ce.org, ce.cp.ID, campaign.ContactFilter{}); len(cs) != 6 {
+		t.Fatalf("%d contacts after a refused import, want the 6 from before", len(cs))
 	}
 }
