@@ -29,12 +29,19 @@ type RetentionStore interface {
 	// PruneUnmatchedReports deletes kept unmatched status reports received
 	// before before.
 	PruneUnmatchedReports(ctx context.Context, before time.Time, limit int) (int, error)
+	// PruneSticky deletes the SIM bindings (Sticky) of contacts that no
+	// stored message names any more: once a contact's messages are all
+	// pruned its number should not stay behind in the binding, and a new
+	// conversation may start on any SIM. Every binding is made when a
+	// message to the contact is submitted, so one with no message is over.
+	PruneSticky(ctx context.Context, limit int) (int, error)
 }
 
 // RetentionConfig says how long each kind of record is kept. A zero age
 // keeps that kind forever.
 type RetentionConfig struct {
-	// Messages: messages in a final status, by creation time.
+	// Messages: messages in a final status, by creation time. The SIM
+	// bindings of contacts left without messages go with them.
 	Messages time.Duration
 	// Events: the event log (the audit trail behind webhooks).
 	Events time.Duration
@@ -70,7 +77,7 @@ type Retention struct {
 
 // Pruned says how many records one pass deleted, by kind.
 type Pruned struct {
-	Messages, Events, Deliveries, UnmatchedReports int
+	Messages, Events, Deliveries, UnmatchedReports, Sticky int
 }
 
 // NewRetention returns a Retention over st. It registers
@@ -104,14 +111,14 @@ func NewRetention(cfg RetentionConfig, st RetentionStore) (*Retention, error) {
 		cfg: cfg, st: st, log: log,
 		pruned: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "simgate_retention_pruned_total",
-			Help: "Records deleted by retention, by kind (messages, events, deliveries, unmatched_reports).",
+			Help: "Records deleted by retention, by kind (messages, events, deliveries, unmatched_reports, sticky).",
 		}, []string{"kind"}),
 		errs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "simgate_retention_errors_total",
 			Help: "Retention passes that stopped on a store error.",
 		}),
 	}
-	for _, k := range []string{"messages", "events", "deliveries", "unmatched_reports"} {
+	for _, k := range []string{"messages", "events", "deliveries", "unmatched_reports", "sticky"} {
 		r.pruned.WithLabelValues(k)
 	}
 	if cfg.Registerer != nil {
@@ -139,7 +146,7 @@ func (r *Retention) Run(ctx context.Context) error {
 			r.errs.Inc()
 			r.log.Error("retention pass", "err", err)
 		} else if p != (Pruned{}) {
-			r.log.Info("retention pass", "messages", p.Messages, "events", p.Events, "deliveries", p.Deliveries, "unmatched_reports", p.UnmatchedReports)
+			r.log.Info("retention pass", "messages", p.Messages, "events", p.Events, "deliveries", p.Deliveries, "unmatched_reports", p.UnmatchedReports, "sticky", p.Sticky)
 		}
 		select {
 		case <-ctx.Done():
@@ -164,6 +171,7 @@ func (r *Retention) Prune(ctx context.Context) (Pruned, error) {
 		{"deliveries", r.cfg.Deliveries, r.st.PruneDeliveries, &p.Deliveries},
 		{"unmatched_reports", r.cfg.UnmatchedReports, r.st.PruneUnmatchedReports, &p.UnmatchedReports},
 		{"messages", r.cfg.Messages, r.st.PruneMessages, &p.Messages},
+		{"sticky", r.cfg.Messages, func(ctx context.Context, _ time.Time, limit int) (int, error) { return r.st.PruneSticky(ctx, limit) }, &p.Sticky},
 	}
 	for _, k := range kinds {
 		if k.age <= 0 {

@@ -96,7 +96,8 @@
 // counter of each record: messages through the final statuses of ix_status
 // (never queued, sending or sent ones), deliveries through
 // ix_delivery_webhook (never pending ones), events through event_log (never
-// past the outbox cursor). Freed pages are reused by bbolt but the file does
+// past the outbox cursor); PruneSticky drops the bindings of contacts
+// left without any message in ix_contact. Freed pages are reused by bbolt but the file does
 // not shrink; Compact (simgate store compact, daemon stopped) rewrites it.
 //
 // # Concurrency and durability

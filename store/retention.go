@@ -163,3 +163,47 @@ func (db *DB) PruneUnmatchedReports(ctx context.Context, before time.Time, limit
 	})
 	return n, db.fail("prune_unmatched_reports", err)
 }
+
+// PruneSticky deletes up to limit SIM bindings of contacts with no stored
+// message (no entry in ix_contact). The bindings are read in a read
+// transaction; each is checked again before it is deleted.
+func (db *DB) PruneSticky(ctx context.Context, limit int) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	limit = pruneLimit(limit)
+	orphan := func(tx *bbolt.Tx, contact []byte) bool {
+		p := prefix(string(contact))
+		k, _ := tx.Bucket(bIxContact).Cursor().Seek(p)
+		return k == nil || !bytes.HasPrefix(k, p)
+	}
+	var victims [][]byte
+	err := db.view(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bSticky).Cursor()
+		for k, _ := c.First(); k != nil && len(victims) < limit; k, _ = c.Next() {
+			if orphan(tx, k) {
+				victims = append(victims, append([]byte(nil), k...))
+			}
+		}
+		return nil
+	})
+	if err != nil || len(victims) == 0 {
+		return 0, db.fail("prune_sticky", err)
+	}
+	var n int
+	err = db.update(ctx, func(tx *bbolt.Tx) error {
+		n = 0
+		b := tx.Bucket(bSticky)
+		for _, k := range victims {
+			if b.Get(k) == nil || !orphan(tx, k) {
+				continue // a message to the contact came meanwhile
+			}
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, db.fail("prune_sticky", err)
+}

@@ -66,3 +66,15 @@ func (db *DB) PruneUnmatchedReports(ctx context.Context, before time.Time, limit
 		nanos(before), pruneLimit(limit))
 	return int(n), db.fail("prune_unmatched_reports", err)
 }
+
+// PruneSticky deletes up to limit SIM bindings of contacts that no stored
+// message names.
+func (db *DB) PruneSticky(ctx context.Context, limit int) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := db.execN(ctx, `DELETE FROM sticky WHERE contact IN (
+		SELECT s.contact FROM sticky s WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.contact = s.contact)
+		ORDER BY s.contact LIMIT $1 FOR UPDATE SKIP LOCKED)`, pruneLimit(limit))
+	return int(n), db.fail("prune_sticky", err)
+}

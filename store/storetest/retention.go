@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -24,6 +25,7 @@ type RetentionFixture struct {
 	GoneMessages, KeptMsg []*gateway.Message
 	GoneDeliveries        []string
 	KeptDeliveries        []string
+	GoneSticky            []string // contacts whose binding goes
 }
 
 // RetentionConfig is the retention SeedRetention's fixture is built for.
@@ -85,6 +87,16 @@ func SeedRetention(t testing.TB, db Backend) RetentionFixture {
 			t.Fatal(err)
 		}
 	}
+	// Every contact 0..9 has a SIM binding; 1 to 6 have only messages that
+	// retention deletes (0 keeps message 10, 7 to 9 their unfinished ones).
+	for i := range 10 {
+		if err := db.SetSticky(ctx, fmt.Sprintf("+1555000%04d", i), gateway.Sticky{Modem: "sim1", Since: old}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i <= 6; i++ {
+		f.GoneSticky = append(f.GoneSticky, fmt.Sprintf("+1555000%04d", i))
+	}
 	handOn(t, db)
 	return f
 }
@@ -100,7 +112,7 @@ func testPruneEverythingOld(t *testing.T, h Harness) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (gateway.Pruned{Messages: len(f.GoneMessages), Events: 3, Deliveries: 3, UnmatchedReports: 2}); p != want {
+	if want := (gateway.Pruned{Messages: len(f.GoneMessages), Events: 3, Deliveries: 3, UnmatchedReports: 2, Sticky: len(f.GoneSticky)}); p != want {
 		t.Errorf("Prune = %+v, want %+v", p, want)
 	}
 	for _, m := range f.GoneMessages {
@@ -149,6 +161,17 @@ func testPruneEverythingOld(t *testing.T, h Harness) {
 	for _, w := range []string{"wh2", "callback:https://x.example/cb"} {
 		if got, _ := db.ListDeliveries(ctx, w, 0); len(got) != 0 {
 			t.Errorf("%s deliveries left = %v", w, delivIDs(got))
+		}
+	}
+	for i := range 10 {
+		contact := fmt.Sprintf("+1555000%04d", i)
+		_, err := db.Sticky(ctx, contact)
+		gone := slices.Contains(f.GoneSticky, contact)
+		if gone && !errors.Is(err, gateway.ErrNotFound) {
+			t.Errorf("binding of %s, whose messages are all pruned: %v, want ErrNotFound", contact, err)
+		}
+		if !gone && err != nil {
+			t.Errorf("binding of %s, who has messages left: %v", contact, err)
 		}
 	}
 	if _, n, _ := db.UnmatchedReports(ctx, 0); n != 1 {
