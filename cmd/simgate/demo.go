@@ -98,7 +98,10 @@ keeps them, store included).
 	}
 	defer sim.Close()
 	for _, m := range sim.modems {
-		cfg.Modems = append(cfg.Modems, ModemConfig{Name: m.name, Port: m.link})
+		// The simulated operator answers *100# with the SIM's balance: the
+		// demo shows it on each modem (and pauses a SIM below 1.00).
+		cfg.Modems = append(cfg.Modems, ModemConfig{Name: m.name, Port: m.link,
+			Balance: &BalanceConfig{Code: "*100#", Every: Duration(time.Hour), Amount: `balance is ([0-9.,]+)`, Low: 1}})
 	}
 
 	db, err := openStore(ctx, cfg.Store, nil, nil)

@@ -133,6 +133,18 @@ func TestDemoSmoke(t *testing.T) {
 		return msg.Status == "sent" || msg.Status == "delivered"
 	})
 
+	// Each simulated SIM's balance is read with *100# and shown on the modem.
+	waitFor(t, "sim1's balance", 30*time.Second, func() bool {
+		var m struct {
+			Balance struct {
+				Amount float64 `json:"amount"`
+				Known  bool    `json:"known"`
+			} `json:"balance"`
+		}
+		httpJSON(t, "GET", addr+"/v1/modems/sim1", key, nil, &m)
+		return m.Balance.Known && m.Balance.Amount == 12.34
+	})
+
 	// The contact replies through the simulator; the reply reaches the
 	// modem that texted them and is listed as inbound.
 	if code := httpJSON(t, "POST", ctl+"/sms", "", map[string]string{"from": demoContact, "text": "smoke reply"}, nil); code != http.StatusOK {
