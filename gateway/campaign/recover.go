@@ -21,9 +21,14 @@ type History interface {
 // an opt-out and notifying loses the notification): every inbound message
 // received since since that no campaign has filed is filed now, and every
 // number on the suppression list is closed in every campaign that holds
-// it. It is safe to run while Notify runs (both are idempotent). It returns
-// how many messages it filed and contacts it closed.
+// it. An import a crash interrupted (a campaign still marked importing by
+// no import of this process) is rolled back first. It is safe to run while
+// Notify runs (both are idempotent). It returns how many messages it filed
+// and contacts it closed.
 func (s *Service) Recover(ctx context.Context, h History, since time.Time) (filed, closed int, err error) {
+	if err := s.rollbackInterrupted(ctx); err != nil {
+		return 0, 0, err
+	}
 	cursor := ""
 	for {
 		page, err := h.ListMessages(ctx, gateway.MessageFilter{Direction: gateway.Inbound, Since: since, Cursor: cursor, Limit: 500, Ascending: true})
@@ -86,4 +91,35 @@ func (s *Service) closeOpen(ctx context.Context, number string) (int, error) {
 		return 0, nil
 	}
 	return n, s.closeEverywhere(ctx, number, "system:optout", "recovered")
+}
+
+// rollbackInterrupted rolls back the imports no Import of this process runs.
+func (s *Service) rollbackInterrupted(ctx context.Context) error {
+	cs, err := s.st.Campaigns(ctx)
+	if err != nil {
+		return fmt.Errorf("recover: campaigns: %w", err)
+	}
+	for _, c := range cs {
+		if c.Importing == nil {
+			continue
+		}
+		s.mu.Lock()
+		running := s.imports[c.ID] != ""
+		if !running {
+			s.imports[c.ID] = "recover" // keeps Import out meanwhile
+		}
+		s.mu.Unlock()
+		if running {
+			continue
+		}
+		err := s.rollback(ctx, c.ID, c.Importing.ID, c.Importing.FirstID, "interrupted (the gateway stopped)")
+		s.mu.Lock()
+		delete(s.imports, c.ID)
+		s.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("recover: %w", err)
+		}
+		s.log.Warn("campaign: an interrupted import was rolled back", "campaign", c.ID, "import", c.Importing.ID)
+	}
+	return nil
 }

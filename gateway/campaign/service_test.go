@@ -545,3 +545,30 @@ func TestRecoverFilesWhatNotifyMissed(t *testing.T) {
 		t.Errorf("contact 1 after a second recover: %s", ct.Status)
 	}
 }
+
+func TestRecoverRollsBackAnInterruptedImport(t *testing.T) {
+	f := newFixture(t)
+	c := f.campaign(t, campaign.Spec{})
+	f.importCSV(t, c.ID, "cell\n"+cell(1)+"\n")
+	// A crash mid-import: the campaign is marked, two contacts are staged.
+	if _, err := f.db.UpdateCampaign(ctx, c.ID, func(c *campaign.Campaign) error {
+		c.Importing = &campaign.ImportRef{ID: "crashed", FirstID: c.NextContactID, Started: morning}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.db.AddContacts(ctx, c.ID, 2, []*campaign.Contact{{Cell: cell(2), Status: campaign.StatusNeedsMessage}, {Cell: cell(3), Status: campaign.StatusNeedsMessage}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.svc.Recover(ctx, f.db, morning); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := f.svc.Campaign(ctx, c.ID)
+	cc, _ := f.db.CountContacts(ctx, c.ID)
+	if got.Importing != nil || got.NextContactID != 2 || cc.Total != 1 {
+		t.Fatalf("after recover: %+v, %d contacts", got, cc.Total)
+	}
+	if rep := f.importCSV(t, c.ID, "cell\n"+cell(2)+"\n"); rep.Imported != 1 {
+		t.Errorf("re-import %+v", rep)
+	}
+}
