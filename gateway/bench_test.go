@@ -10,41 +10,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/simgate/simgate/gateway"
+	"github.com/simgate/simgate/gateway/gatewaytest"
 	"github.com/simgate/simgate/store"
 )
-
-// latencyDevice is a modem that always succeeds after a fixed latency, like
-// a healthy network with a constant AT+CMGS round trip.
-type latencyDevice struct {
-	name    string
-	latency time.Duration
-	mr      atomic.Int64
-	sent    atomic.Int64
-	first   atomic.Int64 // unix nanos of the first send's start
-}
-
-func (l *latencyDevice) Name() string            { return l.name }
-func (l *latencyDevice) Info() gateway.ModemInfo { return gateway.ModemInfo{Model: "latency"} }
-func (l *latencyDevice) Status() gateway.ModemStatus {
-	return gateway.ModemStatus{State: gateway.ModemUp, Registration: gateway.RegHome}
-}
-func (l *latencyDevice) SendPDU(ctx context.Context, _ []byte) (int, error) {
-	l.first.CompareAndSwap(0, time.Now().UnixNano())
-	t := time.NewTimer(l.latency)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-		return 0, &gateway.SendError{Ambiguous: true, Err: ctx.Err()}
-	}
-	l.sent.Add(1)
-	return int(l.mr.Add(1) % 256), nil
-}
 
 func openBenchStore(tb testing.TB, noSync bool) *store.DB {
 	tb.Helper()
@@ -89,10 +61,11 @@ func runEfficiency(b *testing.B, n, perModem int, latency time.Duration, noSync 
 	if err != nil {
 		b.Fatal(err)
 	}
-	devs := make([]*latencyDevice, n)
+	devs := make([]*gatewaytest.Device, n)
 	for i := range devs {
-		devs[i] = &latencyDevice{name: "m" + strconv.Itoa(i), latency: latency}
-		d.AddDevice(devs[i], gateway.ModemConfig{Name: devs[i].name})
+		devs[i] = gatewaytest.NewDevice("m" + strconv.Itoa(i))
+		devs[i].Latency = latency
+		d.AddDevice(devs[i], gateway.ModemConfig{Name: devs[i].Name()})
 	}
 	total := n * perModem
 	var wg sync.WaitGroup
@@ -121,7 +94,7 @@ func runEfficiency(b *testing.B, n, perModem int, latency time.Duration, noSync 
 	for {
 		var sent int64
 		for _, dv := range devs {
-			sent += dv.sent.Load()
+			sent += int64(len(dv.Sent()))
 		}
 		if sent >= target {
 			break
@@ -133,8 +106,8 @@ func runEfficiency(b *testing.B, n, perModem int, latency time.Duration, noSync 
 	b.StopTimer()
 	first := int64(0)
 	for _, dv := range devs {
-		if f := dv.first.Load(); first == 0 || f < first {
-			first = f
+		if s := dv.Sends(); len(s) > 0 && (first == 0 || s[0].At.UnixNano() < first) {
+			first = s[0].At.UnixNano()
 		}
 	}
 	steady := end.Sub(time.Unix(0, first))
@@ -206,7 +179,9 @@ func BenchmarkQueueMemory(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		d2.AddDevice(&latencyDevice{name: "idle", latency: time.Hour}, gateway.ModemConfig{Name: "idle"})
+		idle := gatewaytest.NewDevice("idle")
+		idle.Latency = time.Hour
+		d2.AddDevice(idle, gateway.ModemConfig{Name: "idle"})
 		d2.Pause("idle", "benchmark", time.Time{})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)

@@ -1,10 +1,13 @@
-package gateway
+package gateway_test
 
 import (
 	"context"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/simgate/simgate/gateway"
+	"github.com/simgate/simgate/gateway/gatewaytest"
 )
 
 // BenchmarkDispatchEfficiencyMemStore is BenchmarkDispatchEfficiency (see
@@ -17,23 +20,23 @@ func BenchmarkDispatchEfficiencyMemStore(b *testing.B) {
 		b.Run(fmt.Sprintf("modems=%d", n), func(b *testing.B) {
 			var eff float64
 			for range b.N {
-				st := newMemStore()
-				cfg := DefaultConfig()
+				st := gatewaytest.NewMemStore()
+				cfg := gateway.DefaultConfig()
 				cfg.DefaultRegion = "US"
-				cfg.Pacing = PacingConfig{}
-				d, err := NewDispatcher(cfg, st, nil)
+				cfg.Pacing = gateway.PacingConfig{}
+				d, err := gateway.NewDispatcher(cfg, st, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
-				devs := make([]*fakeDevice, n)
+				devs := make([]*gatewaytest.Device, n)
 				for i := range devs {
-					devs[i] = newFakeDevice(fmt.Sprintf("m%d", i))
-					devs[i].latency = latency
-					d.AddDevice(devs[i], ModemConfig{Name: devs[i].name})
+					devs[i] = gatewaytest.NewDevice(fmt.Sprintf("m%d", i))
+					devs[i].Latency = latency
+					d.AddDevice(devs[i], gateway.ModemConfig{Name: devs[i].Name()})
 				}
 				total := n * perModem
 				for i := range total {
-					if _, err := d.Submit(context.Background(), SendRequest{To: fmt.Sprintf("+1202555%04d", i), Body: "benchmark"}); err != nil {
+					if _, err := d.Submit(context.Background(), gateway.SendRequest{To: fmt.Sprintf("+1202555%04d", i), Body: "benchmark"}); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -45,12 +48,11 @@ func BenchmarkDispatchEfficiencyMemStore(b *testing.B) {
 				for {
 					sent := 0
 					for _, dv := range devs {
-						dv.mu.Lock()
-						sent += len(dv.sends)
-						if len(dv.sends) > 0 && (first.IsZero() || dv.sends[0].At.Before(first)) {
-							first = dv.sends[0].At
+						sends := dv.Sends()
+						sent += len(sends)
+						if len(sends) > 0 && (first.IsZero() || sends[0].At.Before(first)) {
+							first = sends[0].At
 						}
-						dv.mu.Unlock()
 					}
 					if sent >= target {
 						break

@@ -1,10 +1,13 @@
-package gateway
+package gateway_test
 
 import (
 	"context"
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/simgate/simgate/gateway"
+	"github.com/simgate/simgate/gateway/gatewaytest"
 )
 
 // A message queued before its recipient sent STOP is not dispatched: the
@@ -12,18 +15,18 @@ import (
 func TestQueuedBeforeStopIsNotSent(t *testing.T) {
 	h := newHarness(t, testConfig(), nil, "a")
 	// Not started yet: the message sits in the queue.
-	m := h.submit(SendRequest{To: "+12025550142", Body: "see you Saturday?"})
-	if err := h.st.AddOptOut(context.Background(), OptOut{Number: m.Contact, Source: "sms", At: time.Now()}); err != nil {
+	m := h.submit(gateway.SendRequest{To: "+12025550142", Body: "see you Saturday?"})
+	if err := h.st.AddOptOut(context.Background(), gateway.OptOut{Number: m.Contact, Source: "sms", At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	other := h.submit(SendRequest{To: "+12025550143", Body: "see you Saturday?"})
+	other := h.submit(gateway.SendRequest{To: "+12025550143", Body: "see you Saturday?"})
 	h.start()
-	h.waitStatus(other.ID, StatusSent)
-	got := h.waitStatus(m.ID, StatusFailed)
+	h.waitStatus(other.ID, gateway.StatusSent)
+	got := h.waitStatus(m.ID, gateway.StatusFailed)
 	if got.Parts[0].ErrorClass != "opted_out" || got.Parts[0].Attempts != 0 {
 		t.Fatalf("part = %+v", got.Parts[0])
 	}
-	if n := h.devs["a"].attempts(); n != 1 {
+	if n := h.devs["a"].Attempts(); n != 1 {
 		t.Fatalf("modem sent %d parts, want only the other message's 1", n)
 	}
 }
@@ -33,35 +36,35 @@ func TestQueuedBeforeStopIsNotSent(t *testing.T) {
 func TestOptOutExemption(t *testing.T) {
 	h := newHarness(t, testConfig(), nil, "a")
 	ctx := context.Background()
-	if err := h.st.AddOptOut(ctx, OptOut{Number: "+12025550142", Source: "sms", At: time.Now()}); err != nil {
+	if err := h.st.AddOptOut(ctx, gateway.OptOut{Number: "+12025550142", Source: "sms", At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	forged := SendRequest{To: "+12025550142", Body: "x", Metadata: map[string]string{OptOutExemptKey: "true"}}
-	if _, err := h.d.Submit(ctx, forged); !errors.Is(err, ErrOptedOut) {
+	forged := gateway.SendRequest{To: "+12025550142", Body: "x", Metadata: map[string]string{gateway.OptOutExemptKey: "true"}}
+	if _, err := h.d.Submit(ctx, forged); !errors.Is(err, gateway.ErrOptedOut) {
 		t.Fatalf("forged exemption: err = %v", err)
 	}
-	plain, err := h.d.Submit(ctx, SendRequest{To: "+12025550143", Body: "x", Metadata: map[string]string{OptOutExemptKey: "true", "k": "v"}})
+	plain, err := h.d.Submit(ctx, gateway.SendRequest{To: "+12025550143", Body: "x", Metadata: map[string]string{gateway.OptOutExemptKey: "true", "k": "v"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if IsOptOutExempt(plain) || plain.Metadata["k"] != "v" {
+	if gateway.IsOptOutExempt(plain) || plain.Metadata["k"] != "v" {
 		t.Fatalf("metadata = %v", plain.Metadata)
 	}
-	reply, err := h.d.Submit(ctx, SendRequest{To: "+12025550142", Body: "You are unsubscribed.", Agent: OptOutAgent, OptOutReply: true})
+	reply, err := h.d.Submit(ctx, gateway.SendRequest{To: "+12025550142", Body: "You are unsubscribed.", Agent: gateway.OptOutAgent, OptOutReply: true})
 	if err != nil {
 		t.Fatalf("exempt submit: %v", err)
 	}
-	if !IsOptOutExempt(reply) || !h.st.msg(t, reply.ID).OptOutReply {
+	if !gateway.IsOptOutExempt(reply) || !h.st.Message(t, reply.ID).OptOutReply {
 		t.Fatalf("reply not stored as exempt: %+v", reply)
 	}
 	h.start()
-	h.waitStatus(reply.ID, StatusSent)
+	h.waitStatus(reply.ID, gateway.StatusSent)
 }
 
 // A pause (an operator's, or the carrier-block guard's) and a drain survive a
 // restart: a new Dispatcher on the same store keeps the SIM stopped.
 func TestPauseAndDrainSurviveRestart(t *testing.T) {
-	st := newMemStore()
+	st := gatewaytest.NewMemStore()
 	h := newHarness(t, testConfig(), st, "a", "b")
 	h.start()
 	until := time.Now().Add(time.Hour).Truncate(time.Second)
@@ -75,7 +78,7 @@ func TestPauseAndDrainSurviveRestart(t *testing.T) {
 
 	h2 := newHarness(t, testConfig(), st, "a", "b")
 	h2.start()
-	eventually(t, "hold restored", func() bool {
+	gatewaytest.Eventually(t, "hold restored", func() bool {
 		v, _ := h2.d.Modem("a")
 		return v.Paused
 	})
@@ -87,8 +90,8 @@ func TestPauseAndDrainSurviveRestart(t *testing.T) {
 	if err := h2.d.Resume("b"); err != nil { // b takes new contacts again; a stays paused
 		t.Fatal(err)
 	}
-	m := h2.submit(SendRequest{To: "+12025550160", Body: "x"})
-	if got := h2.waitStatus(m.ID, StatusSent); got.Modem != "b" {
+	m := h2.submit(gateway.SendRequest{To: "+12025550160", Body: "x"})
+	if got := h2.waitStatus(m.ID, gateway.StatusSent); got.Modem != "b" {
 		t.Fatalf("sent by %s", got.Modem)
 	}
 	if err := h2.d.Resume("a"); err != nil {

@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"context"
@@ -11,13 +11,16 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/simgate/simgate/gateway"
+	"github.com/simgate/simgate/gateway/gatewaytest"
 )
 
 // testConfig paces fast so tests finish quickly.
-func testConfig() Config {
-	c := DefaultConfig()
+func testConfig() gateway.Config {
+	c := gateway.DefaultConfig()
 	c.DefaultRegion = "US"
-	c.Pacing = PacingConfig{MinInterval: time.Millisecond, NewContactsPerDay: 1000}
+	c.Pacing = gateway.PacingConfig{MinInterval: time.Millisecond, NewContactsPerDay: 1000}
 	c.RetryBase, c.RetryMax = 5*time.Millisecond, 20*time.Millisecond
 	c.StickyTimeout = time.Hour
 	c.PauseFor = time.Hour
@@ -27,22 +30,22 @@ func testConfig() Config {
 
 type harness struct {
 	t    *testing.T
-	st   *memStore
-	em   *recEmitter
-	d    *Dispatcher
-	devs map[string]*fakeDevice
+	st   *gatewaytest.MemStore
+	em   *gatewaytest.Recorder
+	d    *gateway.Dispatcher
+	devs map[string]*gatewaytest.Device
 	reg  *prometheus.Registry
 	stop func()
 }
 
-func newHarness(t *testing.T, cfg Config, st *memStore, names ...string) *harness {
+func newHarness(t *testing.T, cfg gateway.Config, st *gatewaytest.MemStore, names ...string) *harness {
 	t.Helper()
 	if st == nil {
-		st = newMemStore()
+		st = gatewaytest.NewMemStore()
 	}
-	h := &harness{t: t, st: st, em: &recEmitter{}, devs: map[string]*fakeDevice{}, reg: prometheus.NewRegistry()}
+	h := &harness{t: t, st: st, em: &gatewaytest.Recorder{}, devs: map[string]*gatewaytest.Device{}, reg: prometheus.NewRegistry()}
 	cfg.Registerer = h.reg
-	d, err := NewDispatcher(cfg, st, h.em)
+	d, err := gateway.NewDispatcher(cfg, st, h.em)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,10 +56,10 @@ func newHarness(t *testing.T, cfg Config, st *memStore, names ...string) *harnes
 	return h
 }
 
-func (h *harness) add(name string, groups []string) *fakeDevice {
-	f := newFakeDevice(name)
+func (h *harness) add(name string, groups []string) *gatewaytest.Device {
+	f := gatewaytest.NewDevice(name)
 	h.devs[name] = f
-	h.d.AddDevice(f, ModemConfig{Name: name, Groups: groups})
+	h.d.AddDevice(f, gateway.ModemConfig{Name: name, Groups: groups})
 	return f
 }
 
@@ -71,7 +74,7 @@ func (h *harness) start() {
 				h.t.Errorf("close: %v", err)
 			}
 			cancel()
-			if err := <-done; err != nil && !errors.Is(err, ErrClosed) {
+			if err := <-done; err != nil && !errors.Is(err, gateway.ErrClosed) {
 				h.t.Errorf("run: %v", err)
 			}
 		})
@@ -79,7 +82,36 @@ func (h *harness) start() {
 	h.t.Cleanup(h.stop)
 }
 
-func (h *harness) submit(req SendRequest) *Message {
+// metric is the value of the counter name with the given label values
+// (in label-name order), as h's registry gathers it; 0 when absent.
+func (h *harness) metric(name string, labels ...string) float64 {
+	h.t.Helper()
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			lp := m.GetLabel()
+			if len(lp) != len(labels) {
+				continue
+			}
+			for i, l := range lp {
+				if l.GetValue() != labels[i] {
+					continue next
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
+func (h *harness) submit(req gateway.SendRequest) *gateway.Message {
 	h.t.Helper()
 	m, err := h.d.Submit(context.Background(), req)
 	if err != nil {
@@ -88,11 +120,11 @@ func (h *harness) submit(req SendRequest) *Message {
 	return m
 }
 
-func (h *harness) waitStatus(id string, want Status) *Message {
+func (h *harness) waitStatus(id string, want gateway.Status) *gateway.Message {
 	h.t.Helper()
-	var m *Message
-	eventually(h.t, fmt.Sprintf("%s to be %s", id, want), func() bool {
-		m = h.st.msg(h.t, id)
+	var m *gateway.Message
+	gatewaytest.Eventually(h.t, fmt.Sprintf("%s to be %s", id, want), func() bool {
+		m = h.st.Message(h.t, id)
 		return m.Status == want
 	})
 	return m
@@ -101,35 +133,35 @@ func (h *harness) waitStatus(id string, want Status) *Message {
 func TestSubmitValidation(t *testing.T) {
 	h := newHarness(t, testConfig(), nil, "a")
 	h.add("b", []string{"team"})
-	h.st.optouts["+12025550142"] = true
+	h.st.AddOptOut(context.Background(), gateway.OptOut{Number: "+12025550142", Source: "api"})
 	no := false
 	tests := []struct {
 		name  string
-		req   SendRequest
+		req   gateway.SendRequest
 		field string
 		err   error
 	}{
-		{"empty to", SendRequest{Body: "hi"}, "to", nil},
-		{"bad number", SendRequest{To: "hello", Body: "hi"}, "to", nil},
-		{"empty body", SendRequest{To: "+12025550143"}, "body", nil},
-		{"too long", SendRequest{To: "+12025550143", Body: strings.Repeat("x", 1531)}, "body", nil},
-		{"priority", SendRequest{To: "+12025550143", Body: "hi", Priority: 11}, "priority", nil},
-		{"validity", SendRequest{To: "+12025550143", Body: "hi", Validity: -time.Second}, "validity", nil},
-		{"unknown from", SendRequest{To: "+12025550143", Body: "hi", From: "zzz"}, "from", nil},
-		{"opted out", SendRequest{To: "(202) 555-0142", Body: "hi"}, "", ErrOptedOut},
-		{"ok modem", SendRequest{To: "(202) 555-0143", Body: "hi", From: "a", StatusReport: &no}, "", nil},
-		{"ok group", SendRequest{To: "+12025550143", Body: "hi", From: "team"}, "", nil},
-		{"window start", SendRequest{To: "+12025550143", Body: "hi", TextingWindow: &TextingWindow{Start: "9:00", End: "21:00", TimeZone: "UTC"}}, "texting_window.start", nil},
-		{"window end", SendRequest{To: "+12025550143", Body: "hi", TextingWindow: &TextingWindow{Start: "09:00", End: "25:00", TimeZone: "UTC"}}, "texting_window.end", nil},
-		{"window empty", SendRequest{To: "+12025550143", Body: "hi", TextingWindow: &TextingWindow{Start: "09:00", End: "09:00", TimeZone: "UTC"}}, "texting_window.end", nil},
-		{"window zone", SendRequest{To: "+12025550143", Body: "hi", TextingWindow: &TextingWindow{Start: "09:00", End: "21:00", TimeZone: "Mars/Olympus"}}, "texting_window.time_zone", nil},
-		{"window no zone", SendRequest{To: "+12025550143", Body: "hi", TextingWindow: &TextingWindow{Start: "09:00", End: "21:00"}}, "texting_window.time_zone", nil},
-		{"ok window", SendRequest{To: "+12025550143", Body: "hi", TextingWindow: &TextingWindow{Start: "09:00", End: "21:00", TimeZone: "America/Chicago"}}, "", nil},
+		{"empty to", gateway.SendRequest{Body: "hi"}, "to", nil},
+		{"bad number", gateway.SendRequest{To: "hello", Body: "hi"}, "to", nil},
+		{"empty body", gateway.SendRequest{To: "+12025550143"}, "body", nil},
+		{"too long", gateway.SendRequest{To: "+12025550143", Body: strings.Repeat("x", 1531)}, "body", nil},
+		{"priority", gateway.SendRequest{To: "+12025550143", Body: "hi", Priority: 11}, "priority", nil},
+		{"validity", gateway.SendRequest{To: "+12025550143", Body: "hi", Validity: -time.Second}, "validity", nil},
+		{"unknown from", gateway.SendRequest{To: "+12025550143", Body: "hi", From: "zzz"}, "from", nil},
+		{"opted out", gateway.SendRequest{To: "(202) 555-0142", Body: "hi"}, "", gateway.ErrOptedOut},
+		{"ok modem", gateway.SendRequest{To: "(202) 555-0143", Body: "hi", From: "a", StatusReport: &no}, "", nil},
+		{"ok group", gateway.SendRequest{To: "+12025550143", Body: "hi", From: "team"}, "", nil},
+		{"window start", gateway.SendRequest{To: "+12025550143", Body: "hi", TextingWindow: &gateway.TextingWindow{Start: "9:00", End: "21:00", TimeZone: "UTC"}}, "texting_window.start", nil},
+		{"window end", gateway.SendRequest{To: "+12025550143", Body: "hi", TextingWindow: &gateway.TextingWindow{Start: "09:00", End: "25:00", TimeZone: "UTC"}}, "texting_window.end", nil},
+		{"window empty", gateway.SendRequest{To: "+12025550143", Body: "hi", TextingWindow: &gateway.TextingWindow{Start: "09:00", End: "09:00", TimeZone: "UTC"}}, "texting_window.end", nil},
+		{"window zone", gateway.SendRequest{To: "+12025550143", Body: "hi", TextingWindow: &gateway.TextingWindow{Start: "09:00", End: "21:00", TimeZone: "Mars/Olympus"}}, "texting_window.time_zone", nil},
+		{"window no zone", gateway.SendRequest{To: "+12025550143", Body: "hi", TextingWindow: &gateway.TextingWindow{Start: "09:00", End: "21:00"}}, "texting_window.time_zone", nil},
+		{"ok window", gateway.SendRequest{To: "+12025550143", Body: "hi", TextingWindow: &gateway.TextingWindow{Start: "09:00", End: "21:00", TimeZone: "America/Chicago"}}, "", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := h.d.Submit(context.Background(), tc.req)
-			var ve *ValidationError
+			var ve *gateway.ValidationError
 			switch {
 			case tc.field != "":
 				if !errors.As(err, &ve) || ve.Field != tc.field {
@@ -143,8 +175,8 @@ func TestSubmitValidation(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				stored := h.st.msg(t, m.ID)
-				if stored.Contact != "+12025550143" || stored.Status != StatusQueued || stored.Segments != 1 || len(stored.Parts[0].PDU) == 0 {
+				stored := h.st.Message(t, m.ID)
+				if stored.Contact != "+12025550143" || stored.Status != gateway.StatusQueued || stored.Segments != 1 || len(stored.Parts[0].PDU) == 0 {
 					t.Fatalf("stored %+v", stored)
 				}
 				if w := tc.req.TextingWindow; w != nil && (stored.TextingWindow == nil || *stored.TextingWindow != *w) {
@@ -157,14 +189,14 @@ func TestSubmitValidation(t *testing.T) {
 
 func TestSubmitIdempotent(t *testing.T) {
 	h := newHarness(t, testConfig(), nil, "a")
-	req := SendRequest{To: "+12025550143", Body: "hi", IdempotencyKey: "k1", RequestHash: "h1"}
+	req := gateway.SendRequest{To: "+12025550143", Body: "hi", IdempotencyKey: "k1", RequestHash: "h1"}
 	m1 := h.submit(req)
 	m2 := h.submit(req)
 	if m1.ID != m2.ID {
 		t.Fatalf("replay created a new message %s != %s", m2.ID, m1.ID)
 	}
 	req.RequestHash = "h2"
-	if _, err := h.d.Submit(context.Background(), req); !errors.Is(err, ErrIdempotencyMismatch) {
+	if _, err := h.d.Submit(context.Background(), req); !errors.Is(err, gateway.ErrIdempotencyMismatch) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -174,14 +206,14 @@ func TestDispatchSpreadsAndSendsAll(t *testing.T) {
 	h.start()
 	var ids []string
 	for i := range 60 {
-		ids = append(ids, h.submit(SendRequest{To: fmt.Sprintf("+1202555%04d", 1000+i), Body: "hello " + fmt.Sprint(i)}).ID)
+		ids = append(ids, h.submit(gateway.SendRequest{To: fmt.Sprintf("+1202555%04d", 1000+i), Body: "hello " + fmt.Sprint(i)}).ID)
 	}
 	for _, id := range ids {
-		h.waitStatus(id, StatusSent)
+		h.waitStatus(id, gateway.StatusSent)
 	}
 	total := 0
 	for n, f := range h.devs {
-		s := len(f.sent())
+		s := len(f.Sent())
 		total += s
 		if s < 5 {
 			t.Errorf("modem %s sent only %d of 60", n, s)
@@ -190,8 +222,8 @@ func TestDispatchSpreadsAndSendsAll(t *testing.T) {
 	if total != 60 {
 		t.Fatalf("sent %d parts, want 60 (no duplicates)", total)
 	}
-	eventually(t, "60 sent events", func() bool { return h.em.count(EventMessageSent) == 60 })
-	if got := testutil.ToFloat64(h.d.met.accepted); got != 60 {
+	gatewaytest.Eventually(t, "60 sent events", func() bool { return h.em.Count(gateway.EventMessageSent) == 60 })
+	if got := h.metric("simgate_messages_accepted_total"); got != 60 {
 		t.Errorf("accepted = %v", got)
 	}
 }
@@ -200,14 +232,14 @@ func TestMultipartSameModemByteIdentical(t *testing.T) {
 	h := newHarness(t, testConfig(), nil, "a", "b")
 	h.start()
 	body := strings.Repeat("Grüße 🙂 ", 30)
-	m := h.submit(SendRequest{To: "+12025550143", Body: body})
-	if m.Encoding != EncodingUCS2 || m.Segments < 3 {
+	m := h.submit(gateway.SendRequest{To: "+12025550143", Body: body})
+	if m.Encoding != gateway.EncodingUCS2 || m.Segments < 3 {
 		t.Fatalf("encoding %s segments %d", m.Encoding, m.Segments)
 	}
-	got := h.waitStatus(m.ID, StatusSent)
-	var sends []fakeSend
+	got := h.waitStatus(m.ID, gateway.StatusSent)
+	var sends []gatewaytest.Send
 	for _, f := range h.devs {
-		if s := f.sent(); len(s) > 0 {
+		if s := f.Sent(); len(s) > 0 {
 			if sends != nil {
 				t.Fatal("parts went out through two modems")
 			}
@@ -223,11 +255,11 @@ func TestMultipartSameModemByteIdentical(t *testing.T) {
 			t.Fatalf("part %d not byte-identical to the stored PDU", i+1)
 		}
 		pdus = append(pdus, s.PDU)
-		if got.Parts[i].MR != s.MR || got.Parts[i].State != PartSubmitted {
+		if got.Parts[i].MR != s.MR || got.Parts[i].State != gateway.PartSubmitted {
 			t.Errorf("part %d: %+v", i+1, got.Parts[i])
 		}
 	}
-	if dec, _ := decodeParts(t, pdus); dec != body {
+	if dec, _ := gateway.DecodeParts(t, pdus); dec != body {
 		t.Fatalf("decoded %q", dec)
 	}
 }
@@ -235,17 +267,17 @@ func TestMultipartSameModemByteIdentical(t *testing.T) {
 func TestStickySender(t *testing.T) {
 	h := newHarness(t, testConfig(), nil, "a", "b", "c")
 	h.start()
-	first := h.submit(SendRequest{To: "+12025550143", Body: "one"})
-	h.waitStatus(first.ID, StatusSent)
-	owner := h.st.msg(t, first.ID).Modem
+	first := h.submit(gateway.SendRequest{To: "+12025550143", Body: "one"})
+	h.waitStatus(first.ID, gateway.StatusSent)
+	owner := h.st.Message(t, first.ID).Modem
 	// Other contacts in between, then more to the same contact.
 	var ids []string
 	for i := range 20 {
-		h.submit(SendRequest{To: fmt.Sprintf("+1202555%04d", 2000+i), Body: "x"})
-		ids = append(ids, h.submit(SendRequest{To: "+12025550143", Body: fmt.Sprint("again ", i)}).ID)
+		h.submit(gateway.SendRequest{To: fmt.Sprintf("+1202555%04d", 2000+i), Body: "x"})
+		ids = append(ids, h.submit(gateway.SendRequest{To: "+12025550143", Body: fmt.Sprint("again ", i)}).ID)
 	}
 	for _, id := range ids {
-		if m := h.waitStatus(id, StatusSent); m.Modem != owner {
+		if m := h.waitStatus(id, gateway.StatusSent); m.Modem != owner {
 			t.Fatalf("message to the same contact went through %s, bound to %s", m.Modem, owner)
 		}
 	}
@@ -261,12 +293,12 @@ func TestStickyRaceTwoQueuedToNewContact(t *testing.T) {
 	h := newHarness(t, testConfig(), nil, "a", "b", "c", "d")
 	var ids []string
 	for i := range 10 {
-		ids = append(ids, h.submit(SendRequest{To: "+12025550199", Body: fmt.Sprint(i)}).ID)
+		ids = append(ids, h.submit(gateway.SendRequest{To: "+12025550199", Body: fmt.Sprint(i)}).ID)
 	}
 	h.start()
 	owner := ""
 	for _, id := range ids {
-		m := h.waitStatus(id, StatusSent)
+		m := h.waitStatus(id, gateway.StatusSent)
 		if owner == "" {
 			owner = m.Modem
 		}
@@ -279,13 +311,13 @@ func TestStickyRaceTwoQueuedToNewContact(t *testing.T) {
 func TestStickyMovesWhenSIMGone(t *testing.T) {
 	cfg := testConfig()
 	cfg.StickyTimeout = 50 * time.Millisecond
-	st := newMemStore()
-	st.sticky["+12025550143"] = Sticky{Modem: "a", Since: time.Now().Add(-time.Hour)}
+	st := gatewaytest.NewMemStore()
+	st.SetSticky(context.Background(), "+12025550143", gateway.Sticky{Modem: "a", Since: time.Now().Add(-time.Hour)})
 	h := newHarness(t, cfg, st, "a", "b")
-	h.devs["a"].setUsable(false)
+	h.devs["a"].SetUsable(false)
 	h.start()
-	m := h.submit(SendRequest{To: "+12025550143", Body: "still there?"})
-	got := h.waitStatus(m.ID, StatusSent)
+	m := h.submit(gateway.SendRequest{To: "+12025550143", Body: "still there?"})
+	got := h.waitStatus(m.ID, gateway.StatusSent)
 	if got.Modem != "b" {
 		t.Fatalf("sent through %s, want b", got.Modem)
 	}
@@ -300,18 +332,18 @@ func TestStickyWaitsForBusySIM(t *testing.T) {
 	cfg := testConfig()
 	cfg.Pacing.MinInterval = 30 * time.Millisecond
 	h := newHarness(t, cfg, nil, "a", "b")
-	h.st.sticky["+12025550143"] = Sticky{Modem: "a"}
+	h.st.SetSticky(context.Background(), "+12025550143", gateway.Sticky{Modem: "a"})
 	h.start()
 	var ids []string
 	for i := range 5 {
-		ids = append(ids, h.submit(SendRequest{To: "+12025550143", Body: fmt.Sprint(i)}).ID)
+		ids = append(ids, h.submit(gateway.SendRequest{To: "+12025550143", Body: fmt.Sprint(i)}).ID)
 	}
 	for _, id := range ids {
-		if m := h.waitStatus(id, StatusSent); m.Modem != "a" {
+		if m := h.waitStatus(id, gateway.StatusSent); m.Modem != "a" {
 			t.Fatalf("went through %s", m.Modem)
 		}
 	}
-	if n := len(h.devs["b"].sent()); n != 0 {
+	if n := len(h.devs["b"].Sent()); n != 0 {
 		t.Fatalf("b sent %d", n)
 	}
 }
@@ -324,15 +356,15 @@ func TestExplicitFromAndGroup(t *testing.T) {
 	h.start()
 	var east []string
 	for i := range 12 {
-		east = append(east, h.submit(SendRequest{To: fmt.Sprintf("+1202555%04d", 3000+i), Body: "e", From: "east"}).ID)
+		east = append(east, h.submit(gateway.SendRequest{To: fmt.Sprintf("+1202555%04d", 3000+i), Body: "e", From: "east"}).ID)
 	}
-	pinned := h.submit(SendRequest{To: "+12025553999", Body: "c only", From: "c"})
+	pinned := h.submit(gateway.SendRequest{To: "+12025553999", Body: "c only", From: "c"})
 	for _, id := range east {
-		if m := h.waitStatus(id, StatusSent); m.Modem == "c" {
+		if m := h.waitStatus(id, gateway.StatusSent); m.Modem == "c" {
 			t.Fatalf("group east message sent by c")
 		}
 	}
-	if m := h.waitStatus(pinned.ID, StatusSent); m.Modem != "c" {
+	if m := h.waitStatus(pinned.ID, gateway.StatusSent); m.Modem != "c" {
 		t.Fatalf("From c sent by %s", m.Modem)
 	}
 }
@@ -345,19 +377,19 @@ func TestPausedModemTakesNothing(t *testing.T) {
 	h.start()
 	var ids []string
 	for i := range 20 {
-		ids = append(ids, h.submit(SendRequest{To: fmt.Sprintf("+1202555%04d", 4000+i), Body: "x"}).ID)
+		ids = append(ids, h.submit(gateway.SendRequest{To: fmt.Sprintf("+1202555%04d", 4000+i), Body: "x"}).ID)
 	}
 	for _, id := range ids {
-		h.waitStatus(id, StatusSent)
+		h.waitStatus(id, gateway.StatusSent)
 	}
-	if n := h.devs["a"].attempts(); n != 0 {
+	if n := h.devs["a"].Attempts(); n != 0 {
 		t.Fatalf("paused modem sent %d", n)
 	}
 	v, _ := h.d.Modem("a")
 	if !v.Paused || v.PauseReason != "maintenance" {
 		t.Fatalf("view %+v", v)
 	}
-	if err := h.d.Pause("zz", "", time.Time{}); !errors.Is(err, ErrNoModem) {
+	if err := h.d.Pause("zz", "", time.Time{}); !errors.Is(err, gateway.ErrNoModem) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -366,20 +398,20 @@ func TestPriorityAndSendAt(t *testing.T) {
 	h := newHarness(t, testConfig(), nil, "a")
 	h.d.Pause("a", "hold", time.Time{})
 	h.start()
-	low := h.submit(SendRequest{To: "+12025550101", Body: "low"})
-	later := h.submit(SendRequest{To: "+12025550102", Body: "later", Priority: 10, SendAt: time.Now().Add(150 * time.Millisecond)})
-	high := h.submit(SendRequest{To: "+12025550103", Body: "high", Priority: 5})
+	low := h.submit(gateway.SendRequest{To: "+12025550101", Body: "low"})
+	later := h.submit(gateway.SendRequest{To: "+12025550102", Body: "later", Priority: 10, SendAt: time.Now().Add(150 * time.Millisecond)})
+	high := h.submit(gateway.SendRequest{To: "+12025550103", Body: "high", Priority: 5})
 	h.d.Resume("a")
-	h.waitStatus(low.ID, StatusSent)
-	h.waitStatus(later.ID, StatusSent)
+	h.waitStatus(low.ID, gateway.StatusSent)
+	h.waitStatus(later.ID, gateway.StatusSent)
 	order := map[string]time.Time{}
 	for _, id := range []string{low.ID, later.ID, high.ID} {
-		order[id] = h.st.msg(t, id).Parts[0].SubmittedAt
+		order[id] = h.st.Message(t, id).Parts[0].SubmittedAt
 	}
 	if !order[high.ID].Before(order[low.ID]) {
 		t.Errorf("high priority not sent before low")
 	}
-	if order[later.ID].Before(h.st.msg(t, later.ID).SendAt) {
+	if order[later.ID].Before(h.st.Message(t, later.ID).SendAt) {
 		t.Errorf("sent before send_at")
 	}
 }
@@ -387,17 +419,17 @@ func TestPriorityAndSendAt(t *testing.T) {
 func TestCancel(t *testing.T) {
 	h := newHarness(t, testConfig(), nil, "a")
 	h.start()
-	m := h.submit(SendRequest{To: "+12025550101", Body: "later", SendAt: time.Now().Add(time.Hour)})
+	m := h.submit(gateway.SendRequest{To: "+12025550101", Body: "later", SendAt: time.Now().Add(time.Hour)})
 	c, err := h.d.Cancel(context.Background(), m.ID)
-	if err != nil || c.Status != StatusCancelled {
+	if err != nil || c.Status != gateway.StatusCancelled {
 		t.Fatalf("cancel: %v %v", c, err)
 	}
-	s := h.submit(SendRequest{To: "+12025550102", Body: "now"})
-	h.waitStatus(s.ID, StatusSent)
-	if _, err := h.d.Cancel(context.Background(), s.ID); !errors.Is(err, ErrNotCancellable) {
+	s := h.submit(gateway.SendRequest{To: "+12025550102", Body: "now"})
+	h.waitStatus(s.ID, gateway.StatusSent)
+	if _, err := h.d.Cancel(context.Background(), s.ID); !errors.Is(err, gateway.ErrNotCancellable) {
 		t.Fatalf("cancel sent: %v", err)
 	}
-	if _, err := h.d.Cancel(context.Background(), "nope"); !errors.Is(err, ErrNotFound) {
+	if _, err := h.d.Cancel(context.Background(), "nope"); !errors.Is(err, gateway.ErrNotFound) {
 		t.Fatalf("cancel unknown: %v", err)
 	}
 }
@@ -406,23 +438,23 @@ func TestExpiry(t *testing.T) {
 	h := newHarness(t, testConfig(), nil, "a")
 	h.d.Pause("a", "hold", time.Time{})
 	h.start()
-	m := h.submit(SendRequest{To: "+12025550101", Body: "soon stale", Validity: 30 * time.Millisecond})
-	h.waitStatus(m.ID, StatusExpired)
-	eventually(t, "expired event", func() bool { return h.em.count(EventMessageExpired) == 1 })
+	m := h.submit(gateway.SendRequest{To: "+12025550101", Body: "soon stale", Validity: 30 * time.Millisecond})
+	h.waitStatus(m.ID, gateway.StatusExpired)
+	gatewaytest.Eventually(t, "expired event", func() bool { return h.em.Count(gateway.EventMessageExpired) == 1 })
 }
 
 func TestTemporaryFailureRetriesOnAnotherModem(t *testing.T) {
 	h := newHarness(t, testConfig(), nil, "a", "b")
-	h.devs["a"].answer = func(int, []byte) error { return CMSError(42) }
-	h.devs["b"].answer = func(int, []byte) error { return CMSError(42) }
+	h.devs["a"].SetAnswer(func(int, []byte) error { return gateway.CMSError(42) })
+	h.devs["b"].SetAnswer(func(int, []byte) error { return gateway.CMSError(42) })
 	h.start()
-	m := h.submit(SendRequest{To: "+12025550101", Body: "x"})
+	m := h.submit(gateway.SendRequest{To: "+12025550101", Body: "x"})
 	// First try fails on one modem; the other must get the retry.
-	eventually(t, "two attempts", func() bool { return h.devs["a"].attempts()+h.devs["b"].attempts() >= 2 })
-	if h.devs["a"].attempts() == 0 || h.devs["b"].attempts() == 0 {
-		t.Fatalf("retry stayed on one modem: a=%d b=%d", h.devs["a"].attempts(), h.devs["b"].attempts())
+	gatewaytest.Eventually(t, "two attempts", func() bool { return h.devs["a"].Attempts()+h.devs["b"].Attempts() >= 2 })
+	if h.devs["a"].Attempts() == 0 || h.devs["b"].Attempts() == 0 {
+		t.Fatalf("retry stayed on one modem: a=%d b=%d", h.devs["a"].Attempts(), h.devs["b"].Attempts())
 	}
-	got := h.waitStatus(m.ID, StatusFailed) // MaxAttempts (5) exhausted
+	got := h.waitStatus(m.ID, gateway.StatusFailed) // MaxAttempts (5) exhausted
 	if got.Parts[0].Attempts != 5 || got.Parts[0].ErrorCode != 42 || got.Parts[0].ErrorClass != "cms_42" {
 		t.Fatalf("part %+v", got.Parts[0])
 	}
@@ -430,18 +462,18 @@ func TestTemporaryFailureRetriesOnAnotherModem(t *testing.T) {
 
 func TestPermanentFailureKeepsCode(t *testing.T) {
 	h := newHarness(t, testConfig(), nil, "a")
-	h.devs["a"].answer = func(int, []byte) error { return CMSError(304) }
+	h.devs["a"].SetAnswer(func(int, []byte) error { return gateway.CMSError(304) })
 	h.start()
-	m := h.submit(SendRequest{To: "+12025550101", Body: strings.Repeat("z", 200)})
-	got := h.waitStatus(m.ID, StatusFailed)
-	if got.ErrorCode != 304 || got.Parts[0].State != PartFailed || got.Parts[1].State != PartCancelled {
+	m := h.submit(gateway.SendRequest{To: "+12025550101", Body: strings.Repeat("z", 200)})
+	got := h.waitStatus(m.ID, gateway.StatusFailed)
+	if got.ErrorCode != 304 || got.Parts[0].State != gateway.PartFailed || got.Parts[1].State != gateway.PartCancelled {
 		t.Fatalf("got %+v", got)
 	}
-	if h.devs["a"].attempts() != 1 {
-		t.Fatalf("permanent error retried: %d", h.devs["a"].attempts())
+	if h.devs["a"].Attempts() != 1 {
+		t.Fatalf("permanent error retried: %d", h.devs["a"].Attempts())
 	}
-	eventually(t, "failed event", func() bool { return h.em.count(EventMessageFailed) == 1 })
-	if v := testutil.ToFloat64(h.d.met.failed.WithLabelValues("a", "cms_304")); v != 1 {
+	gatewaytest.Eventually(t, "failed event", func() bool { return h.em.Count(gateway.EventMessageFailed) == 1 })
+	if v := h.metric("simgate_parts_failed_total", "a", "cms_304"); v != 1 {
 		t.Fatalf("failed metric %v", v)
 	}
 }
@@ -450,14 +482,14 @@ func TestCMS500BurstPausesModem(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxAttempts = 10
 	h := newHarness(t, cfg, nil, "a", "b")
-	h.devs["a"].answer = func(int, []byte) error { return CMSError(500) }
+	h.devs["a"].SetAnswer(func(int, []byte) error { return gateway.CMSError(500) })
 	h.start()
 	var ids []string
 	for i := range 20 {
-		ids = append(ids, h.submit(SendRequest{To: fmt.Sprintf("+1202555%04d", 5000+i), Body: "x"}).ID)
+		ids = append(ids, h.submit(gateway.SendRequest{To: fmt.Sprintf("+1202555%04d", 5000+i), Body: "x"}).ID)
 	}
 	for _, id := range ids {
-		if m := h.waitStatus(id, StatusSent); m.Modem != "b" {
+		if m := h.waitStatus(id, gateway.StatusSent); m.Modem != "b" {
 			t.Fatalf("sent by %s", m.Modem)
 		}
 	}
@@ -465,77 +497,79 @@ func TestCMS500BurstPausesModem(t *testing.T) {
 	if !v.Paused || !strings.Contains(v.PauseReason, "500") || v.PausedUntil.IsZero() {
 		t.Fatalf("a not paused: %+v", v)
 	}
-	if n := h.devs["a"].attempts(); n != cfg.CMS500Burst {
+	if n := h.devs["a"].Attempts(); n != cfg.CMS500Burst {
 		t.Fatalf("a tried %d times, want exactly %d before the pause", n, cfg.CMS500Burst)
 	}
-	if _, ok := h.em.find(EventModemPaused, "a"); !ok {
+	if _, ok := h.em.Find(gateway.EventModemPaused, "a"); !ok {
 		t.Fatal("no modem.paused event")
 	}
 }
 
 func TestAmbiguousSendIsUnknownNotResent(t *testing.T) {
 	h := newHarness(t, testConfig(), nil, "a")
-	h.devs["a"].answer = func(n int, _ []byte) error {
+	h.devs["a"].SetAnswer(func(n int, _ []byte) error {
 		if n == 0 {
-			return &SendError{Ambiguous: true, Err: errors.New("port closed")}
+			return &gateway.SendError{Ambiguous: true, Err: errors.New("port closed")}
 		}
 		return nil
-	}
+	})
 	h.start()
-	m := h.submit(SendRequest{To: "+12025550101", Body: "maybe"})
-	got := h.waitStatus(m.ID, StatusUnknown)
-	if got.Parts[0].State != PartUnknown {
+	m := h.submit(gateway.SendRequest{To: "+12025550101", Body: "maybe"})
+	got := h.waitStatus(m.ID, gateway.StatusUnknown)
+	if got.Parts[0].State != gateway.PartUnknown {
 		t.Fatalf("%+v", got.Parts[0])
 	}
-	alo := h.submit(SendRequest{To: "+12025550102", Body: "at least once", AtLeastOnce: true})
-	h.waitStatus(alo.ID, StatusSent)
-	if n := h.devs["a"].attempts(); n != 2 {
+	alo := h.submit(gateway.SendRequest{To: "+12025550102", Body: "at least once", AtLeastOnce: true})
+	h.waitStatus(alo.ID, gateway.StatusSent)
+	if n := h.devs["a"].Attempts(); n != 2 {
 		t.Fatalf("attempts %d, want 2 (unknown not resent)", n)
 	}
-	if v := testutil.ToFloat64(h.d.met.unknown.WithLabelValues("a")); v != 1 {
+	if v := h.metric("simgate_parts_unknown_total", "a"); v != 1 {
 		t.Fatalf("unknown metric %v", v)
 	}
-	if h.em.count(EventMessageUnknown) != 1 {
+	if h.em.Count(gateway.EventMessageUnknown) != 1 {
 		t.Fatal("no unknown event")
 	}
 }
 
 func TestCrashRecovery(t *testing.T) {
-	st := newMemStore()
+	st := gatewaytest.NewMemStore()
 	now := time.Now()
-	mk := func(id string, alo bool, states ...PartState) {
-		m := &Message{ID: id, Direction: Outbound, Contact: "+12025550101", Status: StatusSending, AtLeastOnce: alo, CreatedAt: now, Modem: "a"}
+	mk := func(id string, alo bool, states ...gateway.PartState) {
+		m := &gateway.Message{ID: id, Direction: gateway.Outbound, Contact: "+12025550101", Status: gateway.StatusSending, AtLeastOnce: alo, CreatedAt: now, Modem: "a"}
 		for i, s := range states {
-			enc, _ := EncodeSubmit("+12025550101", "p"+id, false, 1)
-			m.Parts = append(m.Parts, Part{Seq: i + 1, PDU: enc.PDUs[0], State: s, MR: -1, ReportStatus: -1, Modem: "a"})
+			enc, _ := gateway.EncodeSubmit("+12025550101", "p"+id, false, 1)
+			m.Parts = append(m.Parts, gateway.Part{Seq: i + 1, PDU: enc.PDUs[0], State: s, MR: -1, ReportStatus: -1, Modem: "a"})
 		}
-		m.Status = RollUp(m.Parts)
-		st.msgs[id] = m
+		m.Status = gateway.RollUp(m.Parts)
+		if err := st.CreateMessage(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
 	}
-	mk("01SUBMITTING", false, PartSubmitting)
-	mk("02ALO", true, PartSubmitting)
-	mk("03ASSIGNED", false, PartAssigned)
-	mk("04QUEUED", false, PartQueued)
-	mk("05HALF", false, PartSubmitted, PartSubmitting, PartQueued)
+	mk("01SUBMITTING", false, gateway.PartSubmitting)
+	mk("02ALO", true, gateway.PartSubmitting)
+	mk("03ASSIGNED", false, gateway.PartAssigned)
+	mk("04QUEUED", false, gateway.PartQueued)
+	mk("05HALF", false, gateway.PartSubmitted, gateway.PartSubmitting, gateway.PartQueued)
 	h := newHarness(t, testConfig(), st, "a")
 	h.start()
-	h.waitStatus("02ALO", StatusSent)
-	h.waitStatus("03ASSIGNED", StatusSent)
-	h.waitStatus("04QUEUED", StatusSent)
-	if m := st.msg(t, "01SUBMITTING"); m.Status != StatusUnknown || m.Parts[0].State != PartUnknown {
+	h.waitStatus("02ALO", gateway.StatusSent)
+	h.waitStatus("03ASSIGNED", gateway.StatusSent)
+	h.waitStatus("04QUEUED", gateway.StatusSent)
+	if m := st.Message(t, "01SUBMITTING"); m.Status != gateway.StatusUnknown || m.Parts[0].State != gateway.PartUnknown {
 		t.Fatalf("submitting part: %+v", m)
 	}
-	if m := st.msg(t, "05HALF"); m.Status != StatusUnknown || m.Parts[2].State != PartCancelled {
+	if m := st.Message(t, "05HALF"); m.Status != gateway.StatusUnknown || m.Parts[2].State != gateway.PartCancelled {
 		t.Fatalf("half sent: %+v", m)
 	}
-	if n := len(h.devs["a"].sent()); n != 3 {
+	if n := len(h.devs["a"].Sent()); n != 3 {
 		t.Fatalf("sent %d parts, want 3 (unknown ones not resent)", n)
 	}
-	if v := testutil.ToFloat64(h.d.met.unknown.WithLabelValues("a")); v != 2 {
+	if v := h.metric("simgate_parts_unknown_total", "a"); v != 2 {
 		t.Fatalf("unknown metric %v", v)
 	}
-	if h.em.count(EventMessageUnknown) != 2 {
-		t.Fatalf("unknown events %d", h.em.count(EventMessageUnknown))
+	if h.em.Count(gateway.EventMessageUnknown) != 2 {
+		t.Fatalf("unknown events %d", h.em.Count(gateway.EventMessageUnknown))
 	}
 }
 
@@ -543,39 +577,39 @@ func TestStatusReportsRollUp(t *testing.T) {
 	h := newHarness(t, testConfig(), nil, "a")
 	h.start()
 	ctx := context.Background()
-	two := h.submit(SendRequest{To: "+12025550101", Body: strings.Repeat("d", 200)})
-	one := h.submit(SendRequest{To: "+12025550102", Body: "bad"})
-	m2 := h.waitStatus(two.ID, StatusSent)
-	m1 := h.waitStatus(one.ID, StatusSent)
+	two := h.submit(gateway.SendRequest{To: "+12025550101", Body: strings.Repeat("d", 200)})
+	one := h.submit(gateway.SendRequest{To: "+12025550102", Body: "bad"})
+	m2 := h.waitStatus(two.ID, gateway.StatusSent)
+	m1 := h.waitStatus(one.ID, gateway.StatusSent)
 	rep := func(mr, st int) {
-		if err := h.d.HandleReport(ctx, StatusReport{Modem: "a", MR: mr, Status: st, Received: time.Now()}); err != nil {
+		if err := h.d.HandleReport(ctx, gateway.StatusReport{Modem: "a", MR: mr, Status: st, Received: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	rep(m2.Parts[0].MR, 0x00)
-	if got := h.st.msg(t, two.ID); got.Status != StatusSent || got.Parts[0].State != PartDelivered {
+	if got := h.st.Message(t, two.ID); got.Status != gateway.StatusSent || got.Parts[0].State != gateway.PartDelivered {
 		t.Fatalf("after 1/2: %+v", got.Status)
 	}
 	rep(m2.Parts[1].MR, 0x30) // temporary: keep waiting
-	if got := h.st.msg(t, two.ID); got.Parts[1].State != PartSubmitted || got.Parts[1].ReportStatus != 0x30 {
+	if got := h.st.Message(t, two.ID); got.Parts[1].State != gateway.PartSubmitted || got.Parts[1].ReportStatus != 0x30 {
 		t.Fatalf("temporary: %+v", got.Parts[1])
 	}
 	rep(m2.Parts[1].MR, 0x00)
-	h.waitStatus(two.ID, StatusDelivered)
+	h.waitStatus(two.ID, gateway.StatusDelivered)
 	rep(m1.Parts[0].MR, 0x41)
-	got := h.waitStatus(one.ID, StatusFailed)
+	got := h.waitStatus(one.ID, gateway.StatusFailed)
 	if got.Parts[0].ErrorClass != "report" || got.Parts[0].ErrorCode != 0x41 {
 		t.Fatalf("%+v", got.Parts[0])
 	}
 	rep(200, 0) // nothing sent with MR 200: kept for a grace period, then unmatched
-	if h.em.count(EventMessageDelivered) != 1 || h.em.count(EventMessageFailed) != 1 {
+	if h.em.Count(gateway.EventMessageDelivered) != 1 || h.em.Count(gateway.EventMessageFailed) != 1 {
 		t.Fatal("events")
 	}
 	if v, _ := h.d.Modem("a"); v.Counters.Delivered != 2 || v.Counters.Sent != 3 {
 		t.Fatalf("counters %+v", v.Counters)
 	}
 	h.stop() // flushes reports still waiting for their part
-	if len(h.st.unmatched) != 1 || testutil.ToFloat64(h.d.met.unmatched) != 1 {
+	if len(h.st.Unmatched()) != 1 || h.metric("simgate_status_reports_unmatched_total") != 1 {
 		t.Fatal("unmatched report not kept")
 	}
 }
@@ -588,23 +622,23 @@ func TestNewContactBudgetAndDrain(t *testing.T) {
 	h.start()
 	var ids []string
 	for i := range 3 {
-		ids = append(ids, h.submit(SendRequest{To: fmt.Sprintf("+1202555%04d", 6000+i), Body: "x"}).ID)
+		ids = append(ids, h.submit(gateway.SendRequest{To: fmt.Sprintf("+1202555%04d", 6000+i), Body: "x"}).ID)
 	}
-	h.waitStatus(ids[0], StatusSent)
-	h.waitStatus(ids[1], StatusSent)
+	h.waitStatus(ids[0], gateway.StatusSent)
+	h.waitStatus(ids[1], gateway.StatusSent)
 	v, _ := h.d.Modem("a")
 	if v.Budget.NewContactsToday != 2 || v.Budget.NewContactsLeft != 0 {
 		t.Fatalf("budget %+v", v.Budget)
 	}
 	// a is out of new contacts and b is draining: the third waits.
-	if m := h.st.msg(t, ids[2]); m.Status != StatusQueued {
+	if m := h.st.Message(t, ids[2]); m.Status != gateway.StatusQueued {
 		t.Fatalf("third %s", m.Status)
 	}
 	h.d.Resume("b")
-	if m := h.waitStatus(ids[2], StatusSent); m.Modem != "b" {
+	if m := h.waitStatus(ids[2], gateway.StatusSent); m.Modem != "b" {
 		t.Fatalf("sent by %s", m.Modem)
 	}
-	eventually(t, "budget saved", func() bool {
+	gatewaytest.Eventually(t, "budget saved", func() bool {
 		u, _ := h.st.Budgets(context.Background())
 		return u["a"].NewContacts == 2 && u["a"].Parts == 2
 	})
@@ -613,20 +647,20 @@ func TestNewContactBudgetAndDrain(t *testing.T) {
 func TestModemDownUpEvents(t *testing.T) {
 	h := newHarness(t, testConfig(), nil, "a")
 	h.start()
-	h.devs["a"].setUsable(false)
-	h.d.DeviceChanged("a", ModemStatus{State: ModemDown})
-	h.devs["a"].setUsable(true)
-	h.d.DeviceChanged("a", ModemStatus{State: ModemUp, Registration: RegHome})
-	if h.em.count(EventModemDown) != 1 || h.em.count(EventModemUp) != 1 {
-		t.Fatalf("events %+v", h.em.events)
+	h.devs["a"].SetUsable(false)
+	h.d.DeviceChanged("a", gateway.ModemStatus{State: gateway.ModemDown})
+	h.devs["a"].SetUsable(true)
+	h.d.DeviceChanged("a", gateway.ModemStatus{State: gateway.ModemUp, Registration: gateway.RegHome})
+	if h.em.Count(gateway.EventModemDown) != 1 || h.em.Count(gateway.EventModemUp) != 1 {
+		t.Fatalf("events %+v", h.em.Events())
 	}
 }
 
 func TestMetricsCollect(t *testing.T) {
 	h := newHarness(t, testConfig(), nil, "a")
 	h.start()
-	m := h.submit(SendRequest{To: "+12025550101", Body: "x"})
-	h.waitStatus(m.ID, StatusSent)
+	m := h.submit(gateway.SendRequest{To: "+12025550101", Body: "x"})
+	h.waitStatus(m.ID, gateway.StatusSent)
 	n, err := testutil.GatherAndCount(h.reg, "simgate_modem_up", "simgate_modem_info", "simgate_modem_signal_dbm",
 		"simgate_modem_budget_remaining", "simgate_queue_depth", "simgate_parts_sent_total", "simgate_send_duration_seconds")
 	if err != nil {
@@ -640,63 +674,19 @@ func TestMetricsCollect(t *testing.T) {
 	}
 }
 
-func TestPacer(t *testing.T) {
-	t0 := time.Date(2026, 3, 1, 23, 59, 0, 0, time.UTC)
-	p := newPacer(PacingConfig{MinInterval: time.Second, PerMinute: 3, PerDay: 5, NewContactsPerDay: 1}, time.UTC)
-	now := t0
-	send := func() {
-		if at := p.readyAt(now); at.After(now) {
-			now = at
-		}
-		p.started(now)
-		if !p.readyAt(now).After(now) {
-			t.Fatal("ready while a send is in flight")
-		}
-		now = now.Add(100 * time.Millisecond)
-		p.done(now)
-	}
-	send()
-	if got := p.readyAt(now); got != now.Add(time.Second) {
-		t.Fatalf("min interval: ready %v", got.Sub(now))
-	}
-	send()
-	send()
-	// three ends in the last minute: the fourth waits for the first + 60 s
-	if got := p.readyAt(now); got != t0.Add(100*time.Millisecond).Add(time.Minute) {
-		t.Fatalf("per minute: ready at +%v", got.Sub(t0))
-	}
-	p.addNewContact(now)
-	if p.newContactsLeft(now) != 0 {
-		t.Fatal("new contacts")
-	}
-	send() // past midnight: new day
-	if p.usage.Day != "2026-03-02" || p.usage.Parts != 1 || p.newContactsLeft(now) != 1 {
-		t.Fatalf("rollover: %+v", p.usage)
-	}
-	for range 4 {
-		send()
-	}
-	if p.partsLeft(now) != 0 {
-		t.Fatal("per day")
-	}
-	if got := p.readyAt(now); got != time.Date(2026, 3, 3, 0, 0, 0, 0, time.UTC) {
-		t.Fatalf("per day: ready %v", got)
-	}
-}
-
 func TestRemoveDeviceMovesContactsAfterTimeout(t *testing.T) {
 	cfg := testConfig()
 	cfg.StickyTimeout = 50 * time.Millisecond
 	h := newHarness(t, cfg, nil, "a", "b")
 	h.start()
-	first := h.submit(SendRequest{To: "+12025550143", Body: "one", From: "a"})
-	h.waitStatus(first.ID, StatusSent)
+	first := h.submit(gateway.SendRequest{To: "+12025550143", Body: "one", From: "a"})
+	h.waitStatus(first.ID, gateway.StatusSent)
 	h.d.RemoveDevice("a")
-	if _, err := h.d.Modem("a"); !errors.Is(err, ErrNoModem) {
+	if _, err := h.d.Modem("a"); !errors.Is(err, gateway.ErrNoModem) {
 		t.Fatalf("removed modem still listed: %v", err)
 	}
-	m := h.submit(SendRequest{To: "+12025550143", Body: "two"})
-	if got := h.waitStatus(m.ID, StatusSent); got.Modem != "b" {
+	m := h.submit(gateway.SendRequest{To: "+12025550143", Body: "two"})
+	if got := h.waitStatus(m.ID, gateway.StatusSent); got.Modem != "b" {
 		t.Fatalf("sent by %s", got.Modem)
 	}
 	// Re-adding a device under the same name keeps its budget.
@@ -711,17 +701,17 @@ func TestGroupFromOverridesStickyWithoutRebinding(t *testing.T) {
 	h := newHarness(t, testConfig(), nil)
 	h.add("a", []string{"east"})
 	h.add("c", []string{"west"})
-	h.st.sticky["+12025550143"] = Sticky{Modem: "c"}
+	h.st.SetSticky(context.Background(), "+12025550143", gateway.Sticky{Modem: "c"})
 	h.start()
-	m := h.submit(SendRequest{To: "+12025550143", Body: "from east", From: "east"})
-	if got := h.waitStatus(m.ID, StatusSent); got.Modem != "a" {
+	m := h.submit(gateway.SendRequest{To: "+12025550143", Body: "from east", From: "east"})
+	if got := h.waitStatus(m.ID, gateway.StatusSent); got.Modem != "a" {
 		t.Fatalf("sent by %s, want a (group east)", got.Modem)
 	}
 	if s, _ := h.st.Sticky(context.Background(), "+12025550143"); s.Modem != "c" {
 		t.Fatalf("binding moved to %s", s.Modem)
 	}
-	m2 := h.submit(SendRequest{To: "+12025550143", Body: "any"})
-	if got := h.waitStatus(m2.ID, StatusSent); got.Modem != "c" {
+	m2 := h.submit(gateway.SendRequest{To: "+12025550143", Body: "any"})
+	if got := h.waitStatus(m2.ID, gateway.StatusSent); got.Modem != "c" {
 		t.Fatalf("sticky lost: sent by %s", got.Modem)
 	}
 }
@@ -729,13 +719,13 @@ func TestGroupFromOverridesStickyWithoutRebinding(t *testing.T) {
 func TestBudgetsSurviveRestart(t *testing.T) {
 	cfg := testConfig()
 	cfg.Pacing.PerDay = 10
-	st := newMemStore()
+	st := gatewaytest.NewMemStore()
 	today := time.Now().UTC().Format(time.DateOnly)
-	st.budgets["a"] = BudgetUsage{Day: today, Parts: 9, NewContacts: 3}
-	st.budgets["b"] = BudgetUsage{Day: "2000-01-01", Parts: 10} // another day: reset
+	st.SaveBudget(context.Background(), "a", gateway.BudgetUsage{Day: today, Parts: 9, NewContacts: 3})
+	st.SaveBudget(context.Background(), "b", gateway.BudgetUsage{Day: "2000-01-01", Parts: 10}) // another day: reset
 	h := newHarness(t, cfg, st, "a", "b")
 	h.start()
-	eventually(t, "budgets loaded", func() bool {
+	gatewaytest.Eventually(t, "budgets loaded", func() bool {
 		v, _ := h.d.Modem("a")
 		return v.Budget.UsedToday == 9
 	})
@@ -745,8 +735,8 @@ func TestBudgetsSurviveRestart(t *testing.T) {
 		t.Fatalf("a %+v b %+v", va.Budget, vb.Budget)
 	}
 	// a has room for one part: a two-part message goes through b.
-	m := h.submit(SendRequest{To: "+12025550101", Body: strings.Repeat("x", 200)})
-	if got := h.waitStatus(m.ID, StatusSent); got.Modem != "b" {
+	m := h.submit(gateway.SendRequest{To: "+12025550101", Body: strings.Repeat("x", 200)})
+	if got := h.waitStatus(m.ID, gateway.StatusSent); got.Modem != "b" {
 		t.Fatalf("sent by %s", got.Modem)
 	}
 }
@@ -757,8 +747,8 @@ func TestRunCloseLifecycle(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- h.d.Run(ctx) }()
-	m := h.submit(SendRequest{To: "+12025550101", Body: "x"})
-	h.waitStatus(m.ID, StatusSent)
+	m := h.submit(gateway.SendRequest{To: "+12025550101", Body: "x"})
+	h.waitStatus(m.ID, gateway.StatusSent)
 	if err := h.d.Run(ctx); err == nil {
 		t.Fatal("second Run while running succeeded")
 	}
@@ -771,7 +761,7 @@ func TestRunCloseLifecycle(t *testing.T) {
 	if err := h.d.Close(); err != nil {
 		t.Fatalf("second close: %v", err)
 	}
-	if err := h.d.Run(ctx); !errors.Is(err, ErrClosed) {
+	if err := h.d.Run(ctx); !errors.Is(err, gateway.ErrClosed) {
 		t.Fatalf("run after close: %v", err)
 	}
 }

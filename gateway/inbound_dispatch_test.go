@@ -7,20 +7,10 @@ import (
 	"time"
 
 	"github.com/simgate/simgate/gateway"
+	"github.com/simgate/simgate/gateway/gatewaytest"
 )
 
 // inbIdleDevice is a modem that never sends (the dispatcher is not run).
-type inbIdleDevice struct{ name string }
-
-func (d inbIdleDevice) Name() string            { return d.name }
-func (d inbIdleDevice) Info() gateway.ModemInfo { return gateway.ModemInfo{} }
-func (d inbIdleDevice) Status() gateway.ModemStatus {
-	return gateway.ModemStatus{State: gateway.ModemUp, Registration: gateway.RegHome}
-}
-func (d inbIdleDevice) SendPDU(context.Context, []byte) (int, error) {
-	return 0, errors.New("idle device")
-}
-
 // TestInboxStopThroughDispatcher wires the Inbox to the real Dispatcher and
 // bbolt store: a STOP queues one confirmation from the receiving SIM, and an
 // agent's later send to the number is refused.
@@ -34,7 +24,7 @@ func TestInboxStopThroughDispatcher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.AddDevice(inbIdleDevice{name: "sim7"}, gateway.ModemConfig{})
+	d.AddDevice(gatewaytest.NewDevice("sim7"), gateway.ModemConfig{})
 	in := gateway.NewInbox(gateway.InboxConfig{DefaultRegion: "US", Now: func() time.Time { return inbT0 }, Counter: d}, st, d, d, nil)
 
 	// Before the STOP an agent may text the number.

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/simgate/simgate/gateway"
+	"github.com/simgate/simgate/gateway/gatewaytest"
 	"github.com/warthog618/sms"
 	"github.com/warthog618/sms/encoding/tpdu"
 )
@@ -687,7 +688,7 @@ func FuzzHandlePDU(f *testing.F) {
 	f.Add([]byte{0x00})
 	f.Add([]byte{0x06, 0x2a, 0x0b, 0x91})
 	f.Add([]byte{0x44, 0x0b, 0x91, 0x21, 0x43, 0x65, 0x87, 0x09, 0xf1, 0x00, 0x08, 0x62, 0x30, 0x40, 0x01, 0x00, 0x00, 0x00, 0x0a, 0x05, 0x00, 0x03, 0x07, 0x02, 0x01, 0xd8, 0x3d, 0xde, 0x00})
-	st := newInbMemStore()
+	st := gatewaytest.NewMemStore()
 	in := gateway.NewInbox(gateway.InboxConfig{DefaultRegion: "US"}, st, &inbReports{}, &inbSender{}, &inbEmitter{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		// Every input is either handled or kept as undecodable: the SIM slot

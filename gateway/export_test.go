@@ -1,0 +1,4 @@
+package gateway
+
+// Internal helpers the external tests (package gateway_test) use.
+var DecodeParts = decodeParts
