@@ -1,10 +1,12 @@
-package gateway
+package gateway_test
 
 import (
 	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/simgate/simgate/gateway"
 )
 
 // TestTemporaryFailureGoesElsewhereAtOnce: a part that failed temporarily
@@ -18,16 +20,16 @@ func TestTemporaryFailureGoesElsewhereAtOnce(t *testing.T) {
 	var first atomic.Bool // the first send of all meets a modem that stopped answering
 	noPrompt := func(int, []byte) error {
 		if first.CompareAndSwap(false, true) {
-			return &SendError{Temporary: true, Err: errors.New("no prompt within 5s: deadline exceeded")}
+			return &gateway.SendError{Temporary: true, Err: errors.New("no prompt within 5s: deadline exceeded")}
 		}
 		return nil
 	}
-	h.devs["a"].answer = noPrompt
-	h.devs["b"].answer = noPrompt
+	h.devs["a"].SetAnswer(noPrompt)
+	h.devs["b"].SetAnswer(noPrompt)
 	h.start()
-	m := h.submit(SendRequest{To: "+12025550101", Body: "x"})
-	got := h.waitStatus(m.ID, StatusSent)
-	if got.Parts[0].Attempts != 2 || h.devs["a"].attempts() != 1 || h.devs["b"].attempts() != 1 {
-		t.Fatalf("attempts: part %d, a %d, b %d", got.Parts[0].Attempts, h.devs["a"].attempts(), h.devs["b"].attempts())
+	m := h.submit(gateway.SendRequest{To: "+12025550101", Body: "x"})
+	got := h.waitStatus(m.ID, gateway.StatusSent)
+	if got.Parts[0].Attempts != 2 || h.devs["a"].Attempts() != 1 || h.devs["b"].Attempts() != 1 {
+		t.Fatalf("attempts: part %d, a %d, b %d", got.Parts[0].Attempts, h.devs["a"].Attempts(), h.devs["b"].Attempts())
 	}
 }
