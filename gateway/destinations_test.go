@@ -71,3 +71,31 @@ func TestDestinations(t *testing.T) {
 		t.Errorf("Validate = %v", err)
 	}
 }
+
+// FuzzDestinations: any normalised number is allowed or refused with a
+// *DestinationError, never a panic, and the reason never repeats it.
+func FuzzDestinations(f *testing.F) {
+	for _, s := range []string{"+19005550123", "+14155550123", "+881612345678", "+97912345678", "+1", "+", "", "+4915112345678", "+00000"} {
+		f.Add(s)
+	}
+	policies := []*Destinations{{}, {AllowPremium: true}, {AllowCountries: []string{"US", "001"}, DenyPrefixes: []string{"+1212"}, AllowPrefixes: []string{"+1900555"}}}
+	f.Fuzz(func(t *testing.T, raw string) {
+		n, err := NormalizeNumber(raw, "US")
+		if err != nil {
+			n = raw // Check must also survive what NormalizeNumber would refuse
+		}
+		for _, p := range policies {
+			err := p.Check(n)
+			if err == nil {
+				continue
+			}
+			var de *DestinationError
+			if !errors.As(err, &de) || !errors.Is(err, ErrDestinationRefused) {
+				t.Fatalf("Check(%q) = %v, not a DestinationError", n, err)
+			}
+			if len(n) > 4 && strings.Contains(de.Reason, n) {
+				t.Fatalf("reason %q repeats the number", de.Reason)
+			}
+		}
+	})
+}
