@@ -249,8 +249,11 @@ func (tb *tab) navigate(what string, steps ...chromedp.Action[chromedp.Void]) {
 // click is an htmx request, not a page load).
 func (tb *tab) clickHX(what, sel string) {
 	tb.b.t.Helper()
-	tb.waitJS(what+": htmx ready", fmt.Sprintf(`(() => { const e = document.querySelector(%q); const f = e && e.closest("[hx-post],[hx-get]"); return !!(f && f["htmx-internal-data"] && f["htmx-internal-data"].initHash) })()`, sel))
-	tb.do(what, chromedp.Click(chromedp.CSS(sel)))
+	// The check and the click run in one turn of the page's event loop: a
+	// poll that swaps the element in between (the operations view refreshes
+	// every 5 s) would otherwise leave the click on a form htmx has not yet
+	// taken over, which then posts as a page load.
+	tb.waitJS(what, fmt.Sprintf(`(() => { const e = document.querySelector(%q); const f = e && e.closest("[hx-post],[hx-get]"); if (!(f && f["htmx-internal-data"] && f["htmx-internal-data"].initHash)) return false; e.click(); return true })()`, sel))
 }
 
 // accessible checks the page's basics: one main landmark and one h1, a
