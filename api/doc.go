@@ -24,10 +24,12 @@
 // looked up (gateway.KeyStore.KeyByHash); an unknown, malformed or revoked
 // key is a 401 with WWW-Authenticate: Bearer. Scopes: send (POST messages,
 // cancel), read (GET messages, conversations, modems, opt-outs), admin
-// (pause/resume/drain, opt-out import and removal, webhooks); admin implies
-// send and read. A missing scope is a 403. A send key acts for its owner:
-// "agent" may only name the owner (403 otherwise) and cancel finds only the
-// owner's messages (404 for another's); an admin key may do both. A request body with no
+// (pause/resume/drain, opt-out import and removal, webhooks, API keys under
+// /v1/keys, the backup); admin implies send and read. A missing scope is a
+// 403. A send key acts for its owner: "agent" may only name the owner (403
+// otherwise) and cancel finds only the owner's messages (404 for
+// another's); an admin key may do both. A key's LastUsed is recorded at
+// most once a minute (KeyStore.TouchKey). A request body with no
 // Content-Type is read as JSON; any other type than application/json (or
 // application/*+json) is a 415.
 //
