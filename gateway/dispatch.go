@@ -50,6 +50,9 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Now is the clock (tests); nil = time.Now.
 	Now func() time.Time
+	// Queue, if set, is a queue several nodes share (store/postgres.Queue),
+	// used instead of a LocalQueue over the store (sharedqueue.go).
+	Queue SharedQueue
 }
 
 // DefaultConfig returns the defaults: DefaultPacing, sticky for an hour of
@@ -174,7 +177,7 @@ type Dispatcher struct {
 	met *metrics
 
 	fleet   *fleet
-	q       *LocalQueue
+	q       dispatchQueue
 	reports *reports
 	intake  *intake
 
@@ -223,9 +226,13 @@ func NewDispatcher(cfg Config, st DispatcherStore, em Emitter) (*Dispatcher, err
 	}
 	d.met = m
 	d.fleet = newFleet(cfg, st, d.log, d.now, d.emit)
-	d.q = NewLocalQueue(st, d.fleet, LocalQueueConfig{
-		StickyTimeout: cfg.StickyTimeout, StoreRetry: cfg.RetryBase, Logger: d.log, Now: d.now,
-	})
+	if cfg.Queue != nil {
+		d.q = newSharedQueue(cfg.Queue, d.fleet, d.log)
+	} else {
+		d.q = NewLocalQueue(st, d.fleet, LocalQueueConfig{
+			StickyTimeout: cfg.StickyTimeout, StoreRetry: cfg.RetryBase, Logger: d.log, Now: d.now,
+		})
+	}
 	d.fleet.wake = d.q.poke
 	d.reports = &reports{st: st, fleet: d.fleet, met: m, log: d.log, now: d.now, emit: d.emit, window: cfg.ReportWindow}
 	d.intake = &intake{st: st, q: d.q, fleet: d.fleet, met: m, log: d.log, now: d.now,

@@ -256,6 +256,14 @@ func (d *daemon) start(ctx context.Context) error {
 	d.life.PushClose("events", d.events.Close)
 
 	gcfg := cfg.Gateway()
+	sq, err := openSharedQueue(ctx, cfg.Store, db, d.log.With("component", "queue"))
+	if err != nil {
+		return err
+	}
+	if sq != nil { // several nodes share the database's queue
+		gcfg.Queue = sq
+		d.life.PushClose("queue", sq.Close)
+	}
 	gcfg.Logger = d.log.With("component", "dispatcher")
 	gcfg.Registerer = d.reg
 	gcfg.CloseTimeout = cfg.ShutdownTimeout.D() / 2

@@ -35,6 +35,11 @@ type PostgresConfig struct {
 	Schema string `yaml:"schema"`
 	// MaxConns bounds this node's connection pool. Default 16.
 	MaxConns int `yaml:"max_conns"`
+	// Node names this daemon among several sharing the database. Set, the
+	// daemon uses the database's shared queue (store/postgres.Queue) and
+	// other nodes may run beside it; unset, it is the only node and a second
+	// daemon on the schema is refused.
+	Node string `yaml:"node"`
 
 	dsn string // resolved from DSNEnv or DSNFile
 }
@@ -55,6 +60,9 @@ func (s StoreConfig) validate(bad func(field, format string, args ...any)) {
 		}
 		if p.Schema != "" && !schemaRE.MatchString(p.Schema) {
 			bad("store.postgres.schema", "%q is not a lower-case SQL identifier (letters, digits, _)", p.Schema)
+		}
+		if p.Node != "" && !nameRE.MatchString(p.Node) {
+			bad("store.postgres.node", "%q is not a name (letters, digits, . _ -; up to 63)", p.Node)
 		}
 		if p.MaxConns < 0 || p.MaxConns > 1000 {
 			bad("store.postgres.max_conns", "must be 0 (default 16) to 1000")
@@ -121,7 +129,7 @@ func openStoreAs(ctx context.Context, s StoreConfig, log *slog.Logger, reg prome
 			ConnectTimeout: max(s.OpenTimeout.D(), 0),
 			Logger:         log,
 			Registerer:     reg,
-			Exclusive:      daemon,
+			Exclusive:      daemon && s.Postgres.Node == "",
 		})
 		if err != nil {
 			return nil, err
@@ -133,6 +141,23 @@ func openStoreAs(ctx context.Context, s StoreConfig, log *slog.Logger, reg prome
 		return nil, fmt.Errorf("%w (is another simgate running on %s?)", err, s.Path)
 	}
 	return db, err
+}
+
+// openSharedQueue returns the queue the nodes of a PostgreSQL store share
+// when store.postgres.node names this one, else nil (the dispatcher then
+// keeps its LocalQueue).
+func openSharedQueue(ctx context.Context, s StoreConfig, db storeDB, log *slog.Logger) (*postgres.Queue, error) {
+	pdb, ok := db.(*postgres.DB)
+	if !ok || s.Postgres.Node == "" {
+		return nil, nil
+	}
+	return pdb.NewQueue(ctx, postgres.QueueConfig{
+		Node:   s.Postgres.Node,
+		Logger: log,
+		OnUnknown: func(ms []*gateway.Message) {
+			log.Warn("queue: a dead node's parts were being submitted; their fate is unknown", "messages", len(ms))
+		},
+	})
 }
 
 // describe names the store for messages: its file, or its PostgreSQL schema.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -126,4 +127,69 @@ func TestServeSecondDaemonOnPostgresRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "used by another simgate daemon") {
 		t.Fatalf("second serve: %v", err)
 	}
+}
+
+// Two daemons on one PostgreSQL schema, each a node of the shared queue
+// with two simulated modems of its own: messages posted to either API are
+// each sent exactly once, by the modems of both nodes.
+func TestServeTwoNodesShareTheQueue(t *testing.T) {
+	dsn, schema := pgtest.Schema(t)
+	asNode := func(node string) func(*Config) {
+		return func(c *Config) {
+			c.Store.Driver = driverPostgres
+			c.Store.Postgres = PostgresConfig{DSNEnv: "SIMGATE_TEST_POSTGRES", Schema: schema, Node: node, dsn: dsn}
+			for i := range c.Modems {
+				c.Modems[i].Name = node + "-" + c.Modems[i].Name // modem names are global
+			}
+		}
+	}
+	a := startGateway(t, 2, 2, asNode("a"))
+	b := startGateway(t, 2, 2, asNode("b"))
+	const n = 40
+	ids := make([]string, n)
+	for i := range n {
+		g := a
+		if i%2 == 1 {
+			g = b
+		}
+		var msg struct {
+			ID string `json:"id"`
+		}
+		body := map[string]string{"to": fmt.Sprintf("+1555300%04d", i), "body": fmt.Sprintf("two nodes %d", i)}
+		if code := httpJSON(t, "POST", g.base+"/v1/messages", g.key, body, &msg); code != http.StatusAccepted {
+			t.Fatalf("POST /v1/messages to node %d: %d", i%2, code)
+		}
+		ids[i] = msg.ID
+	}
+	db, err := postgres.Open(context.Background(), dsn, postgres.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	waitFor(t, "every message to be sent", 60*time.Second, func() bool { // the store, not the API: its rate limit
+		c, err := db.CountByStatus(context.Background())
+		return err == nil && c["sent"]+c["delivered"] == n
+	})
+	for _, id := range ids {
+		if m, err := db.GetMessage(context.Background(), id); err != nil || m.Parts[0].Attempts != 1 {
+			t.Errorf("message %s: %+v, %v", id, m, err)
+		}
+	}
+	sent := map[string]int{}
+	byNode := map[string]int{}
+	for node, g := range map[string]*testGateway{"a": a, "b": b} {
+		for _, s := range g.sim.net.Submissions() {
+			sent[s.Text]++
+			byNode[node]++
+		}
+	}
+	for i := range n {
+		if c := sent[fmt.Sprintf("two nodes %d", i)]; c != 1 {
+			t.Errorf("message %d submitted %d times", i, c)
+		}
+	}
+	if byNode["a"] == 0 || byNode["b"] == 0 {
+		t.Errorf("submissions by node: %v; want both nodes sending", byNode)
+	}
+	t.Logf("submissions by node: %v", byNode)
 }

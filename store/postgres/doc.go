@@ -72,10 +72,10 @@
 // reaped node that comes back renews its row again and its SIMs stop being
 // gone. Wake-ups go through LISTEN/NOTIFY on a channel per schema.
 //
-// Not yet: the queue is not wired into the dispatcher (gateway's
-// Dispatcher builds its LocalQueue), so a daemon still runs one node per
-// database (Options.Exclusive). Retry's avoid and a From group that rules
-// out the bound SIM are not honoured by Claim.
+// cmd/simgate gives it to the Dispatcher (gateway.Config.Queue) when
+// store.postgres.node names the daemon; without it a daemon is the only
+// node (Options.Exclusive). Retry's avoid and a From group that rules out
+// the bound SIM are not honoured by Claim.
 //
 // # Errors
 //

@@ -708,7 +708,7 @@ func (q *Queue) Rebind(ctx context.Context, modem, reason string) (int, error) {
 	var n int
 	err := q.db.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO queue_modems (modem, node, gone, reason) VALUES ($1, '', true, $2)
-			ON CONFLICT (modem) DO UPDATE SET gone = true, reason = excluded.reason`, modem, reason); err != nil {
+			ON CONFLICT (modem) DO UPDATE SET node = '', gone = true, reason = excluded.reason`, modem, reason); err != nil {
 			return err
 		}
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM messages m JOIN sticky s ON s.contact = m.contact
@@ -921,3 +921,8 @@ func cancelParts(m *gateway.Message, now time.Time, why string) {
 		}
 	}
 }
+
+// Poke wakes modem's worker on this node.
+func (q *Queue) Poke(modem string) { q.poke(modem) }
+
+var _ gateway.SharedQueue = (*Queue)(nil)
