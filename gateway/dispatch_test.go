@@ -483,11 +483,18 @@ func TestCMS500BurstPausesModem(t *testing.T) {
 	cfg.MaxAttempts = 10
 	h := newHarness(t, cfg, nil, "a", "b")
 	h.devs["a"].SetAnswer(func(int, []byte) error { return gateway.CMSError(500) })
+	// b is down until a has had its burst: a failed part goes straight to
+	// another usable SIM, so with b up from the start a fast b could empty
+	// the queue before a met three 500s in a row.
+	h.devs["b"].SetUsable(false)
 	h.start()
 	var ids []string
 	for i := range 20 {
 		ids = append(ids, h.submit(gateway.SendRequest{To: fmt.Sprintf("+1202555%04d", 5000+i), Body: "x"}).ID)
 	}
+	gatewaytest.Eventually(t, "a paused", func() bool { v, _ := h.d.Modem("a"); return v.Paused })
+	h.devs["b"].SetUsable(true)
+	h.d.DeviceChanged("b", gateway.ModemStatus{State: gateway.ModemUp, Registration: gateway.RegHome})
 	for _, id := range ids {
 		if m := h.waitStatus(id, gateway.StatusSent); m.Modem != "b" {
 			t.Fatalf("sent by %s", m.Modem)
