@@ -31,6 +31,8 @@ type Config struct {
 	CMS500Burst int
 	// PauseFor is the cooling period of an automatic pause.
 	PauseFor time.Duration
+	// BlockWatch tunes the carrier-block detector (blockwatch.go).
+	BlockWatch BlockWatchConfig
 	// ReportWindow: status reports are matched to parts submitted within it.
 	ReportWindow time.Duration
 	// StatusReports is the default of SendRequest.StatusReport (TP-SRR).
@@ -70,6 +72,7 @@ func DefaultConfig() Config {
 		CMS500Burst:        3,
 		PauseFor:           30 * time.Minute,
 		ReportWindow:       48 * time.Hour,
+		BlockWatch:         DefaultBlockWatch(),
 		StatusReports:      true,
 		Destinations:       &Destinations{},
 		Location:           time.Local,
@@ -95,6 +98,9 @@ func (c Config) Validate() error {
 		return Invalid("pause", "must not be negative")
 	case c.ReportWindow <= 0:
 		return Invalid("report_window", "must be positive")
+	}
+	if err := c.BlockWatch.Validate(); err != nil {
+		return err
 	}
 	if c.Destinations != nil {
 		if err := c.Destinations.Validate(); err != nil {
@@ -234,7 +240,8 @@ func NewDispatcher(cfg Config, st DispatcherStore, em Emitter) (*Dispatcher, err
 		})
 	}
 	d.fleet.wake = d.q.poke
-	d.reports = &reports{st: st, fleet: d.fleet, met: m, log: d.log, now: d.now, emit: d.emit, window: cfg.ReportWindow}
+	d.reports = &reports{st: st, fleet: d.fleet, met: m, log: d.log, now: d.now, emit: d.emit, window: cfg.ReportWindow,
+		blocks: newBlockWatch(cfg.BlockWatch, d.fleet, m, d.log, d.now, d.emit)}
 	d.intake = &intake{st: st, q: d.q, fleet: d.fleet, met: m, log: d.log, now: d.now,
 		defaultRegion: cfg.DefaultRegion, statusReports: cfg.StatusReports, destinations: cfg.Destinations}
 	return d, nil

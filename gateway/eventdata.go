@@ -24,6 +24,7 @@ import (
 //	modem.down                 ModemDownData
 //	modem.paused               ModemPausedData
 //	modem.resumed              ModemResumedData
+//	modem.block_suspected      BlockSuspectedData
 //
 // The JSON of each type is what the webhooks have always received: the
 // same keys as the maps that came before, except that zero error codes and
@@ -139,6 +140,8 @@ func decodeEventData(t EventType, raw json.RawMessage) (EventData, error) {
 		v, err = decodeAs[ModemPausedData](raw)
 	case EventModemResumed:
 		v, err = decodeAs[ModemResumedData](raw)
+	case EventModemBlockSuspected:
+		v, err = decodeAs[BlockSuspectedData](raw)
 	default:
 		return RawEventData(append([]byte(nil), raw...)), nil
 	}

@@ -32,6 +32,7 @@ func TestEventDataRoundTrip(t *testing.T) {
 		{EventModemDown, ModemDownData{State: ModemDown, Error: "port gone"}, `{"state":"down","error":"port gone"}`},
 		{EventModemPaused, ModemPausedData{Reason: "carrier block", Until: until}, `{"reason":"carrier block","until":"2026-12-01T10:00:00Z"}`},
 		{EventModemResumed, ModemResumedData{Reason: "pause expired"}, `{"reason":"pause expired"}`},
+		{EventModemBlockSuspected, BlockSuspectedData{Reason: "suspected carrier block", Signal: "reports_missing", Window: 20, Baseline: "pool", BaselineRatio: 0.95}, ""},
 	}
 	seen := map[EventType]bool{}
 	for _, c := range cases {

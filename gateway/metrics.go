@@ -20,6 +20,9 @@ type metrics struct {
 	sendDuration *prometheus.HistogramVec
 	unmatched    prometheus.Counter
 	unconfirmed  *prometheus.CounterVec
+	// blockwatch.go
+	blockSuspected *prometheus.CounterVec
+	reportRatio    *prometheus.GaugeVec
 }
 
 func newMetrics(d *Dispatcher, reg prometheus.Registerer) (*metrics, error) {
@@ -41,11 +44,15 @@ func newMetrics(d *Dispatcher, reg prometheus.Registerer) (*metrics, error) {
 			Name: "simgate_status_reports_unmatched_total", Help: "Status reports no part matched."}),
 		unconfirmed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "simgate_messages_unconfirmed_total", Help: "Messages whose status report did not come within the report window."}, []string{"modem"}),
+		blockSuspected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "simgate_modem_block_suspected_total", Help: "Pauses by the carrier-block detector."}, []string{"modem"}),
+		reportRatio: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "simgate_modem_report_ratio", Help: "Fraction of the SIM's last settled parts (block_watch.window) whose status report came."}, []string{"modem"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.accepted, m.sent, m.failed, m.delivered, m.unknown, m.sendDuration, m.unmatched, m.unconfirmed, &collector{d: d}} {
+	for _, c := range []prometheus.Collector{m.accepted, m.sent, m.failed, m.delivered, m.unknown, m.sendDuration, m.unmatched, m.unconfirmed, m.blockSuspected, m.reportRatio, &collector{d: d}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

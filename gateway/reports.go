@@ -32,6 +32,7 @@ type reports struct {
 	now    func() time.Time
 	emit   func(Event)
 	window time.Duration
+	blocks *blockWatch // fed each matched report
 
 	mu    sync.Mutex
 	early []earlyReport // status reports that overtook their part's record
@@ -101,6 +102,7 @@ func (rp *reports) handle(ctx context.Context, r StatusReport, mayStash bool) er
 	if err != nil {
 		return fmt.Errorf("record report: %w", err)
 	}
+	rp.blocks.reported(r.Modem, r.MR, r.Status)
 	switch changed {
 	case PartDelivered:
 		rp.met.delivered.WithLabelValues(r.Modem).Inc()

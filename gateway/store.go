@@ -192,13 +192,16 @@ const (
 	EventModemDown          EventType = "modem.down"
 	EventModemPaused        EventType = "modem.paused"
 	EventModemResumed       EventType = "modem.resumed"
+	// EventModemBlockSuspected: the block detector paused the SIM
+	// (BlockSuspectedData).
+	EventModemBlockSuspected EventType = "modem.block_suspected"
 )
 
 // eventTypes is every event type, in documentation order.
 var eventTypes = []EventType{
 	EventMessageReceived, EventMessageSent, EventMessageDelivered, EventMessageFailed,
 	EventMessageUnknown, EventMessageExpired, EventMessageUnconfirmed, EventOptOut, EventOptIn,
-	EventModemUp, EventModemDown, EventModemPaused, EventModemResumed,
+	EventModemUp, EventModemDown, EventModemPaused, EventModemResumed, EventModemBlockSuspected,
 }
 
 // EventTypes returns every event type (a new slice each call): the one list

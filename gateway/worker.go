@@ -284,6 +284,7 @@ func (w *worker) recordLater(record func()) {
 func (w *worker) submitted(ctx context.Context, c *Claim, seq, mr int, at time.Time) bool {
 	msg, err := w.q.Submitted(ctx, c, seq, mr, at)
 	w.fleet.noteSent(w.m)
+	w.reports.blocks.sent(w.m.name, mr, at, c.Message.StatusReport)
 	w.met.sent.WithLabelValues(w.m.name).Inc()
 	if err != nil {
 		// The part went out but could not be recorded: it stays

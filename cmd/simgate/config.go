@@ -276,6 +276,19 @@ type PauseConfig struct {
 	AfterFailures int      `yaml:"after_failures"` // consecutive failures
 	CMS500Burst   int      `yaml:"cms500_burst"`   // consecutive +CMS ERROR: 500
 	For           Duration `yaml:"for"`            // cooling period
+	// BlockWatch is the carrier-block detector (gateway.BlockWatchConfig).
+	BlockWatch BlockWatchConfig `yaml:"block_watch"`
+}
+
+// BlockWatchConfig tunes the carrier-block detector (see README "Carrier
+// blocks").
+type BlockWatchConfig struct {
+	Window              int      `yaml:"window"`      // settled parts judged; 0 = off
+	ReportWait          Duration `yaml:"report_wait"` // a report missing after this counts as missing
+	MinReportRatio      float64  `yaml:"min_report_ratio"`
+	BaselineReportRatio float64  `yaml:"baseline_report_ratio"`
+	MaxFailedRatio      float64  `yaml:"max_failed_ratio"`
+	PauseFor            Duration `yaml:"pause_for"` // 0 = until resumed
 }
 
 // WebhookConfig is a webhook endpoint from the file.
@@ -396,7 +409,12 @@ func DefaultConfig() Config {
 		},
 		StickyTimeout: Duration(g.StickyTimeout),
 		Retries:       RetryConfig{MaxAttempts: g.MaxAttempts, Base: Duration(g.RetryBase), Max: Duration(g.RetryMax)},
-		Pause:         PauseConfig{AfterFailures: g.PauseAfterFailures, CMS500Burst: g.CMS500Burst, For: Duration(g.PauseFor)},
+		Pause: PauseConfig{AfterFailures: g.PauseAfterFailures, CMS500Burst: g.CMS500Burst, For: Duration(g.PauseFor),
+			BlockWatch: BlockWatchConfig{
+				Window: g.BlockWatch.Window, ReportWait: Duration(g.BlockWatch.ReportWait),
+				MinReportRatio: g.BlockWatch.MinReportRatio, BaselineReportRatio: g.BlockWatch.BaselineReportRatio,
+				MaxFailedRatio: g.BlockWatch.MaxFailedRatio, PauseFor: Duration(g.BlockWatch.PauseFor),
+			}},
 		StatusReports: g.StatusReports,
 		ReportWindow:  Duration(g.ReportWindow),
 		Retention: RetentionConfig{
@@ -748,6 +766,14 @@ func (c *Config) Validate() error {
 	if c.Pause.For <= 0 {
 		bad("pause.for", "must be positive")
 	}
+	if err := c.Pause.BlockWatch.gateway().Validate(); err != nil {
+		var ie *gateway.ValidationError
+		if errors.As(err, &ie) {
+			bad("pause."+ie.Field, "%s", ie.Reason)
+		} else {
+			bad("pause.block_watch", "%v", err)
+		}
+	}
 	guard := webhook.Guard{Allow: c.WebhookAllowPrefixes()}
 	for i, w := range c.Webhooks {
 		f := fmt.Sprintf("webhooks[%d]", i)
@@ -934,6 +960,7 @@ func (c *Config) Gateway() gateway.Config {
 	g.PauseAfterFailures = c.Pause.AfterFailures
 	g.CMS500Burst = c.Pause.CMS500Burst
 	g.PauseFor = c.Pause.For.D()
+	g.BlockWatch = c.Pause.BlockWatch.gateway()
 	g.ReportWindow = c.ReportWindow.D()
 	g.StatusReports = c.StatusReports
 	g.Destinations = c.Destinations.Gateway()
@@ -968,4 +995,13 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size such as 64K or 1M", s)
 	}
 	return n * mult, nil
+}
+
+// gateway is b as the dispatcher takes it.
+func (b BlockWatchConfig) gateway() gateway.BlockWatchConfig {
+	return gateway.BlockWatchConfig{
+		Window: b.Window, ReportWait: b.ReportWait.D(),
+		MinReportRatio: b.MinReportRatio, BaselineReportRatio: b.BaselineReportRatio,
+		MaxFailedRatio: b.MaxFailedRatio, PauseFor: b.PauseFor.D(),
+	}
 }

@@ -74,6 +74,14 @@ type Faults struct {
 
 	USSDDelay  time.Duration // how long the network takes to answer a USSD code
 	USSDSilent bool          // the network never answers a USSD code
+
+	// A carrier block as the gateway sees it: sends still get +CMGS, but
+	// the network sends no status reports (ReportsLost), or sends them
+	// with TP-ST ReportStatus (e.g. 0x41, incompatible destination: a
+	// permanent error) instead of 0 (delivered). Both are read when the
+	// part is submitted.
+	ReportsLost  bool
+	ReportStatus int
 }
 
 // StoredSMS is one message in a modem's message storage.

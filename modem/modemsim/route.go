@@ -46,12 +46,13 @@ func (n *Network) submit(from *Modem, t *tpdu.TPDU, raw []byte, mr int, ambiguou
 		return
 	}
 	da := t.DA
+	lost, st := from.faults.ReportsLost, from.faults.ReportStatus
 	n.after(n.opts.DeliveryDelay, func() {
 		report := func() {
-			if !sub.SRR {
+			if !sub.SRR || lost {
 				return
 			}
-			rep, err := statusReport(mr, da, sub.At, time.Now())
+			rep, err := statusReport(mr, da, sub.At, time.Now(), st)
 			if err != nil {
 				return
 			}
@@ -82,14 +83,14 @@ func deliverFor(t *tpdu.TPDU, from string) ([]byte, error) {
 	return d.MarshalBinary()
 }
 
-// statusReport builds an SMS-STATUS-REPORT with TP-ST 0 (delivered).
-func statusReport(mr int, ra tpdu.Address, sent, done time.Time) ([]byte, error) {
+// statusReport builds an SMS-STATUS-REPORT with TP-ST st (0: delivered).
+func statusReport(mr int, ra tpdu.Address, sent, done time.Time, st int) ([]byte, error) {
 	r := tpdu.TPDU{Direction: tpdu.MT, FirstOctet: tpdu.FirstOctet(0x06)} // SMS-STATUS-REPORT, TP-MMS
 	r.MR = byte(mr)
 	r.RA = ra
 	r.SCTS = tpdu.Timestamp{Time: sent.Truncate(time.Second)}
 	r.DT = tpdu.Timestamp{Time: done.Truncate(time.Second)}
-	r.ST = 0
+	r.ST = byte(st)
 	return r.MarshalBinary()
 }
 

@@ -1,0 +1,337 @@
+package gateway
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// BlockWatchConfig tunes the carrier-block detector. A carrier that blocks
+// a SIM rarely says so: sends still get +CMGS, but the status reports stop
+// coming, or come back as permanent failures. The detector judges each
+// SIM's last Window settled parts (parts that asked for a report and whose
+// report came, or did not come within ReportWait) against the pool's and
+// against the SIM's own history, and pauses a SIM whose numbers fall off a
+// cliff. Only parts sent with TP-SRR count.
+type BlockWatchConfig struct {
+	// Window is how many of a SIM's last settled parts are judged (and how
+	// many the pool or the SIM's history must have for a comparison);
+	// 0 turns the detector off.
+	Window int
+	// ReportWait: a part whose status report has not come this long after
+	// its +CMGS counts as missing.
+	ReportWait time.Duration
+	// MinReportRatio: a SIM whose window got fewer reports than this
+	// fraction (delivered or not) is suspected of a block, while the
+	// baseline (the rest of the pool's windows, or this SIM's own history,
+	// whichever is higher) got at least BaselineReportRatio.
+	MinReportRatio      float64
+	BaselineReportRatio float64
+	// MaxFailedRatio: a SIM whose window has at least this fraction of
+	// permanent failure reports (TP-ST 0x40-0x7F) is suspected of a block,
+	// while the baseline (the pool's windows, or without a pool its own
+	// history) has less than half of it.
+	MaxFailedRatio float64
+	// PauseFor is how long a suspected block pauses the SIM; 0 = until
+	// resumed by hand.
+	PauseFor time.Duration
+}
+
+// DefaultBlockWatch: judge the last 20 settled parts, a report missing
+// after 10 minutes, suspect a block below 25% reports while the pool or
+// history gets 60%, or at 50% permanent failures while the baseline has
+// under 25%; pause until resumed.
+func DefaultBlockWatch() BlockWatchConfig {
+	return BlockWatchConfig{
+		Window:              20,
+		ReportWait:          10 * time.Minute,
+		MinReportRatio:      0.25,
+		BaselineReportRatio: 0.6,
+		MaxFailedRatio:      0.5,
+	}
+}
+
+// Validate names the first field that is wrong.
+func (c BlockWatchConfig) Validate() error {
+	ratio := func(v float64) bool { return v >= 0 && v <= 1 }
+	switch {
+	case c.Window < 0:
+		return Invalid("block_watch.window", "must not be negative (0: off)")
+	case c.Window == 0:
+		return nil
+	case c.ReportWait <= 0:
+		return Invalid("block_watch.report_wait", "must be positive")
+	case !ratio(c.MinReportRatio):
+		return Invalid("block_watch.min_report_ratio", "must be between 0 and 1")
+	case !ratio(c.BaselineReportRatio) || c.BaselineReportRatio <= c.MinReportRatio:
+		return Invalid("block_watch.baseline_report_ratio", "must be between min_report_ratio and 1")
+	case !ratio(c.MaxFailedRatio) || c.MaxFailedRatio == 0:
+		return Invalid("block_watch.max_failed_ratio", "must be above 0 and at most 1")
+	case c.PauseFor < 0:
+		return Invalid("block_watch.pause_for", "must not be negative (0: until resumed)")
+	}
+	return nil
+}
+
+// BlockSuspectedData: the block detector paused the SIM. The ratios are of
+// the SIM's last Window settled parts and of its baseline (Baseline "pool"
+// or "history").
+type BlockSuspectedData struct {
+	Reason           string    `json:"reason"`
+	Signal           string    `json:"signal"` // "reports_missing" or "reports_failed"
+	Window           int       `json:"window"`
+	Reported         int       `json:"reported"`
+	Failed           int       `json:"failed"`
+	Baseline         string    `json:"baseline"`
+	BaselineRatio    float64   `json:"baseline_ratio"`
+	ReportRatio      float64   `json:"report_ratio"`
+	FailedRatio      float64   `json:"failed_ratio"`
+	Until            time.Time `json:"until,omitzero"` // zero: until resumed
+	PendingReports   int       `json:"pending_reports"`
+	HistorySettled   int       `json:"history_settled"`
+	PoolSettledParts int       `json:"pool_settled_parts"`
+}
+
+func (BlockSuspectedData) eventData() {}
+
+// outcome is how a part that asked for a report settled.
+type outcome uint8
+
+const (
+	outMissing  outcome = iota // no report within ReportWait
+	outReported                // a report came (delivered or temporary)
+	outFailed                  // a report came with a permanent error
+)
+
+// tally counts settled parts.
+type tally struct{ n, reported, failed int }
+
+func (t *tally) add(o outcome, sign int) {
+	t.n += sign
+	switch o {
+	case outReported:
+		t.reported += sign
+	case outFailed:
+		t.reported += sign
+		t.failed += sign
+	}
+}
+
+func (t tally) reportRatio() float64 { return ratioOf(t.reported, t.n) }
+func (t tally) failedRatio() float64 { return ratioOf(t.failed, t.n) }
+
+func ratioOf(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// simWatch is one SIM's record. Guarded by blockWatch.mu.
+type simWatch struct {
+	pending map[int]time.Time // MR -> when submitted, awaiting a report
+	window  []outcome         // the last settled parts, oldest first
+	win     tally             // counts of window
+	hist    tally             // parts that left the window (its history)
+}
+
+// blockWatch is the carrier-block detector (see BlockWatchConfig). It is
+// fed by the worker (sent) and the report matcher (reported), and it
+// pauses a SIM through the fleet's one pause path (fleet.pause), then
+// emits modem.block_suspected. Its record is in memory: a restart starts
+// every SIM's window and history afresh.
+//
+// Concurrency: safe for concurrent use; mu guards sims. It calls the fleet
+// and the emitter only after releasing mu.
+type blockWatch struct {
+	cfg   BlockWatchConfig
+	fleet *fleet // nil: verdicts are only logged (tests of the rules)
+	met   *metrics
+	log   *slog.Logger
+	now   func() time.Time
+	emit  func(Event)
+
+	mu   sync.Mutex
+	sims map[string]*simWatch
+}
+
+func newBlockWatch(cfg BlockWatchConfig, f *fleet, met *metrics, log *slog.Logger, now func() time.Time, emit func(Event)) *blockWatch {
+	return &blockWatch{cfg: cfg, fleet: f, met: met, log: log, now: now, emit: emit, sims: map[string]*simWatch{}}
+}
+
+func (b *blockWatch) simLocked(name string) *simWatch {
+	s := b.sims[name]
+	if s == nil {
+		s = &simWatch{pending: map[int]time.Time{}}
+		b.sims[name] = s
+	}
+	return s
+}
+
+// settleLocked adds o to s's window; the oldest leaves it for the history.
+func (b *blockWatch) settleLocked(s *simWatch, o outcome) {
+	s.window = append(s.window, o)
+	s.win.add(o, 1)
+	if len(s.window) > b.cfg.Window {
+		old := s.window[0]
+		s.window = s.window[1:]
+		s.win.add(old, -1)
+		s.hist.add(old, 1)
+	}
+}
+
+// overdueLocked settles as missing every pending part of s older than
+// ReportWait.
+func (b *blockWatch) overdueLocked(s *simWatch, now time.Time) {
+	for mr, at := range s.pending {
+		if now.Sub(at) >= b.cfg.ReportWait {
+			delete(s.pending, mr)
+			b.settleLocked(s, outMissing)
+		}
+	}
+}
+
+// sent records that modem submitted a part with message reference mr at
+// at; srr says whether it asked for a status report (only those count).
+func (b *blockWatch) sent(modem string, mr int, at time.Time, srr bool) {
+	if b == nil || b.cfg.Window == 0 || !srr {
+		return
+	}
+	b.mu.Lock()
+	s := b.simLocked(modem)
+	if _, ok := s.pending[mr]; ok { // the MR wrapped: the older part's report never came
+		delete(s.pending, mr)
+		b.settleLocked(s, outMissing)
+	}
+	b.overdueLocked(s, b.now())
+	s.pending[mr] = at
+	v, ok := b.judgeLocked(modem, s)
+	b.mu.Unlock()
+	if ok {
+		b.act(modem, v)
+	}
+}
+
+// reported records a status report with TP-ST st that matched modem's part
+// with message reference mr.
+func (b *blockWatch) reported(modem string, mr, st int) {
+	if b == nil || b.cfg.Window == 0 {
+		return
+	}
+	b.mu.Lock()
+	s := b.simLocked(modem)
+	if _, ok := s.pending[mr]; ok {
+		delete(s.pending, mr)
+		o := outReported
+		if st >= 0x40 && st <= 0x7F {
+			o = outFailed
+		}
+		b.settleLocked(s, o)
+	}
+	b.overdueLocked(s, b.now())
+	v, ok := b.judgeLocked(modem, s)
+	b.mu.Unlock()
+	if ok {
+		b.act(modem, v)
+	}
+}
+
+// judgeLocked applies the rules to s; on a verdict it empties s's window
+// (the window that caused it is not history), so that a resumed SIM is
+// judged on fresh parts.
+func (b *blockWatch) judgeLocked(modem string, s *simWatch) (BlockSuspectedData, bool) {
+	if b.met != nil && s.win.n > 0 {
+		b.met.reportRatio.WithLabelValues(modem).Set(s.win.reportRatio())
+	}
+	if len(s.window) < b.cfg.Window {
+		return BlockSuspectedData{}, false
+	}
+	var pool tally
+	for n, o := range b.sims {
+		if n != modem {
+			pool.n, pool.reported, pool.failed = pool.n+o.win.n, pool.reported+o.win.reported, pool.failed+o.win.failed
+		}
+	}
+	w := b.cfg.Window
+	poolOK, histOK := pool.n >= w, s.hist.n >= w
+	v := BlockSuspectedData{
+		Window: w, Reported: s.win.reported, Failed: s.win.failed,
+		ReportRatio: s.win.reportRatio(), FailedRatio: s.win.failedRatio(),
+		PendingReports: len(s.pending), HistorySettled: s.hist.n, PoolSettledParts: pool.n,
+	}
+	hit := false
+	// Reports stop: compare with the better of pool and history.
+	base, baseName := -1.0, ""
+	if poolOK {
+		base, baseName = pool.reportRatio(), "pool"
+	}
+	if histOK && s.hist.reportRatio() > base {
+		base, baseName = s.hist.reportRatio(), "history"
+	}
+	if base >= 0 && v.ReportRatio < b.cfg.MinReportRatio && base >= b.cfg.BaselineReportRatio {
+		hit = true
+		v.Signal, v.Baseline, v.BaselineRatio = "reports_missing", baseName, base
+		v.Reason = fmt.Sprintf("suspected carrier block: %d of last %d reports came back while the %s got %.0f%%",
+			v.Reported, w, baselineWords(baseName), 100*base)
+	}
+	// Reports come back failed: compare with the pool, else history.
+	if !hit {
+		fb, fbName := -1.0, ""
+		switch {
+		case poolOK:
+			fb, fbName = pool.failedRatio(), "pool"
+		case histOK:
+			fb, fbName = s.hist.failedRatio(), "history"
+		}
+		if fb >= 0 && v.FailedRatio >= b.cfg.MaxFailedRatio && fb < b.cfg.MaxFailedRatio/2 {
+			hit = true
+			v.Signal, v.Baseline, v.BaselineRatio = "reports_failed", fbName, fb
+			v.Reason = fmt.Sprintf("suspected carrier block: %d of last %d reports were permanent failures (TP-ST 0x40-0x7F) while the %s had %.0f%%",
+				v.Failed, w, baselineWords(fbName), 100*fb)
+		}
+	}
+	if !hit {
+		return BlockSuspectedData{}, false
+	}
+	s.window, s.win = nil, tally{}
+	return v, true
+}
+
+func baselineWords(name string) string {
+	if name == "history" {
+		return "SIM's own history"
+	}
+	return "pool"
+}
+
+// act pauses modem for the verdict v (unless it is paused already) and
+// emits modem.block_suspected.
+func (b *blockWatch) act(modem string, v BlockSuspectedData) {
+	b.log.Warn("suspected carrier block", "modem", modem, "signal", v.Signal, "reason", v.Reason)
+	if b.fleet == nil {
+		return
+	}
+	if b.fleet.isPaused(modem) {
+		return
+	}
+	if b.cfg.PauseFor > 0 {
+		v.Until = b.now().Add(b.cfg.PauseFor)
+	}
+	if err := b.fleet.pause(modem, v.Reason, v.Until); err != nil {
+		b.log.Warn("pause suspected block", "modem", modem, "err", err)
+		return
+	}
+	if b.met != nil {
+		b.met.blockSuspected.WithLabelValues(modem).Inc()
+	}
+	b.emit(Event{Type: EventModemBlockSuspected, Modem: modem, Data: v})
+}
+
+// isPaused reports whether modem name is paused (false if unknown).
+func (f *fleet) isPaused(name string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := f.modems[name]
+	return m != nil && m.paused
+}

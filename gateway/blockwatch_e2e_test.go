@@ -1,0 +1,101 @@
+package gateway_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/simgate/simgate/gateway"
+	"github.com/simgate/simgate/modem/modemsim"
+)
+
+// blockRig: three simulated SIMs, a 10-part window, reports missing after
+// 1 s, sends at least 100 ms apart on each SIM. A SIM whose reports stop
+// can send at most window + reportWait/minInterval + 2 parts before the
+// detector pauses it: its 10th missing report settles 1 s after its 10th
+// send, and meanwhile it sends at most 11 more (plus the claim in flight).
+const (
+	bwWindow      = 10
+	bwReportWait  = time.Second
+	bwMinInterval = 100 * time.Millisecond
+	bwMaxSends    = bwWindow + int(bwReportWait/bwMinInterval) + 2
+)
+
+func blockRig(t *testing.T, fault modemsim.Faults) (*rig, []string) {
+	t.Helper()
+	cfg := e2eConfig()
+	cfg.Pacing.MinInterval, cfg.Pacing.Jitter = bwMinInterval, 0
+	cfg.MaxAttempts = 10
+	cfg.BlockWatch = gateway.DefaultBlockWatch()
+	cfg.BlockWatch.Window, cfg.BlockWatch.ReportWait = bwWindow, bwReportWait
+	r := newRig(t, 3, cfg, nil, nil)
+	r.sims["sim1"].SetFaults(fault)
+	r.start()
+	var ids []string
+	for i := range 90 {
+		ids = append(ids, r.submit(gateway.SendRequest{To: number(400 + i), Body: fmt.Sprintf("shift %d", i)}).ID)
+	}
+	return r, ids
+}
+
+// checkBlockPaused: sim1 is paused by the detector within bwMaxSends sends,
+// the others carry on, and every message leaves (sim1's queue moves).
+func checkBlockPaused(t *testing.T, r *rig, ids []string, signal string) {
+	t.Helper()
+	var v gateway.ModemView
+	waitFor(t, "sim1 paused", 60*time.Second, func() bool {
+		v, _ = r.d.Modem("sim1")
+		return v.Paused
+	})
+	if !strings.Contains(v.PauseReason, "suspected carrier block") {
+		t.Fatalf("sim1 pause reason %q", v.PauseReason)
+	}
+	for _, id := range ids {
+		m := r.waitStatus(id, gateway.StatusSent, gateway.StatusDelivered, gateway.StatusFailed)
+		if m.Modem != "sim1" && m.Status != gateway.StatusDelivered {
+			r.waitStatus(id, gateway.StatusDelivered)
+		}
+	}
+	subs := r.bySim()
+	n := len(subs["sim1"])
+	t.Logf("sim1 paused after %d sends (bound %d); reason %q; sim2 %d, sim3 %d", n, bwMaxSends, v.PauseReason, len(subs["sim2"]), len(subs["sim3"]))
+	if n < bwWindow || n > bwMaxSends {
+		t.Fatalf("sim1 sent %d parts, want %d..%d", n, bwWindow, bwMaxSends)
+	}
+	if len(subs["sim2"])+len(subs["sim3"]) != len(ids)-n {
+		t.Fatalf("others sent %d+%d, want %d", len(subs["sim2"]), len(subs["sim3"]), len(ids)-n)
+	}
+	for _, o := range []string{"sim2", "sim3"} {
+		if ov, _ := r.d.Modem(o); ov.Paused {
+			t.Fatalf("%s paused too: %q", o, ov.PauseReason)
+		}
+	}
+	if r.em.count(gateway.EventModemBlockSuspected, "sim1") != 1 || r.em.count(gateway.EventModemPaused, "sim1") != 1 {
+		t.Fatal("want one modem.block_suspected and one modem.paused for sim1")
+	}
+	r.em.mu.Lock()
+	defer r.em.mu.Unlock()
+	for _, e := range r.em.events {
+		if e.Type != gateway.EventModemBlockSuspected {
+			continue
+		}
+		d, ok := e.Data.(gateway.BlockSuspectedData)
+		if !ok || d.Signal != signal || d.Window != bwWindow || d.Reason != v.PauseReason {
+			t.Fatalf("event data %#v", e.Data)
+		}
+	}
+}
+
+// TestE2EBlockReportsStopPausesSIM: sim1's status reports stop coming.
+func TestE2EBlockReportsStopPausesSIM(t *testing.T) {
+	r, ids := blockRig(t, modemsim.Faults{ReportsLost: true})
+	checkBlockPaused(t, r, ids, "reports_missing")
+}
+
+// TestE2EBlockReportsFailPausesSIM: sim1's status reports come back with a
+// permanent error (TP-ST 0x41).
+func TestE2EBlockReportsFailPausesSIM(t *testing.T) {
+	r, ids := blockRig(t, modemsim.Faults{ReportStatus: 0x41})
+	checkBlockPaused(t, r, ids, "reports_failed")
+}
