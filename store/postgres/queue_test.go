@@ -420,3 +420,79 @@ func BenchmarkQueueClaim(b *testing.B) {
 func slicesSortDurations(d []time.Duration) {
 	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
 }
+
+// BenchmarkQueueDispatchEfficiency: three nodes of four modems, each modem
+// taking sendTime per message (its limit), claiming its next message while
+// the current one is on the wire, as the dispatcher's workers do. It
+// reports the messages sent per second against the modems' limit
+// (12 / sendTime).
+//
+//	go test ./store/postgres -run '^$' -bench QueueDispatchEfficiency -benchtime 1x
+func BenchmarkQueueDispatchEfficiency(b *testing.B) {
+	const nodes, modems, perModem = 3, 4, 10
+	const sendTime = time.Second // a fast GSM modem: real ones take 2-6 s per SMS
+	for range b.N {
+		dsn, schema := pgtest.Schema(b)
+		var dbs []*DB
+		var qs []*Queue
+		for n := range nodes {
+			db := openSchema(b, dsn, schema)
+			q, err := db.NewQueue(ctx, QueueConfig{Node: fmt.Sprintf("n%d", n)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			dbs, qs = append(dbs, db), append(qs, q)
+		}
+		total := nodes * modems * perModem
+		for i := range total {
+			storetest.MustCreate(b, dbs[i%nodes], queued(i, fmt.Sprintf("+1555%07d", i)))
+		}
+		var sent atomic.Int64
+		var wg sync.WaitGroup
+		start := time.Now()
+		for n := range nodes {
+			for k := range modems {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					q, modem := qs[n], fmt.Sprintf("n%d-sim%d", n, k)
+					claim := func() *gateway.Claim {
+						c, err := q.Claim(ctx, req(modem, time.Now()))
+						if err != nil {
+							b.Error(err)
+						}
+						return c
+					}
+					next := claim()
+					for next != nil {
+						c := next
+						if err := q.Submitting(ctx, c, 1); err != nil {
+							b.Error(err)
+							return
+						}
+						wire := time.After(sendTime) // the modem's send time
+						next = claim()               // the next one, while this one is on the wire
+						<-wire
+						if _, err := q.Submitted(ctx, c, 1, 1, time.Now()); err != nil {
+							b.Error(err)
+							return
+						}
+						sent.Add(1)
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		elapsed := time.Since(start)
+		limit := float64(nodes*modems) / sendTime.Seconds()
+		rate := float64(sent.Load()) / elapsed.Seconds()
+		b.ReportMetric(rate, "sends/s")
+		b.ReportMetric(rate/limit, "efficiency")
+		for _, q := range qs {
+			_ = q.Close()
+		}
+		if int(sent.Load()) != total {
+			b.Fatalf("sent %d of %d", sent.Load(), total)
+		}
+	}
+}
