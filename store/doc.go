@@ -84,7 +84,10 @@
 // Since/Until bounds, and checks the other fields on the message.
 // ActiveMessages seeks over the terminal statuses of ix_status and reads
 // only the non-terminal ones, so start-up cost does not grow with the
-// number of delivered messages. Cursors are opaque base64url strings holding
+// number of delivered messages (nor with sent ones once their report window
+// ended: they become unconfirmed, a terminal status); it gives the mapped
+// pages back every 16384 messages, so a large backlog is never resident in
+// memory at once. Cursors are opaque base64url strings holding
 // the (time, id) position of a page's last message; decodeCursor rejects
 // anything else with a *gateway.ValidationError for field "cursor".
 //
