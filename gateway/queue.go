@@ -126,9 +126,11 @@ type Queue interface {
 	// The claim ends with the message's last pending part.
 	Submitted(ctx context.Context, c *Claim, seq, mr int, at time.Time) (*Message, error)
 	// Retry puts part seq (and any other assigned part) back in the queue,
-	// not before at, recording f on the part; the claim ends. With avoid,
-	// the message prefers another modem than c.Modem next time, unless it
-	// is bound to c.Modem (sticky contact, From, or earlier parts sent).
+	// not before at, recording f on the part (NextAttemptAt = at); the
+	// claim ends. With avoid, the message prefers another modem than
+	// c.Modem next time, unless it is bound to c.Modem (sticky contact,
+	// From, or earlier parts sent); and while another modem is usable the
+	// backoff holds it from c.Modem only: another modem may claim it at once.
 	Retry(ctx context.Context, c *Claim, seq int, f Failure, at time.Time, avoid bool) (*Message, error)
 	// Fail records part seq failed for good with f (seq 0: before any part
 	// was tried, e.g. the contact opted out meanwhile: every assigned part
