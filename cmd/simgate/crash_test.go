@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/simgate/simgate/api/webhook"
+	"github.com/simgate/simgate/store"
 )
 
 // The crash test (issue 3, "Done means"): the real daemon, as a subprocess,
@@ -160,6 +165,13 @@ func TestCrashSIGKILL(t *testing.T) {
 
 	addr := freeAddr(t)
 	base := "http://" + addr
+	// A webhook receiver (subscribed to everything) records the events it
+	// got: every event the daemon stored must reach it, kills or not.
+	hook := newEventRecorder(t)
+	secretPath := filepath.Join(dir, "hook.secret")
+	if err := os.WriteFile(secretPath, []byte(webhook.GenerateSecret()), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfgPath := filepath.Join(dir, "simgate.yaml")
 	cfg := fmt.Sprintf(`listen: %s
 store:
@@ -172,7 +184,10 @@ pacing: {min_interval: 0s, jitter: 0s, per_minute: 0, per_day: 0, new_contacts_p
 retries: {max_attempts: 5, base: 100ms, max: 1s}
 pause: {after_failures: 0, cms500_burst: 0, for: 1m}
 shutdown_timeout: 5s
-`, addr, filepath.Join(dir, "simgate.db"), links[0], links[1])
+webhooks:
+  - {url: %s, secret_file: %s}
+webhook_allow: [127.0.0.0/8]
+`, addr, filepath.Join(dir, "simgate.db"), links[0], links[1], hook.srv.URL+"/hook", secretPath)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -399,6 +414,88 @@ shutdown_timeout: 5s
 	if unknown == 0 {
 		t.Errorf("no part ended unknown after %d kills aimed mid-send: the crash path was not exercised", midSend)
 	}
+
+	// The outbox: every event stored across the kills reaches the webhook.
+	_ = cmd.Process.Signal(os.Interrupt)
+	_ = cmd.Wait()
+	stored := storedEventIDs(t, filepath.Join(dir, "simgate.db"))
+	cmd = start()
+	for deadline := time.Now().Add(60 * time.Second); hook.missing(stored) > 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d stored events never reached the webhook", hook.missing(stored), len(stored))
+		}
+	}
+	t.Logf("%d events stored, every one delivered to the webhook (%d requests)", len(stored), hook.requests())
 	t.Logf("%d kills (%d aimed mid-send), %d messages accepted, %d parts: %d sent exactly once, %d unknown (%d messages unknown), none sent twice, none lost",
 		crashCycles, midSend, len(views), parts, sentParts, unknown, unknownMsgs)
+}
+
+// eventRecorder is a webhook endpoint that records the event IDs it got.
+type eventRecorder struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	ids  map[string]bool
+	reqs int
+}
+
+func newEventRecorder(t *testing.T) *eventRecorder {
+	r := &eventRecorder{ids: map[string]bool{}}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var p struct {
+			Data struct {
+				ID string `json:"id"`
+			} `json:"data"`
+		}
+		_ = json.NewDecoder(req.Body).Decode(&p)
+		r.mu.Lock()
+		r.ids[p.Data.ID] = true
+		r.reqs++
+		r.mu.Unlock()
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+// missing counts the ids not received yet.
+func (r *eventRecorder) missing(ids []string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, id := range ids {
+		if !r.ids[id] {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *eventRecorder) requests() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reqs
+}
+
+// storedEventIDs lists every event in the store at path (daemon stopped).
+func storedEventIDs(t *testing.T, path string) []string {
+	t.Helper()
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var ids []string
+	after := ""
+	for {
+		evs, err := db.Events(context.Background(), after, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) == 0 {
+			return ids
+		}
+		for _, e := range evs {
+			ids = append(ids, e.ID)
+		}
+		after = evs[len(evs)-1].ID
+	}
 }
