@@ -173,23 +173,10 @@ func campaignsList(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	raw, err := c.do(ctx, http.MethodGet, "/v1/campaigns", nil, nil)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(stdout, raw)
-	}
-	list, _, err := items(raw)
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTITLE\tSTATE\tORG\tSCRIPT V\tCREATED")
-	for _, m := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", str(m, "id"), truncate(str(m, "title"), 40), str(m, "state"), str(m, "org_name"), str(m, "script_version"), str(m, "created_at"))
-	}
-	return tw.Flush()
+	return printList(ctx, c, stdout, "/v1/campaigns", *asJSON, []column{
+		field("ID", "id"), {"TITLE", func(m obj) string { return truncate(str(m, "title"), 40) }}, field("STATE", "state"),
+		field("ORG", "org_name"), field("SCRIPT V", "script_version"), field("CREATED", "created_at"),
+	}, "")
 }
 
 func campaignsShow(ctx context.Context, sub string, args []string, stdout, stderr io.Writer) error {

@@ -184,6 +184,53 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
+// column is one column of a list table: its title and how to print an item's cell.
+type column struct {
+	title string
+	cell  func(obj) string
+}
+
+// field is a column that shows the first of keys present in an item.
+func field(title string, keys ...string) column {
+	return column{title, func(o obj) string { return str(o, keys...) }}
+}
+
+// printList gets the list at path and prints it as a table of cols (or the
+// daemon's JSON with -json). If the daemon gives a cursor for the next
+// page, it prints the command that fetches it: more, with the cursor at %s.
+func printList(ctx context.Context, c *client, w io.Writer, path string, asJSON bool, cols []column, more string) error {
+	raw, err := c.do(ctx, http.MethodGet, path, nil, nil)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(w, raw)
+	}
+	list, next, err := items(raw)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	cells := make([]string, len(cols))
+	for i, col := range cols {
+		cells[i] = col.title
+	}
+	fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	for _, it := range list {
+		for i, col := range cols {
+			cells[i] = col.cell(it)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if next != "" && more != "" {
+		fmt.Fprintf(w, "\nmore: "+more+"\n", next)
+	}
+	return nil
+}
+
 func printJSON(w io.Writer, raw json.RawMessage) error {
 	var buf bytes.Buffer
 	if err := json.Indent(&buf, raw, "", "  "); err != nil {
@@ -318,30 +365,11 @@ func cmdMessages(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		q.Set(k, v)
 	}
 	q.Set("limit", fmt.Sprint(*limit))
-	raw, err := c.do(ctx, http.MethodGet, "/v1/messages?"+q.Encode(), nil, nil)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(stdout, raw)
-	}
-	list, next, err := items(raw)
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tDIR\tSTATUS\tCONTACT\tMODEM\tPARTS\tCREATED\tBODY")
-	for _, m := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", str(m, "id"), str(m, "direction"), str(m, "status"),
-			str(m, "contact", "to", "from"), str(m, "modem"), str(m, "segments"), str(m, "created_at"), truncate(oneLine(str(m, "body")), 40))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if next != "" {
-		fmt.Fprintf(stdout, "\nmore: simgate messages -cursor %s\n", next)
-	}
-	return nil
+	return printList(ctx, c, stdout, "/v1/messages?"+q.Encode(), *asJSON, []column{
+		field("ID", "id"), field("DIR", "direction"), field("STATUS", "status"), field("CONTACT", "contact", "to", "from"),
+		field("MODEM", "modem"), field("PARTS", "segments"), field("CREATED", "created_at"),
+		{"BODY", func(m obj) string { return truncate(oneLine(str(m, "body")), 40) }},
+	}, "simgate messages -cursor %s")
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -133,29 +133,9 @@ func cmdOptOuts(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *cursor != "" {
 		q.Set("cursor", *cursor)
 	}
-	raw, err := c.do(ctx, http.MethodGet, "/v1/optouts?"+q.Encode(), nil, nil)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(stdout, raw)
-	}
-	list, next, err := items(raw)
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NUMBER\tSOURCE\tKEYWORD\tMODEM\tAT")
-	for _, o := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", str(o, "number"), str(o, "source"), str(o, "keyword"), str(o, "modem"), str(o, "at"))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if next != "" {
-		fmt.Fprintf(stdout, "\nmore: simgate optouts -cursor %s\n", next)
-	}
-	return nil
+	return printList(ctx, c, stdout, "/v1/optouts?"+q.Encode(), *asJSON, []column{
+		field("NUMBER", "number"), field("SOURCE", "source"), field("KEYWORD", "keyword"), field("MODEM", "modem"), field("AT", "at"),
+	}, "simgate optouts -cursor %s")
 }
 
 func cmdWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -218,23 +198,9 @@ from the configuration file (source "config") are changed there, not here.
 		fmt.Fprintf(stdout, "Removed webhook %s.\n", *remove)
 		return nil
 	}
-	raw, err := c.do(ctx, http.MethodGet, "/v1/webhooks", nil, nil)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(stdout, raw)
-	}
-	list, _, err := items(raw)
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSOURCE\tURL\tEVENTS\tCREATED")
-	for _, w := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", str(w, "id"), str(w, "source"), str(w, "url"), webhookEvents(w), str(w, "created_at"))
-	}
-	return tw.Flush()
+	return printList(ctx, c, stdout, "/v1/webhooks", *asJSON, []column{
+		field("ID", "id"), field("SOURCE", "source"), field("URL", "url"), {"EVENTS", webhookEvents}, field("CREATED", "created_at"),
+	}, "")
 }
 
 func webhookEvents(w obj) string {
