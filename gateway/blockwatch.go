@@ -74,6 +74,11 @@ func (c BlockWatchConfig) Validate() error {
 	return nil
 }
 
+// BlockPauseReason starts the pause reason of a SIM the block detector
+// paused (ModemView.PauseReason); the metric simgate_modem_block_suspected
+// is 1 while a SIM is paused with it.
+const BlockPauseReason = "suspected carrier block"
+
 // BlockSuspectedData: the block detector paused the SIM. The ratios are of
 // the SIM's last Window settled parts and of its baseline (Baseline "pool"
 // or "history").
@@ -272,7 +277,7 @@ func (b *blockWatch) judgeLocked(modem string, s *simWatch) (BlockSuspectedData,
 	if base >= 0 && v.ReportRatio < b.cfg.MinReportRatio && base >= b.cfg.BaselineReportRatio {
 		hit = true
 		v.Signal, v.Baseline, v.BaselineRatio = "reports_missing", baseName, base
-		v.Reason = fmt.Sprintf("suspected carrier block: %d of last %d reports came back while the %s got %.0f%%",
+		v.Reason = fmt.Sprintf(BlockPauseReason+": %d of last %d reports came back while the %s got %.0f%%",
 			v.Reported, w, baselineWords(baseName), 100*base)
 	}
 	// Reports come back failed: compare with the pool, else history.
@@ -287,7 +292,7 @@ func (b *blockWatch) judgeLocked(modem string, s *simWatch) (BlockSuspectedData,
 		if fb >= 0 && v.FailedRatio >= b.cfg.MaxFailedRatio && fb < b.cfg.MaxFailedRatio/2 {
 			hit = true
 			v.Signal, v.Baseline, v.BaselineRatio = "reports_failed", fbName, fb
-			v.Reason = fmt.Sprintf("suspected carrier block: %d of last %d reports were permanent failures (TP-ST 0x40-0x7F) while the %s had %.0f%%",
+			v.Reason = fmt.Sprintf(BlockPauseReason+": %d of last %d reports were permanent failures (TP-ST 0x40-0x7F) while the %s had %.0f%%",
 				v.Failed, w, baselineWords(fbName), 100*fb)
 		}
 	}
@@ -321,9 +326,6 @@ func (b *blockWatch) act(modem string, v BlockSuspectedData) {
 	if err := b.fleet.pause(modem, v.Reason, v.Until); err != nil {
 		b.log.Warn("pause suspected block", "modem", modem, "err", err)
 		return
-	}
-	if b.met != nil {
-		b.met.blockSuspected.WithLabelValues(modem).Inc()
 	}
 	b.emit(Event{Type: EventModemBlockSuspected, Modem: modem, Data: v})
 }

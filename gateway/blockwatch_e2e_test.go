@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/simgate/simgate/gateway"
 	"github.com/simgate/simgate/modem/modemsim"
 )
@@ -22,9 +24,11 @@ const (
 	bwMaxSends    = bwWindow + int(bwReportWait/bwMinInterval) + 2
 )
 
-func blockRig(t *testing.T, fault modemsim.Faults) (*rig, []string) {
+func blockRig(t *testing.T, fault modemsim.Faults) (*rig, []string, *prometheus.Registry) {
 	t.Helper()
+	reg := prometheus.NewRegistry()
 	cfg := e2eConfig()
+	cfg.Registerer = reg
 	cfg.Pacing.MinInterval, cfg.Pacing.Jitter = bwMinInterval, 0
 	cfg.MaxAttempts = 10
 	cfg.BlockWatch = gateway.DefaultBlockWatch()
@@ -36,12 +40,34 @@ func blockRig(t *testing.T, fault modemsim.Faults) (*rig, []string) {
 	for i := range 90 {
 		ids = append(ids, r.submit(gateway.SendRequest{To: number(400 + i), Body: fmt.Sprintf("shift %d", i)}).ID)
 	}
-	return r, ids
+	return r, ids, reg
+}
+
+// gaugeOf reads metric name{modem} from reg (-1: no such series).
+func gaugeOf(t *testing.T, reg *prometheus.Registry, name, modem string) float64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "modem" && l.GetValue() == modem {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return -1
 }
 
 // checkBlockPaused: sim1 is paused by the detector within bwMaxSends sends,
 // the others carry on, and every message leaves (sim1's queue moves).
-func checkBlockPaused(t *testing.T, r *rig, ids []string, signal string) {
+func checkBlockPaused(t *testing.T, r *rig, ids []string, reg *prometheus.Registry, signal string) {
 	t.Helper()
 	var v gateway.ModemView
 	waitFor(t, "sim1 paused", 60*time.Second, func() bool {
@@ -71,6 +97,15 @@ func checkBlockPaused(t *testing.T, r *rig, ids []string, signal string) {
 			t.Fatalf("%s paused too: %q", o, ov.PauseReason)
 		}
 	}
+	if got := gaugeOf(t, reg, "simgate_modem_block_suspected", "sim1"); got != 1 {
+		t.Fatalf("simgate_modem_block_suspected{sim1} = %v", got)
+	}
+	if got := gaugeOf(t, reg, "simgate_modem_block_suspected", "sim2"); got != 0 {
+		t.Fatalf("simgate_modem_block_suspected{sim2} = %v", got)
+	}
+	if got := gaugeOf(t, reg, "simgate_modem_report_ratio", "sim2"); got < 0.6 {
+		t.Fatalf("simgate_modem_report_ratio{sim2} = %v", got)
+	}
 	if r.em.count(gateway.EventModemBlockSuspected, "sim1") != 1 || r.em.count(gateway.EventModemPaused, "sim1") != 1 {
 		t.Fatal("want one modem.block_suspected and one modem.paused for sim1")
 	}
@@ -89,13 +124,13 @@ func checkBlockPaused(t *testing.T, r *rig, ids []string, signal string) {
 
 // TestE2EBlockReportsStopPausesSIM: sim1's status reports stop coming.
 func TestE2EBlockReportsStopPausesSIM(t *testing.T) {
-	r, ids := blockRig(t, modemsim.Faults{ReportsLost: true})
-	checkBlockPaused(t, r, ids, "reports_missing")
+	r, ids, reg := blockRig(t, modemsim.Faults{ReportsLost: true})
+	checkBlockPaused(t, r, ids, reg, "reports_missing")
 }
 
 // TestE2EBlockReportsFailPausesSIM: sim1's status reports come back with a
 // permanent error (TP-ST 0x41).
 func TestE2EBlockReportsFailPausesSIM(t *testing.T) {
-	r, ids := blockRig(t, modemsim.Faults{ReportStatus: 0x41})
-	checkBlockPaused(t, r, ids, "reports_failed")
+	r, ids, reg := blockRig(t, modemsim.Faults{ReportStatus: 0x41})
+	checkBlockPaused(t, r, ids, reg, "reports_failed")
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,8 +22,7 @@ type metrics struct {
 	unmatched    prometheus.Counter
 	unconfirmed  *prometheus.CounterVec
 	// blockwatch.go
-	blockSuspected *prometheus.CounterVec
-	reportRatio    *prometheus.GaugeVec
+	reportRatio *prometheus.GaugeVec
 }
 
 func newMetrics(d *Dispatcher, reg prometheus.Registerer) (*metrics, error) {
@@ -44,15 +44,13 @@ func newMetrics(d *Dispatcher, reg prometheus.Registerer) (*metrics, error) {
 			Name: "simgate_status_reports_unmatched_total", Help: "Status reports no part matched."}),
 		unconfirmed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "simgate_messages_unconfirmed_total", Help: "Messages whose status report did not come within the report window."}, []string{"modem"}),
-		blockSuspected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "simgate_modem_block_suspected_total", Help: "Pauses by the carrier-block detector."}, []string{"modem"}),
 		reportRatio: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "simgate_modem_report_ratio", Help: "Fraction of the SIM's last settled parts (block_watch.window) whose status report came."}, []string{"modem"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.accepted, m.sent, m.failed, m.delivered, m.unknown, m.sendDuration, m.unmatched, m.unconfirmed, m.blockSuspected, m.reportRatio, &collector{d: d}} {
+	for _, c := range []prometheus.Collector{m.accepted, m.sent, m.failed, m.delivered, m.unknown, m.sendDuration, m.unmatched, m.unconfirmed, m.reportRatio, &collector{d: d}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -67,6 +65,7 @@ var (
 	descSignal   = prometheus.NewDesc("simgate_modem_signal_dbm", "Signal strength.", []string{"modem"}, nil)
 	descReg      = prometheus.NewDesc("simgate_modem_registration_state", "+CREG stat 0..5.", []string{"modem"}, nil)
 	descPaused   = prometheus.NewDesc("simgate_modem_paused", "1 when the modem is paused.", []string{"modem"}, nil)
+	descBlock    = prometheus.NewDesc("simgate_modem_block_suspected", "1 while the carrier-block detector holds the SIM paused.", []string{"modem"}, nil)
 	descBudget   = prometheus.NewDesc("simgate_modem_budget_remaining", "What is left of a daily budget.", []string{"modem", "budget"}, nil)
 	descTimeouts = prometheus.NewDesc("simgate_modem_at_timeouts_total", "AT command timeouts.", []string{"modem"}, nil)
 	descResets   = prometheus.NewDesc("simgate_modem_resets_total", "Modem recoveries.", []string{"modem"}, nil)
@@ -78,7 +77,7 @@ var (
 type collector struct{ d *Dispatcher }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descInfo, descSignal, descReg, descPaused, descBudget, descTimeouts, descResets, descDepth, descOldest} {
+	for _, d := range []*prometheus.Desc{descUp, descInfo, descSignal, descReg, descPaused, descBlock, descBudget, descTimeouts, descResets, descDepth, descOldest} {
 		ch <- d
 	}
 }
@@ -103,6 +102,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(descReg, float64(v.Status.Registration), n)
 		gauge(descPaused, b2f(v.Paused), n)
+		gauge(descBlock, b2f(v.Paused && strings.HasPrefix(v.PauseReason, BlockPauseReason)), n)
 		if v.Budget.LeftToday >= 0 {
 			gauge(descBudget, float64(v.Budget.LeftToday), n, "parts_day")
 		}

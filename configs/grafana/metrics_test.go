@@ -23,6 +23,9 @@ var fixedMetrics = map[string]fixedMetric{
 	"simgate_modem_balance":        {"gauge", []string{"modem"}},
 	"simgate_modem_balance_low":    {"gauge", []string{"modem"}},
 	"simgate_balance_checks_total": {"counter", []string{"modem", "result"}},
+	// carrier-block detector (gateway/blockwatch.go)
+	"simgate_modem_block_suspected": {"gauge", []string{"modem"}},
+	"simgate_modem_report_ratio":    {"gauge", []string{"modem"}},
 	// dispatcher
 	"simgate_messages_accepted_total":        {"counter", nil},
 	"simgate_parts_sent_total":               {"counter", []string{"modem"}},
@@ -57,6 +60,7 @@ var presentAfterDemoTraffic = []string{
 	"simgate_modem_signal_dbm",
 	"simgate_modem_registration_state",
 	"simgate_modem_paused",
+	"simgate_modem_block_suspected",
 	"simgate_modem_at_timeouts_total",
 	"simgate_modem_resets_total",
 	"simgate_modem_budget_remaining",
