@@ -242,6 +242,31 @@ func (b *blockWatch) reported(modem string, mr, st int) {
 	}
 }
 
+// sweep settles every SIM's overdue parts and judges them (once a second
+// from the dispatcher's housekeeping), so that a SIM that stopped sending
+// is judged too.
+func (b *blockWatch) sweep(now time.Time) {
+	if b == nil || b.cfg.Window == 0 {
+		return
+	}
+	type verdict struct {
+		modem string
+		v     BlockSuspectedData
+	}
+	var vs []verdict
+	b.mu.Lock()
+	for name, s := range b.sims {
+		b.overdueLocked(s, now)
+		if v, ok := b.judgeLocked(name, s); ok {
+			vs = append(vs, verdict{name, v})
+		}
+	}
+	b.mu.Unlock()
+	for _, v := range vs {
+		b.act(v.modem, v.v)
+	}
+}
+
 // judgeLocked applies the rules to s; on a verdict it empties s's window
 // (the window that caused it is not history), so that a resumed SIM is
 // judged on fresh parts.

@@ -13,14 +13,14 @@ import (
 )
 
 // blockRig: three simulated SIMs, a 10-part window, reports missing after
-// 1 s, sends at least 100 ms apart on each SIM. A SIM whose reports stop
+// 2 s, sends at least 200 ms apart on each SIM. A SIM whose reports stop
 // can send at most window + reportWait/minInterval + 2 parts before the
-// detector pauses it: its 10th missing report settles 1 s after its 10th
-// send, and meanwhile it sends at most 11 more (plus the claim in flight).
+// detector pauses it: its 10th missing report settles 2 s after its 10th
+// send, and meanwhile it sends at most 10 more (plus the claim in flight).
 const (
 	bwWindow      = 10
-	bwReportWait  = time.Second
-	bwMinInterval = 100 * time.Millisecond
+	bwReportWait  = 2 * time.Second
+	bwMinInterval = 200 * time.Millisecond
 	bwMaxSends    = bwWindow + int(bwReportWait/bwMinInterval) + 2
 )
 

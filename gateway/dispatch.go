@@ -550,4 +550,5 @@ func (d *Dispatcher) housekeep(ctx context.Context, now time.Time, second bool) 
 	}
 	d.fleet.saveAll()
 	d.reports.flushEarly(context.WithoutCancel(ctx), now, false)
+	d.reports.blocks.sweep(now)
 }
