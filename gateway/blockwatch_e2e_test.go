@@ -103,6 +103,15 @@ func checkBlockPaused(t *testing.T, r *rig, ids []string, reg *prometheus.Regist
 	if got := gaugeOf(t, reg, "simgate_modem_block_suspected", "sim2"); got != 0 {
 		t.Fatalf("simgate_modem_block_suspected{sim2} = %v", got)
 	}
+	if v.Health.Score != 0 {
+		t.Fatalf("paused sim1 health %+v", v.Health)
+	}
+	if v2, _ := r.d.Modem("sim2"); v2.Health.Reports == nil || v2.Health.Score < 60 {
+		t.Fatalf("sim2 health %+v", v2.Health)
+	}
+	if got := gaugeOf(t, reg, "simgate_modem_health_score", "sim2"); got < 60 {
+		t.Fatalf("simgate_modem_health_score{sim2} = %v", got)
+	}
 	if got := gaugeOf(t, reg, "simgate_modem_report_ratio", "sim2"); got < 0.6 {
 		t.Fatalf("simgate_modem_report_ratio{sim2} = %v", got)
 	}

@@ -347,7 +347,7 @@ func (d *Dispatcher) Modems() []ModemView {
 	ms := d.fleet.list()
 	out := make([]ModemView, 0, len(ms))
 	for _, m := range ms {
-		out = append(out, d.fleet.view(m, d.q.PartsFor(m.name)))
+		out = append(out, d.withHealth(d.fleet.view(m, d.q.PartsFor(m.name))))
 	}
 	return out
 }
@@ -358,7 +358,7 @@ func (d *Dispatcher) Modem(name string) (ModemView, error) {
 	if m == nil {
 		return ModemView{}, fmt.Errorf("modem %q: %w", name, ErrNoModem)
 	}
-	return d.fleet.view(m, d.q.PartsFor(name)), nil
+	return d.withHealth(d.fleet.view(m, d.q.PartsFor(name))), nil
 }
 
 // DeviceChanged records a modem's new status (DeviceObserver) and emits

@@ -65,6 +65,7 @@ var (
 	descSignal   = prometheus.NewDesc("simgate_modem_signal_dbm", "Signal strength.", []string{"modem"}, nil)
 	descReg      = prometheus.NewDesc("simgate_modem_registration_state", "+CREG stat 0..5.", []string{"modem"}, nil)
 	descPaused   = prometheus.NewDesc("simgate_modem_paused", "1 when the modem is paused.", []string{"modem"}, nil)
+	descHealth   = prometheus.NewDesc("simgate_modem_health_score", "SIM health 0..100 (README: SIM health).", []string{"modem"}, nil)
 	descBlock    = prometheus.NewDesc("simgate_modem_block_suspected", "1 while the carrier-block detector holds the SIM paused.", []string{"modem"}, nil)
 	descBudget   = prometheus.NewDesc("simgate_modem_budget_remaining", "What is left of a daily budget.", []string{"modem", "budget"}, nil)
 	descTimeouts = prometheus.NewDesc("simgate_modem_at_timeouts_total", "AT command timeouts.", []string{"modem"}, nil)
@@ -77,7 +78,7 @@ var (
 type collector struct{ d *Dispatcher }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descInfo, descSignal, descReg, descPaused, descBlock, descBudget, descTimeouts, descResets, descDepth, descOldest} {
+	for _, d := range []*prometheus.Desc{descUp, descInfo, descSignal, descReg, descPaused, descBlock, descHealth, descBudget, descTimeouts, descResets, descDepth, descOldest} {
 		ch <- d
 	}
 }
@@ -102,6 +103,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(descReg, float64(v.Status.Registration), n)
 		gauge(descPaused, b2f(v.Paused), n)
+		gauge(descHealth, float64(v.Health.Score), n)
 		gauge(descBlock, b2f(v.Paused && strings.HasPrefix(v.PauseReason, BlockPauseReason)), n)
 		if v.Budget.LeftToday >= 0 {
 			gauge(descBudget, float64(v.Budget.LeftToday), n, "parts_day")

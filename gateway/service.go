@@ -51,6 +51,7 @@ type ModemView struct {
 	Budget      BudgetView `json:"budget"`
 	Counters    Counters   `json:"counters"`
 	Queued      int        `json:"queued"` // parts waiting for this modem
+	Health      SIMHealth  `json:"health"` // see SIMHealth
 }
 
 // BudgetView shows a modem's pacing limits and what is left of them.

@@ -26,6 +26,7 @@ var fixedMetrics = map[string]fixedMetric{
 	// carrier-block detector (gateway/blockwatch.go)
 	"simgate_modem_block_suspected": {"gauge", []string{"modem"}},
 	"simgate_modem_report_ratio":    {"gauge", []string{"modem"}},
+	"simgate_modem_health_score":    {"gauge", []string{"modem"}},
 	// dispatcher
 	"simgate_messages_accepted_total":        {"counter", nil},
 	"simgate_parts_sent_total":               {"counter", []string{"modem"}},

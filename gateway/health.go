@@ -1,0 +1,80 @@
+package gateway
+
+import "math"
+
+// SIMHealth grades a SIM for carrying new contacts: Score 0 (cannot send:
+// down, unregistered or paused, which includes a low balance and a
+// suspected carrier block) to 100, the weighted mean of the parts known,
+// each 0..1 (absent when unknown):
+//
+//	signal        weight 1  -110 dBm or worse 0, -70 dBm or better 1, linear between
+//	registration  weight 1  home 1, roaming 0.7, otherwise 0
+//	failures      weight 2  1 - failed / (sent + failed) since start
+//	reports       weight 2  share of the last settled parts whose status report came (block watch)
+//	budget        weight 1  what is left of the daily part budget
+type SIMHealth struct {
+	Score        int      `json:"score"`
+	Signal       *float64 `json:"signal,omitempty"`
+	Registration *float64 `json:"registration,omitempty"`
+	Failures     *float64 `json:"failures,omitempty"`
+	Reports      *float64 `json:"reports,omitempty"`
+	Budget       *float64 `json:"budget,omitempty"`
+}
+
+// healthOf grades v; reports is the block watch's report ratio (ok: known).
+func healthOf(v ModemView, reports float64, ok bool) SIMHealth {
+	var h SIMHealth
+	var sum, weights float64
+	part := func(dst **float64, c, w float64) {
+		c = math.Max(0, math.Min(1, c))
+		*dst = &c
+		sum += c * w
+		weights += w
+	}
+	if dbm, known := v.Status.SignalDBm(); known {
+		part(&h.Signal, (float64(dbm)+110)/40, 1)
+	}
+	switch v.Status.Registration {
+	case RegHome:
+		part(&h.Registration, 1, 1)
+	case RegRoaming:
+		part(&h.Registration, 0.7, 1)
+	default:
+		part(&h.Registration, 0, 1)
+	}
+	if n := v.Counters.Sent + v.Counters.Failed; n > 0 {
+		part(&h.Failures, 1-float64(v.Counters.Failed)/float64(n), 2)
+	}
+	if ok {
+		part(&h.Reports, reports, 2)
+	}
+	if v.Budget.PerDay > 0 {
+		part(&h.Budget, float64(v.Budget.LeftToday)/float64(v.Budget.PerDay), 1)
+	}
+	if v.Usable && weights > 0 {
+		h.Score = int(math.Round(100 * sum / weights))
+	}
+	return h
+}
+
+// ratio is modem's report ratio over its window, known once the window
+// holds at least half of Window settled parts.
+func (b *blockWatch) ratio(modem string) (float64, bool) {
+	if b == nil || b.cfg.Window == 0 {
+		return 0, false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.sims[modem]
+	if s == nil || 2*s.win.n < b.cfg.Window {
+		return 0, false
+	}
+	return s.win.reportRatio(), true
+}
+
+// withHealth sets v.Health.
+func (d *Dispatcher) withHealth(v ModemView) ModemView {
+	r, ok := d.reports.blocks.ratio(v.Name)
+	v.Health = healthOf(v, r, ok)
+	return v
+}
