@@ -3,7 +3,8 @@
 // as the bbolt store (package store) with the same guarantees, checked by
 // the same conformance suite (store/storetest): gateway.Store (messages,
 // inbound fragments, sticky contacts, budgets and holds, opt-outs,
-// events), gateway.KeyStore, gateway.WebhookStore and account.Store.
+// events), gateway.KeyStore, gateway.WebhookStore, account.Store and
+// campaign.Store (P2P campaigns, campaigns.go).
 //
 // # Opening
 //
@@ -25,7 +26,10 @@
 // agent, idem_key, version) with an index per listing filter, part_mrs
 // (one row per submitted part, for PartByMR), fragments, sticky, budgets,
 // optouts, events, api_keys, webhooks, deliveries (partial index on
-// pending), users, sessions. Ordering times are Unix nanoseconds (bigint)
+// pending), users, sessions; the campaigns' cmp_* tables (migration 0004:
+// campaigns, texters, imports, rejects, contacts with a unique index on
+// (campaign, cell) and a partial index on the unassigned ones, messages,
+// latest-texted, events, inbox). Ordering times are Unix nanoseconds (bigint)
 // so that order and cursors are exact; identifiers compare bytewise
 // (COLLATE "C"), so listings are ordered as in bbolt, and cursors have the
 // bbolt store's format. Idempotency keys and fragment set keys are bytea
