@@ -263,7 +263,7 @@ func TestClientCommands(t *testing.T) {
 	if code, _, stderr := runCLI("modems", "-pause", "sim1", "-reason", "test pause"); code != 0 {
 		t.Fatalf("pause: %d %s", code, stderr)
 	}
-	if _, out, _ := runCLI("modems", "sim1"); !strings.Contains(out, "yes: test pause") {
+	if _, out, _ := runCLI("modems", "sim1"); !strings.Contains(out, "HEALTH") || !regexp.MustCompile(`\s0\s+yes: test pause`).MatchString(out) {
 		t.Errorf("paused modem:\n%s", out)
 	}
 	if code, _, stderr := runCLI("modems", "-resume", "sim1"); code != 0 {

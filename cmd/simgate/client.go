@@ -493,7 +493,7 @@ func cmdModems(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		list = []obj{one}
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tREG\tSIGNAL\tOPERATOR\tSENT\tFAILED\tRECEIVED\tLEFT TODAY\tNEW LEFT\tQUEUED\tBALANCE\tPAUSED")
+	fmt.Fprintln(tw, "NAME\tSTATE\tREG\tSIGNAL\tOPERATOR\tSENT\tFAILED\tRECEIVED\tLEFT TODAY\tNEW LEFT\tQUEUED\tBALANCE\tHEALTH\tPAUSED")
 	for _, m := range list {
 		st, _ := m["status"].(obj)
 		b, _ := m["budget"].(obj)
@@ -504,9 +504,10 @@ func cmdModems(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		} else if d, _ := m["draining"].(bool); d {
 			paused = "draining"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", str(m, "name"), str(st, "state"), regName(st),
+		h, _ := m["health"].(obj)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", str(m, "name"), str(st, "state"), regName(st),
 			signalText(st), str(st, "operator"), str(cn, "sent"), str(cn, "failed"), str(cn, "received"),
-			str(b, "left_today"), str(b, "new_contacts_left"), str(m, "queued"), balanceText(m), paused)
+			str(b, "left_today"), str(b, "new_contacts_left"), str(m, "queued"), balanceText(m), str(h, "score"), paused)
 	}
 	return tw.Flush()
 }

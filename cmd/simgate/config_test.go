@@ -122,6 +122,8 @@ func TestValidateMessages(t *testing.T) {
 		{"sticky", "sticky_timeout: 0s\n", []string{"sticky_timeout: must be positive"}},
 		{"retries", "retries: {max_attempts: 0, base: 10s, max: 1s}\n", []string{"retries.max_attempts:", "retries.max:"}},
 		{"pause", "pause: {for: 0s}\n", []string{"pause.for:"}},
+		{"block watch ratios", "pause: {block_watch: {min_report_ratio: 0.7, baseline_report_ratio: 0.6}}\n", []string{"pause.block_watch.baseline_report_ratio:"}},
+		{"block watch wait", "pause: {block_watch: {report_wait: 0s}}\n", []string{"pause.block_watch.report_wait: must be positive"}},
 		{"webhook url", "webhooks:\n  - {url: 'ftp://x', secret_env: S}\n", []string{"webhooks[0].url:"}},
 		{"destinations", "destinations: {allow_countries: [usa], deny_prefixes: ['1900']}\n", []string{"destinations.allow_countries[0]:", "destinations.deny_prefixes[0]:"}},
 		{"webhook numeric host", "webhooks:\n  - {url: 'http://2130706433/', secret_env: S}\n", []string{"webhooks[0].url:", "numeric host"}},
