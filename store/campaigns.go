@@ -839,3 +839,14 @@ func (db *DB) Inbox(ctx context.Context, limit int) ([]campaign.InboxItem, error
 	})
 	return out, db.fail("inbox", err)
 }
+
+// ForEachTexter calls fn for every texter, by ID (for simgate store copy).
+func (db *DB) ForEachTexter(ctx context.Context, fn func(campaign.Texter) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := db.view(func(tx *bbolt.Tx) error {
+		return forEachJSON(tx, bCmpTexters, func(_ []byte, t campaign.Texter) error { return fn(t) })
+	})
+	return db.fail("texters", err)
+}

@@ -88,12 +88,7 @@ func errReason(err error) string {
 // gateway's events (received messages, opt-outs, delivery status), before
 // anything can be received or sent.
 func (d *daemon) startCampaigns() error {
-	st, ok := d.db.(campaign.Store)
-	if !ok {
-		// store/postgres does not keep campaigns yet (issue 10).
-		d.log.Warn("campaigns are off: the store driver does not keep them yet (use store.driver bbolt)")
-		return nil
-	}
+	st := campaign.Store(d.db) // both drivers keep campaigns
 	cc := d.cfg.Campaigns.service()
 	cc.DefaultRegion = d.cfg.DefaultRegion
 	cc.Logger = d.log.With("component", "campaigns")

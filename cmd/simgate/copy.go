@@ -20,7 +20,6 @@ import (
 	"github.com/simgate/simgate/gateway"
 	"github.com/simgate/simgate/gateway/account"
 	"github.com/simgate/simgate/gateway/campaign"
-	"github.com/simgate/simgate/store"
 )
 
 // copyStore is what simgate store copy reads and writes: a store, plus
@@ -33,6 +32,7 @@ type copyStore interface {
 	ForEachUnmatchedReport(ctx context.Context, fn func(gateway.StatusReport) error) error
 	ForEachSession(ctx context.Context, fn func(account.Session) error) error
 	ForEachEvent(ctx context.Context, fn func(e gateway.Event, handedOn bool) error) error
+	ForEachTexter(ctx context.Context, fn func(campaign.Texter) error) error
 }
 
 const storeCopyHelp = `  systemctl stop simgate
@@ -167,17 +167,6 @@ func writeJSON(h hash.Hash, v any) error {
 // copyStores copies every area of src into dst, which must be empty, then
 // checks each area's count and checksum on both sides.
 func copyStores(ctx context.Context, src, dst copyStore, progress io.Writer) error {
-	if cs, ok := src.(campaign.Store); ok {
-		if _, isBolt := dst.(*store.DB); !isBolt {
-			cs, err := cs.Campaigns(ctx)
-			if err != nil {
-				return err
-			}
-			if len(cs) > 0 {
-				return fmt.Errorf("the source holds %d campaigns: the PostgreSQL store does not keep campaign data yet, so they cannot be copied", len(cs))
-			}
-		}
-	}
 	areas := copyAreas()
 	for _, a := range areas {
 		d, err := digestArea(ctx, a, dst)
@@ -252,7 +241,7 @@ var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 const copyWorkers = 16
 
 func copyAreas() []copyArea {
-	return []copyArea{
+	return append([]copyArea{
 		{
 			name: "messages",
 			copy: func(ctx context.Context, src, dst copyStore, tick func()) error {
@@ -523,7 +512,7 @@ func copyAreas() []copyArea {
 				return s.ForEachSession(ctx, func(se account.Session) error { return add(se) })
 			},
 		},
-	}
+	}, campaignAreas()...)
 }
 
 type stickyRec struct {

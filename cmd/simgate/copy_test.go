@@ -12,6 +12,7 @@ import (
 
 	"github.com/simgate/simgate/gateway"
 	"github.com/simgate/simgate/gateway/account"
+	"github.com/simgate/simgate/gateway/campaign"
 	"github.com/simgate/simgate/store"
 	"github.com/simgate/simgate/store/postgres"
 	"github.com/simgate/simgate/store/postgres/pgtest"
@@ -53,6 +54,7 @@ func seedEveryArea(t *testing.T, db interface {
 	for i := range 4 {
 		must(db.AppendEvent(ctx, gateway.Event{Type: gateway.EventModemUp, Modem: "sim1", Time: storetest.T0.Add(time.Duration(i) * time.Second)}))
 	}
+	seedCampaigns(t, db)
 	evs, pos, err := db.NextEvents(ctx, 2)
 	must(err)
 	if len(evs) != 2 {
@@ -198,4 +200,44 @@ func TestStoreCopyCheckCatchesADifference(t *testing.T) {
 	if err := copyStores(ctx, a, c, &progress); err == nil || !strings.Contains(err.Error(), "not empty") {
 		t.Errorf("copy into a store with data: %v", err)
 	}
+}
+
+// seedCampaigns stores a record of every campaign area: a texter, a
+// campaign with an import and a reject, contacts, messages (the
+// latest-texted index), events and an inbox item.
+func seedCampaigns(t *testing.T, db copyStore) {
+	t.Helper()
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(db.PutTexter(ctx, campaign.Texter{ID: "usr_1", Name: "Ana"}))
+	// The newer campaign first: the latest-texted index then points at the
+	// older one, which the copy (oldest campaign first) must keep.
+	for _, i := range []int{1, 0} {
+		c := storetest.NewCampaign(i)
+		must(db.CreateCampaign(ctx, c))
+		rep := &campaign.ImportReport{ID: fmt.Sprintf("imp%d", i), CampaignID: c.ID, State: "done", Rows: 3, StartedAt: storetest.T0}
+		must(db.PutImport(ctx, rep))
+		must(db.AddRejects(ctx, c.ID, rep.ID, []campaign.Reject{{Line: 3, Reason: campaign.RejectInvalidNumber, Cell: "12"}}))
+		cts := []*campaign.Contact{
+			{Cell: "+15551110001", FirstName: "A", Status: campaign.StatusNeedsMessage},
+			{Cell: "+15551110002", FirstName: "B", Status: campaign.StatusNeedsMessage},
+		}
+		_, err := db.AddContacts(ctx, c.ID, 1, cts)
+		must(err)
+		_, err = db.AssignContacts(ctx, c.ID, "usr_1", 1, 0)
+		must(err)
+		at := storetest.T0.Add(time.Duration(10-i) * time.Minute)
+		m := &campaign.Message{ID: fmt.Sprintf("msg%d", i), CampaignID: c.ID, ContactID: 1, Direction: string(gateway.Outbound),
+			Contact: "+15551110001", Status: "queued", Body: "hi", Parts: 1, CreatedAt: at}
+		_, err = db.RecordSend(ctx, m, func(ct *campaign.Contact) error { ct.Status = campaign.StatusMessaged; return nil },
+			[]campaign.Event{{ID: fmt.Sprintf("ev%d", i), CampaignID: c.ID, ContactID: 1, Type: campaign.EventType("sent"), Actor: "usr_1", At: at}})
+		must(err)
+		must(db.AppendEvents(ctx, []campaign.Event{{ID: fmt.Sprintf("st%d", i), CampaignID: c.ID, Type: campaign.EventType("state"), Actor: "usr_1", At: at}}))
+	}
+	must(db.AddInbox(ctx, campaign.InboxItem{MessageID: "in1", Contact: "+15551119999", Body: "who?", At: storetest.T0}))
 }

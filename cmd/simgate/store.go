@@ -12,6 +12,7 @@ import (
 	"github.com/simgate/simgate/api"
 	"github.com/simgate/simgate/gateway"
 	"github.com/simgate/simgate/gateway/account"
+	"github.com/simgate/simgate/gateway/campaign"
 	"github.com/simgate/simgate/store"
 	"github.com/simgate/simgate/store/postgres"
 )
@@ -93,6 +94,7 @@ type storeDB interface {
 	gateway.RetentionStore
 	account.Store
 	gateway.EventOutbox
+	campaign.Store
 	// Writable commits a probe; Ready answers a readiness probe cheaply.
 	Writable(ctx context.Context) error
 	Ready(ctx context.Context) error

@@ -674,3 +674,10 @@ func (db *DB) Inbox(ctx context.Context, limit int) ([]campaign.InboxItem, error
 	})
 	return out, db.fail("inbox", err)
 }
+
+// ForEachTexter calls fn for every texter, by ID (for simgate store copy).
+func (db *DB) ForEachTexter(ctx context.Context, fn func(campaign.Texter) error) error {
+	return db.fail("texters", db.read(ctx, func(ctx context.Context, q *pgxpool.Pool) error {
+		return eachJSON(ctx, q, fn, `SELECT data FROM cmp_texters ORDER BY id`)
+	}))
+}
