@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oklog/ulid/v2"
-
 	"github.com/simgate/simgate/gateway"
 )
 
@@ -267,7 +265,7 @@ func (s *Service) Reply(ctx context.Context, a Actor, id string, contactID int64
 	}
 	key := in.Key
 	if key == "" {
-		key = ulid.Make().String()
+		key = gateway.NewID(time.Now())
 	}
 	key = sendKey(id, ct.ID, StepReply+":"+key)
 	now := s.now()
