@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/simgate/simgate/gateway"
@@ -306,7 +307,7 @@ func (d *Deliverer) fanOut(ctx context.Context) error {
 		for _, e := range evs {
 			add := func(webhookID string) {
 				ds = append(ds, gateway.Delivery{
-					ID: "msg_" + gateway.NewID(time.Now()), WebhookID: webhookID, Event: e,
+					ID: "msg_" + ulid.Make().String(), WebhookID: webhookID, Event: e,
 					NextAttempt: now, CreatedAt: now,
 				})
 			}

@@ -5,9 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
-	"github.com/simgate/simgate/gateway"
+	"github.com/oklog/ulid/v2"
 )
 
 // ErrHasUnsent: a texter asking for a batch still has contacts to message.
@@ -52,7 +51,7 @@ func (s *Service) assign(ctx context.Context, a Actor, c *Campaign, texter strin
 	now := s.now().UTC()
 	evs := make([]Event, 0, len(ids))
 	for _, cid := range ids {
-		evs = append(evs, Event{ID: gateway.NewID(time.Now()), CampaignID: c.ID, ContactID: cid, Type: EventAssigned, Actor: a.ID, At: now, Value: texter})
+		evs = append(evs, Event{ID: ulid.Make().String(), CampaignID: c.ID, ContactID: cid, Type: EventAssigned, Actor: a.ID, At: now, Value: texter})
 	}
 	if err := s.st.AppendEvents(ctx, evs); err != nil {
 		s.log.Error("assignment events not stored", "campaign", c.ID, "err", err)
@@ -175,7 +174,7 @@ func (s *Service) move(ctx context.Context, a Actor, id string, ids []int64, fro
 		}
 		if changed {
 			n++
-			evs = append(evs, Event{ID: gateway.NewID(time.Now()), CampaignID: id, ContactID: cid, Type: typ, Actor: a.ID, At: now, Value: to, Previous: prev})
+			evs = append(evs, Event{ID: ulid.Make().String(), CampaignID: id, ContactID: cid, Type: typ, Actor: a.ID, At: now, Value: to, Previous: prev})
 		}
 	}
 	if err := s.st.AppendEvents(ctx, evs); err != nil {

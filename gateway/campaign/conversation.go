@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oklog/ulid/v2"
+
 	"github.com/simgate/simgate/gateway"
 )
 
@@ -273,10 +275,10 @@ func (s *Service) Tag(ctx context.Context, a Actor, id string, contactID int64, 
 	}
 	var evs []Event
 	for _, t := range added {
-		evs = append(evs, Event{ID: gateway.NewID(time.Now()), CampaignID: id, ContactID: ct.ID, Type: EventTagged, Actor: a.ID, At: now, Value: t})
+		evs = append(evs, Event{ID: ulid.Make().String(), CampaignID: id, ContactID: ct.ID, Type: EventTagged, Actor: a.ID, At: now, Value: t})
 	}
 	for _, t := range removed {
-		evs = append(evs, Event{ID: gateway.NewID(time.Now()), CampaignID: id, ContactID: ct.ID, Type: EventUntagged, Actor: a.ID, At: now, Value: t})
+		evs = append(evs, Event{ID: ulid.Make().String(), CampaignID: id, ContactID: ct.ID, Type: EventUntagged, Actor: a.ID, At: now, Value: t})
 	}
 	if err := s.st.AppendEvents(ctx, evs); err != nil {
 		s.log.Error("tag events not stored", "campaign", id, "err", err)

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/oklog/ulid/v2"
+
 	"github.com/simgate/simgate/gateway"
 )
 
@@ -82,7 +84,7 @@ func (s *Service) Import(ctx context.Context, a Actor, id string, r io.Reader, o
 		opts.BatchSize = 2000
 	}
 	now := s.now().UTC()
-	rep := &ImportReport{ID: gateway.NewID(time.Now()), CampaignID: id, State: ImportRunning, By: a.ID, StartedAt: now}
+	rep := &ImportReport{ID: ulid.Make().String(), CampaignID: id, State: ImportRunning, By: a.ID, StartedAt: now}
 
 	s.mu.Lock()
 	if s.imports[id] != "" {

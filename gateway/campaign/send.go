@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oklog/ulid/v2"
+
 	"github.com/simgate/simgate/gateway"
 )
 
@@ -265,7 +267,7 @@ func (s *Service) Reply(ctx context.Context, a Actor, id string, contactID int64
 	}
 	key := in.Key
 	if key == "" {
-		key = gateway.NewID(time.Now())
+		key = ulid.Make().String()
 	}
 	key = sendKey(id, ct.ID, StepReply+":"+key)
 	now := s.now()

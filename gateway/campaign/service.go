@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/oklog/ulid/v2"
+
 	"github.com/simgate/simgate/gateway"
 )
 
@@ -179,7 +181,7 @@ func (s *Service) Create(ctx context.Context, a Actor, sp Spec) (*Campaign, erro
 	}
 	now := s.now().UTC()
 	c := &Campaign{
-		ID: gateway.NewID(time.Now()), Title: strings.TrimSpace(sp.Title), Description: sp.Description,
+		ID: ulid.Make().String(), Title: strings.TrimSpace(sp.Title), Description: sp.Description,
 		OrgName: strings.TrimSpace(sp.OrgName), ModemGroup: sp.ModemGroup, State: StateDraft,
 		Hours: s.cfg.Hours, Script: sp.Script, Survey: sp.Survey, Canned: sp.Canned, Tags: sp.Tags,
 		BatchSize: sp.BatchSize, NextContactID: 1, CreatedBy: a.ID, CreatedAt: now, UpdatedAt: now,
@@ -381,7 +383,7 @@ func (s *Service) texter(ctx context.Context, id, name string) Texter {
 // event stores one event; a failure is logged (the act itself is done).
 func (s *Service) event(ctx context.Context, e Event) {
 	if e.ID == "" {
-		e.ID = gateway.NewID(time.Now())
+		e.ID = ulid.Make().String()
 	}
 	if err := s.st.AppendEvents(ctx, []Event{e}); err != nil {
 		s.log.Error("campaign event not stored", "type", string(e.Type), "campaign", e.CampaignID, "err", err)

@@ -27,7 +27,7 @@ func (db *DB) AppendEvent(ctx context.Context, e gateway.Event) error {
 		e.Time = time.Now().UTC()
 	}
 	if e.ID == "" {
-		e.ID = gateway.NewID(e.Time)
+		e.ID = ulid.MustNew(ulid.Timestamp(e.Time), ulid.DefaultEntropy()).String()
 	}
 	raw, err := json.Marshal(e)
 	if err != nil {

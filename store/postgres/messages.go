@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/oklog/ulid/v2"
 
 	"github.com/simgate/simgate/gateway"
 )
@@ -81,7 +82,7 @@ func prepare(m *gateway.Message) ([]byte, error) {
 		return nil, gateway.Invalid("message", "missing")
 	}
 	if m.ID == "" {
-		m.ID = gateway.NewID(time.Now())
+		m.ID = ulid.Make().String()
 	}
 	if len(m.ID) > maxIDLen {
 		return nil, gateway.Invalid("id", "longer than %d bytes", maxIDLen)
