@@ -1,12 +1,9 @@
 package store
 
 import (
-	"bytes"
-	"encoding/base64"
 	"encoding/binary"
 	"math"
 	"time"
-	"unicode/utf8"
 
 	"github.com/simgate/simgate/gateway"
 )
@@ -125,18 +122,12 @@ func bound(p []byte, bits uint64) []byte {
 
 func u64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
 
-// Cursors.
-//
-// A cursor is base64url (no padding) of: version byte 1, a flags byte
-// (bit 0: ascending), the 8-byte time and the id of the last message of the
-// page. The next page continues strictly after that (time, id) position in
-// whichever index the filter selects, so a cursor does not depend on the
-// index chosen.
+// Cursors: gateway.PageCursor's wire form, with the 8-byte encoded time
+// of the last message of the page as its key. The next page continues
+// strictly after that (time, id) position in whichever index the filter
+// selects, so a cursor does not depend on the index chosen.
 
-const (
-	cursorVersion = 1
-	maxIDLen      = 128
-)
+const maxIDLen = gateway.MaxIDLen
 
 type cursor struct {
 	asc  bool
@@ -145,41 +136,11 @@ type cursor struct {
 }
 
 func encodeCursor(c cursor) string {
-	b := make([]byte, 0, 10+len(c.id))
-	b = append(b, cursorVersion, 0)
-	if c.asc {
-		b[1] = 1
-	}
-	b = binary.BigEndian.AppendUint64(b, c.bits)
-	b = append(b, c.id...)
-	return base64.RawURLEncoding.EncodeToString(b)
+	return gateway.PageCursor{Asc: c.asc, Key: c.bits, ID: c.id}.Encode()
 }
 
-// decodeCursor parses a cursor made by encodeCursor. Any other input gives
-// a *gateway.ValidationError for field "cursor"; it never panics.
+// decodeCursor parses a cursor made by encodeCursor (gateway.DecodePageCursor).
 func decodeCursor(s string) (cursor, error) {
-	bad := func(why string) (cursor, error) {
-		return cursor{}, gateway.Invalid("cursor", "%s", why)
-	}
-	if len(s) > 4*(10+maxIDLen) {
-		return bad("too long")
-	}
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return bad("not a cursor returned by this API")
-	}
-	if len(b) < 11 {
-		return bad("truncated")
-	}
-	if b[0] != cursorVersion {
-		return bad("unknown cursor version")
-	}
-	if b[1]&^1 != 0 {
-		return bad("unknown cursor flags")
-	}
-	id := b[10:]
-	if len(id) > maxIDLen || !utf8.Valid(id) || bytes.IndexByte(id, 0) >= 0 {
-		return bad("bad position")
-	}
-	return cursor{asc: b[1] == 1, bits: binary.BigEndian.Uint64(b[2:10]), id: string(id)}, nil
+	c, err := gateway.DecodePageCursor(s)
+	return cursor{asc: c.Asc, bits: c.Key, id: c.ID}, err
 }

@@ -1,12 +1,8 @@
 package postgres
 
 import (
-	"bytes"
-	"encoding/base64"
-	"encoding/binary"
 	"math"
 	"time"
-	"unicode/utf8"
 
 	"github.com/simgate/simgate/gateway"
 )
@@ -34,15 +30,11 @@ func nanos(t time.Time) int64 {
 	return math.MinInt64 + 1
 }
 
-// Cursors have the bbolt store's format, so that a cursor does not depend
-// on the backend: base64url (no padding) of version byte 1, a flags byte
-// (bit 0: ascending), the 8-byte position time (Unix nanoseconds with the
-// sign bit flipped) and the id of the last message of the page.
+// Cursors are gateway.PageCursor's wire form, as in the bbolt store, so
+// that a cursor does not depend on the backend; the key is the position
+// time in Unix nanoseconds with the sign bit flipped.
 
-const (
-	cursorVersion = 1
-	maxIDLen      = 128
-)
+const maxIDLen = gateway.MaxIDLen
 
 type cursor struct {
 	asc bool
@@ -51,41 +43,11 @@ type cursor struct {
 }
 
 func encodeCursor(c cursor) string {
-	b := make([]byte, 0, 10+len(c.id))
-	b = append(b, cursorVersion, 0)
-	if c.asc {
-		b[1] = 1
-	}
-	b = binary.BigEndian.AppendUint64(b, uint64(c.ns)^(1<<63))
-	b = append(b, c.id...)
-	return base64.RawURLEncoding.EncodeToString(b)
+	return gateway.PageCursor{Asc: c.asc, Key: uint64(c.ns) ^ (1 << 63), ID: c.id}.Encode()
 }
 
-// decodeCursor parses a cursor made by encodeCursor; anything else gives a
-// *gateway.ValidationError for field "cursor".
+// decodeCursor parses a cursor made by encodeCursor (gateway.DecodePageCursor).
 func decodeCursor(s string) (cursor, error) {
-	bad := func(why string) (cursor, error) {
-		return cursor{}, gateway.Invalid("cursor", "%s", why)
-	}
-	if len(s) > 4*(10+maxIDLen) {
-		return bad("too long")
-	}
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return bad("not a cursor returned by this API")
-	}
-	if len(b) < 11 {
-		return bad("truncated")
-	}
-	if b[0] != cursorVersion {
-		return bad("unknown cursor version")
-	}
-	if b[1]&^1 != 0 {
-		return bad("unknown cursor flags")
-	}
-	id := b[10:]
-	if len(id) > maxIDLen || !utf8.Valid(id) || bytes.IndexByte(id, 0) >= 0 {
-		return bad("bad position")
-	}
-	return cursor{asc: b[1] == 1, ns: int64(binary.BigEndian.Uint64(b[2:10]) ^ (1 << 63)), id: string(id)}, nil
+	c, err := gateway.DecodePageCursor(s)
+	return cursor{asc: c.Asc, ns: int64(c.Key ^ (1 << 63)), id: c.ID}, err
 }
