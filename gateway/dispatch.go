@@ -483,13 +483,28 @@ func (d *Dispatcher) recover(ctx context.Context) error {
 				d.met.unknown.WithLabelValues(p.Modem).Inc()
 			}
 		}
-		if m.Status == StatusUnknown {
-			d.emit(Event{Type: EventMessageUnknown, MessageID: m.ID, Modem: m.Modem,
-				Data: MessageUnknownData{Reason: "restart while a part was being submitted"}})
-		}
+	}
+	for _, e := range UnknownEvents(unknown, "restart while a part was being submitted") {
+		d.emit(e)
 	}
 	d.log.Info("recovered queue", "active", d.q.Len(), "unknown_parts", parts)
 	return nil
+}
+
+// UnknownEvents returns the message.unknown events of the messages among
+// ms that a crash rule made unknown (a part was submitting when its node
+// stopped), reason saying which: this node's restart (Dispatcher.Run), or
+// another node reaping one whose lease lapsed (store/postgres.Queue's
+// OnUnknown).
+func UnknownEvents(ms []*Message, reason string) []Event {
+	var out []Event
+	for _, m := range ms {
+		if m.Status == StatusUnknown {
+			out = append(out, Event{Type: EventMessageUnknown, MessageID: m.ID, Modem: m.Modem,
+				Data: MessageUnknownData{Reason: reason}})
+		}
+	}
+	return out
 }
 
 // schedule moves due messages to the ready queues, and once a second

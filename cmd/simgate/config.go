@@ -392,9 +392,10 @@ func DefaultConfig() Config {
 	g := gateway.DefaultConfig()
 	p := g.Pacing
 	return Config{
-		Listen:        "127.0.0.1:8080",
-		Metrics:       MetricsConfig{Path: "/metrics"},
-		Store:         StoreConfig{Driver: driverBbolt, Path: "/var/lib/simgate/simgate.db", OpenTimeout: Duration(5 * time.Second)},
+		Listen:  "127.0.0.1:8080",
+		Metrics: MetricsConfig{Path: "/metrics"},
+		Store: StoreConfig{Driver: driverBbolt, Path: "/var/lib/simgate/simgate.db", OpenTimeout: Duration(5 * time.Second),
+			Postgres: PostgresConfig{Lease: Duration(defaultLease)}},
 		DefaultRegion: "US",
 		Log:           LogConfig{Level: "info", Format: "text"},
 		Discovery: DiscoveryConfig{

@@ -256,7 +256,7 @@ func (d *daemon) start(ctx context.Context) error {
 	d.life.PushClose("events", d.events.Close)
 
 	gcfg := cfg.Gateway()
-	sq, err := openSharedQueue(ctx, cfg.Store, db, d.log.With("component", "queue"))
+	sq, err := openSharedQueue(ctx, cfg.Store, db, d.events, d.log.With("component", "queue"))
 	if err != nil {
 		return err
 	}

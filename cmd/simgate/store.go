@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -41,9 +42,24 @@ type PostgresConfig struct {
 	// other nodes may run beside it; unset, it is the only node and a second
 	// daemon on the schema is refused.
 	Node string `yaml:"node"`
+	// Lease is how long a node's lease, and each claim it takes, last
+	// without renewal (with node set): a node renews its lease every third
+	// of it, and the other nodes reap a node silent for a whole lease (its
+	// submitting parts become unknown, its queued work goes to their
+	// modems). Default 30s.
+	Lease Duration `yaml:"lease"`
 
 	dsn string // resolved from DSNEnv or DSNFile
 }
+
+// The bounds of store.postgres.lease: renewed every third of it, a lease
+// shorter than a second lapses under a passing stall; one longer than ten
+// minutes leaves a dead node's contacts waiting that long.
+const (
+	defaultLease = 30 * time.Second
+	minLease     = time.Second
+	maxLease     = 10 * time.Minute
+)
 
 var schemaRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
@@ -64,6 +80,9 @@ func (s StoreConfig) validate(bad func(field, format string, args ...any)) {
 		}
 		if p.Node != "" && !nameRE.MatchString(p.Node) {
 			bad("store.postgres.node", "%q is not a name (letters, digits, . _ -; up to 63)", p.Node)
+		}
+		if p.Lease != 0 && (p.Lease.D() < minLease || p.Lease.D() > maxLease) {
+			bad("store.postgres.lease", "%s is not %s to %s", p.Lease, minLease, maxLease)
 		}
 		if p.MaxConns < 0 || p.MaxConns > 1000 {
 			bad("store.postgres.max_conns", "must be 0 (default 16) to 1000")
@@ -147,17 +166,23 @@ func openStoreAs(ctx context.Context, s StoreConfig, log *slog.Logger, reg prome
 
 // openSharedQueue returns the queue the nodes of a PostgreSQL store share
 // when store.postgres.node names this one, else nil (the dispatcher then
-// keeps its LocalQueue).
-func openSharedQueue(ctx context.Context, s StoreConfig, db storeDB, log *slog.Logger) (*postgres.Queue, error) {
+// keeps its LocalQueue). The messages this node's reaper makes unknown (a
+// dead node's submitting parts) are told to em as message.unknown, as a
+// node's own restart tells them.
+func openSharedQueue(ctx context.Context, s StoreConfig, db storeDB, em gateway.Emitter, log *slog.Logger) (*postgres.Queue, error) {
 	pdb, ok := db.(*postgres.DB)
 	if !ok || s.Postgres.Node == "" {
 		return nil, nil
 	}
 	return pdb.NewQueue(ctx, postgres.QueueConfig{
-		Node:   s.Postgres.Node,
-		Logger: log,
+		Node:     s.Postgres.Node,
+		LeaseTTL: s.Postgres.Lease.D(),
+		Logger:   log,
 		OnUnknown: func(ms []*gateway.Message) {
 			log.Warn("queue: a dead node's parts were being submitted; their fate is unknown", "messages", len(ms))
+			for _, e := range gateway.UnknownEvents(ms, "its node stopped renewing its lease while a part was being submitted") {
+				em.Emit(context.Background(), e)
+			}
 		},
 	})
 }

@@ -2,15 +2,20 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/simgate/simgate/api/webhook"
+	"github.com/simgate/simgate/gateway"
 	"github.com/simgate/simgate/store/postgres"
 	"github.com/simgate/simgate/store/postgres/pgtest"
 )
@@ -46,6 +51,9 @@ func TestStoreConfig(t *testing.T) {
 		{"file readable by others", "store: {driver: postgres, postgres: {dsn_file: " + open + "}}", "", "store.postgres.dsn_file: " + open + " is accessible by group or others"},
 		{"bad schema", "store: {driver: postgres, postgres: {dsn_env: PG, schema: 'Robert; DROP'}}", "", "store.postgres.schema:"},
 		{"max conns", "store: {driver: postgres, postgres: {dsn_env: PG, max_conns: -1}}", "", "store.postgres.max_conns:"},
+		{"lease", "store: {driver: postgres, postgres: {dsn_env: PG, node: a, lease: 5s}}", env["PG"], ""},
+		{"lease too short", "store: {driver: postgres, postgres: {dsn_env: PG, node: a, lease: 500ms}}", "", "store.postgres.lease: 500ms is not 1s to 10m0s"},
+		{"lease too long", "store: {driver: postgres, postgres: {dsn_env: PG, node: a, lease: 1h}}", "", "store.postgres.lease: 1h0m0s is not 1s to 10m0s"},
 		{"dsn not in the file", "store: {driver: postgres, postgres: {dsn: 'postgres://x'}}", "", "dsn"},
 	}
 	for _, tt := range tests {
@@ -192,4 +200,78 @@ func TestServeTwoNodesShareTheQueue(t *testing.T) {
 		t.Errorf("submissions by node: %v; want both nodes sending", byNode)
 	}
 	t.Logf("submissions by node: %v", byNode)
+}
+
+// A node whose lease lapses while a part is submitting: a live node's
+// reaper makes the message unknown and tells it as the node's own restart
+// would, a message.unknown event (stored, and delivered to its webhooks).
+func TestServeReapedUnknownIsAnEvent(t *testing.T) {
+	dsn, schema := pgtest.Schema(t)
+	const hookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	type delivery struct {
+		Type string `json:"type"`
+		Data struct {
+			MessageID string `json:"message_id"`
+			Data      struct {
+				Reason string `json:"reason"`
+			} `json:"data"`
+		} `json:"data"`
+	}
+	got := make(chan delivery, 16)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var d delivery
+		if webhook.Verify(hookSecret, r.Header, body, time.Minute) == nil && json.Unmarshal(body, &d) == nil {
+			got <- d
+		}
+	}))
+	defer recv.Close()
+	secretFile := filepath.Join(t.TempDir(), "hook.secret")
+	if err := os.WriteFile(secretFile, []byte(hookSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The live node has no modems: only the dead node could send.
+	live := startGateway(t, 1, 0, func(c *Config) {
+		c.Store.Driver = driverPostgres
+		c.Store.Postgres = PostgresConfig{DSNEnv: "SIMGATE_TEST_POSTGRES", Schema: schema, Node: "live", Lease: Duration(time.Second), dsn: dsn}
+		c.Webhooks = []WebhookConfig{{URL: recv.URL + "/hook", Events: []string{"message.unknown"}, SecretFile: secretFile, Secret: hookSecret}}
+		c.WebhookAllow = []string{"127.0.0.0/8"}
+	})
+	var msg struct{ ID string }
+	if code := httpJSON(t, "POST", live.base+"/v1/messages", live.key, map[string]string{"to": demoContact, "body": "in flight when its node died"}, &msg); code != http.StatusAccepted {
+		t.Fatalf("POST: %d", code)
+	}
+	// The other node claims it, starts submitting it, and stops renewing.
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, dsn, postgres.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	dead, err := db.NewQueue(ctx, postgres.QueueConfig{Node: "dead", LeaseTTL: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := dead.Claim(ctx, gateway.ClaimRequest{Modem: "dead-a", PartsLeft: 10, NewContacts: true})
+	if err != nil || c == nil || c.Message.ID != msg.ID {
+		t.Fatalf("the dead node's claim: %+v, %v", c, err)
+	}
+	if err := dead.Submitting(ctx, c, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := dead.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-got:
+		if d.Type != "message.unknown" || d.Data.MessageID != msg.ID || !strings.Contains(d.Data.Data.Reason, "lease") {
+			t.Errorf("delivery %+v; want message.unknown of %s saying the node's lease lapsed", d, msg.ID)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no message.unknown delivered after the dead node's lease lapsed; logs:\n%s", live.logs.String())
+	}
+	m, err := db.GetMessage(ctx, msg.ID)
+	if err != nil || m.Status != gateway.StatusUnknown {
+		t.Errorf("message after the reap: %+v, %v", m, err)
+	}
 }
