@@ -23,7 +23,7 @@
 //
 //	meta                 "schema" → version (8 bytes); "probe" → time of the last Writable;
 //	                     "outbox" → sequence of the last event turned into deliveries
-//	messages             id (ULID) → message JSON
+//	messages             id (ULID) → message record (format byte, then fields; record.go)
 //	ix_time              prefix("") | createdAt | id → ""     all messages by time
 //	ix_status            prefix(status) | createdAt | id      by status
 //	ix_direction         prefix(direction) | createdAt | id
@@ -71,9 +71,13 @@
 //	cmp_events           prefix(campaign) | contact id (0 = campaign) | at | event id → campaign.Event JSON
 //	cmp_inbox            at | message id → campaign.InboxItem JSON   inbound no campaign claimed
 //
-// Records are JSON (a realistic 1-3 part message is about 1.1 KB; see
-// BenchmarkEncodeMessage). JSON records start with '{', so a future compact
-// encoding can be told apart by its first byte and introduced by a migration.
+// Message records are binary (format 1, record.go): a format byte, a bit
+// mask of the fields present, then those fields as varints and
+// length-prefixed strings, times relative to CreatedAt, enums as small
+// codes, the id left to the key (a realistic 1-3 part message is about 550
+// bytes, most of it PDUs, against 1.1 KB as JSON; see BenchmarkEncodeMessage).
+// Records written as JSON by earlier binaries start with '{' and are still
+// read; a write stores format 1. The other records are JSON.
 //
 // Every index entry of a message is derived from the message by one
 // function (messageEntries); CreateMessage writes them, UpdateMessage

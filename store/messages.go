@@ -156,16 +156,6 @@ func writeBucket(tx *bbolt.Tx, name []byte) *bbolt.Bucket {
 	return b
 }
 
-func encodeMessage(m *gateway.Message) ([]byte, error) { return json.Marshal(m) }
-
-func decodeMessage(b []byte) (*gateway.Message, error) {
-	var m gateway.Message
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("decode message: %w", err)
-	}
-	return &m, nil
-}
-
 // putNew stores a new message and its entries; the caller has checked that
 // neither its id nor its idempotency key is taken.
 func putNew(tx *bbolt.Tx, id string, raw []byte, es []entry) error {
@@ -252,7 +242,7 @@ func getMessage(tx *bbolt.Tx, id string) (*gateway.Message, error) {
 	if raw == nil {
 		return nil, fmt.Errorf("store: message %s: %w", id, gateway.ErrNotFound)
 	}
-	return decodeMessage(raw)
+	return decodeMessage(id, raw)
 }
 
 // MessageByIdempotencyKey returns the message created with key, or an error
@@ -418,7 +408,7 @@ func (db *DB) ListMessages(ctx context.Context, f gateway.MessageFilter) (gatewa
 				db.log.Warn("store: index entry without message", "index", string(b), "id", id)
 				continue
 			}
-			m, err := decodeMessage(raw)
+			m, err := decodeMessage(id, raw)
 			if err != nil {
 				return err
 			}
@@ -558,7 +548,7 @@ func (db *DB) ActiveMessages(ctx context.Context, fn func(*gateway.Message) erro
 				if raw == nil {
 					continue
 				}
-				m, err := decodeMessage(raw)
+				m, err := decodeMessage(id, raw)
 				if err != nil {
 					return err
 				}
@@ -740,7 +730,7 @@ func reindex(tx *bbolt.Tx) error {
 	}
 	c := tx.Bucket(bMessages).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		m, err := decodeMessage(v)
+		m, err := decodeMessage(string(k), v)
 		if err != nil {
 			return fmt.Errorf("message %s: %w", k, err)
 		}

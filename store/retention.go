@@ -62,7 +62,7 @@ func (db *DB) PruneMessages(ctx context.Context, before time.Time, limit int) (i
 			}
 			raw := tx.Bucket(bMessages).Get(k[plen+8:])
 			if raw != nil {
-				m, err := decodeMessage(raw)
+				m, err := decodeMessage(string(k[plen+8:]), raw)
 				if err != nil {
 					return err
 				}

@@ -27,6 +27,7 @@ var messageTests = []Test{
 	{"CancelledContextStoresNothing", testCancelledContextStoresNothing},
 	{"ReopenKeepsEverything", testReopenKeepsEverything},
 	{"IndexesMatchModel", testIndexesMatchModel},
+	{"RecordFieldsRoundTrip", testRecordFieldsRoundTrip},
 }
 
 func testMessageCRUD(t *testing.T, h Harness) {
