@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -656,7 +657,11 @@ func (q *LocalQueue) takeLocked(r ClaimRequest) *Claim {
 		h := (*best)[0]
 		own := bi == 0
 		if h.expires != 0 && h.expires <= nowN {
-			skip[bi] = true // Expire takes it out (and records it) within a second
+			// Expire takes it out (and records it) within a second;
+			// until then it waits out of the way of those behind it.
+			best.pop()
+			h.where, h.readyAt = inNone, math.MaxInt64
+			q.pushLocked(h, now)
 			continue
 		}
 		if w := q.windows.get(h.window); !w.open(now) {

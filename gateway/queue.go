@@ -46,7 +46,8 @@ var ErrClaimLost = errors.New("claim lost")
 //
 // A message is also skipped when it has more pending parts than
 // ClaimRequest.PartsLeft, and — while another modem is usable — when M is the
-// Avoid modem recorded by Retry (a temporary failure on M prefers another SIM).
+// Avoid modem recorded by Retry (a temporary failure on M prefers another SIM;
+// the shared queue lets M take it again once the retry's backoff ends).
 //
 // # One committed transaction per transition
 //
