@@ -59,12 +59,14 @@
 // row is the truth: columns derived from the record say whether it waits
 // (q_waiting, q_parts), when it is ready (q_ready_ns), its priority, From
 // and the SIM its earlier parts used (q_pin); the claim columns hold the
-// lease (q_node, q_epoch, q_until_ns). Claim chooses and locks candidates
-// in one statement (FOR UPDATE SKIP LOCKED over the partial index
-// messages_queue, joined to the contact's sticky binding, the binding
-// SIM's gone mark and provisional bindings), checks texting windows in Go
-// and assigns the first open one in the same transaction, bumping the
-// epoch. Every later transition locks the row and checks node and epoch
+// lease (q_node, q_epoch, q_until_ns); q_avoid holds the SIM a retry
+// avoids until its backoff ends. Claim chooses and locks its candidate in
+// one statement (FOR UPDATE SKIP LOCKED over the partial index
+// messages_queue, in priority then age order, joined to the contact's
+// provisional or sticky binding and that SIM's gone mark and groups),
+// checks its texting window in Go and assigns it in the same transaction,
+// bumping the epoch. The rules are the gateway.Queue's, the LocalQueue's
+// too: both pass the conformance suite gateway/queuetest. Every later transition locks the row and checks node and epoch
 // (and, before submitting, that the lease has not lapsed): a claim taken
 // over by another node fails with gateway.ErrClaimLost and changes
 // nothing. Once a part is submitting the claim holds until its node dies.
@@ -78,8 +80,7 @@
 //
 // cmd/simgate gives it to the Dispatcher (gateway.Config.Queue) when
 // store.postgres.node names the daemon; without it a daemon is the only
-// node (Options.Exclusive). Retry's avoid and a From group that rules out
-// the bound SIM are not honoured by Claim.
+// node (Options.Exclusive).
 //
 // # Errors
 //

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,7 +47,7 @@ type Queue struct {
 
 	mu   sync.Mutex
 	wake map[string]chan struct{}
-	mine map[string]bool // modems that claimed through this node
+	mine map[string]string // modems that claimed through this node → their groups
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -64,7 +65,7 @@ func (db *DB) NewQueue(ctx context.Context, cfg QueueConfig) (*Queue, error) {
 		cfg.Now = time.Now
 	}
 	q := &Queue{db: db, cfg: cfg, log: cfg.Logger, channel: "simgate_queue_" + db.schema,
-		wake: map[string]chan struct{}{}, mine: map[string]bool{}}
+		wake: map[string]chan struct{}{}, mine: map[string]string{}}
 	if q.log == nil {
 		q.log = slog.New(slog.DiscardHandler)
 	}
@@ -214,36 +215,61 @@ func (q *Queue) Enqueue(ctx context.Context, m *gateway.Message) error {
 	return q.db.exec(ctx, `SELECT pg_notify($1, '')`, q.channel)
 }
 
-// claimSQL selects, locks and skips past what other claims hold, the
-// messages r.Modem may claim now, best first (see gateway.Queue).
-const claimSQL = `SELECT m.id, m.data, m.version, coalesce(s.modem, ''), coalesce(g.gone, false), coalesce(b.modem, '')
+// claimSQL selects and locks, skipping past what other claims hold, the
+// best message $1 (groups $4) may claim now (see gateway.Queue): highest
+// priority, then oldest, over the queue index. e is the contact's binding
+// as the queue sees it — a live provisional binding by another claim, else
+// the sticky one — and kind says how $1 may take the message:
+//
+//	pin    earlier parts went out through $1
+//	own    the contact is bound to $1
+//	new    the contact is unbound: $1 binds it ($5: budget and not
+//	       draining; a From naming $1 needs only the budget, $6)
+//	other  From rules the contact's SIM out: $1 texts it, the binding stays
+//	move   the contact's SIM is gone: $1 takes the contact over ($5)
+//
+// $7 are ids this claim already passed over (a closed texting window, a
+// binding taken meanwhile).
+const claimSQL = `SELECT m.id, m.data, m.version, e.modem, e.provisional,
+	CASE WHEN m.q_pin = $1 THEN 'pin' WHEN e.modem = $1 THEN 'own' WHEN e.modem = '' THEN 'new'
+		WHEN NOT e.eligible THEN 'other' ELSE 'move' END
 FROM messages m
-LEFT JOIN sticky s ON s.contact = m.contact
-LEFT JOIN queue_modems g ON g.modem = s.modem
-LEFT JOIN queue_bindings b ON b.contact = m.contact AND b.until_ns >= $2 AND b.message_id <> m.id
+CROSS JOIN LATERAL (
+	SELECT coalesce(b.modem, s.modem, '') AS modem, b.modem IS NOT NULL AS provisional, coalesce(g.gone, false) AS gone,
+		(m.q_from = '' OR m.q_from = coalesce(b.modem, s.modem) OR m.q_from = ANY(coalesce(g.groups, '{}'))) AS eligible
+	FROM (SELECT 1) one
+	LEFT JOIN queue_bindings b ON b.contact = m.contact AND b.until_ns >= $2 AND b.message_id <> m.id
+	LEFT JOIN sticky s ON s.contact = m.contact
+	LEFT JOIN queue_modems g ON g.modem = coalesce(b.modem, s.modem)) e
 WHERE m.q_waiting AND m.q_ready_ns <= $2 AND (m.q_node = '' OR m.q_until_ns < $2)
 	AND m.q_parts <= $3 AND (m.q_expires_ns = 0 OR m.q_expires_ns > $2)
-	AND (m.q_from = '' OR m.q_from = $1 OR m.q_from = ANY($4))
-	AND (b.modem IS NULL OR b.modem = $1)
-	AND (m.q_pin = $1 OR (m.q_pin = '' AND (
-		m.q_from = $1 OR s.modem = $1
-		OR ($5 AND (s.modem IS NULL OR coalesce(g.gone, false))))))
-ORDER BY (m.q_pin = $1 OR s.modem IS NOT DISTINCT FROM $1) DESC, m.q_priority DESC, m.created_ns, m.id
-LIMIT 8
+	AND m.id <> ALL($7)
+	AND (m.q_pin = $1 OR (m.q_pin = '' AND (m.q_from = '' OR m.q_from = $1 OR m.q_from = ANY($4)) AND (
+		e.modem = $1
+		OR (e.modem = '' AND ($5 OR (m.q_from = $1 AND $6)))
+		OR (e.modem <> '' AND NOT e.eligible)
+		OR (e.modem <> '' AND e.gone AND $5))))
+	AND NOT (m.q_avoid = $1 AND m.q_avoid_until_ns > $2 AND e.modem <> $1)
+ORDER BY m.q_priority DESC, m.created_ns, m.id
+LIMIT 1
 FOR UPDATE OF m SKIP LOCKED`
 
+// maxPassOver bounds the candidates one Claim passes over before it says
+// there is nothing (the next Claim goes on from there).
+const maxPassOver = 32
+
 // Claim returns the next message r.Modem may send, assigned to it under a
-// lease of this node, or (nil, nil). Candidates are chosen and locked by
+// lease of this node, or (nil, nil). The candidate is chosen and locked by
 // one statement (FOR UPDATE SKIP LOCKED over the queue index, so nodes
-// claiming at once never wait for each other or take the same message);
-// the first whose texting window is open is assigned in the same
-// transaction, and closed ones are put back until their window opens.
+// claiming at once never wait for each other or take the same message) and
+// assigned in the same transaction; one whose texting window is closed is
+// put back until its window opens, and the next is taken.
 func (q *Queue) Claim(ctx context.Context, r gateway.ClaimRequest) (*gateway.Claim, error) {
 	now := r.Now
 	if now.IsZero() {
 		now = q.now()
 	}
-	if err := q.register(ctx, r.Modem); err != nil {
+	if err := q.register(ctx, r.Modem, r.Groups); err != nil {
 		return nil, err
 	}
 	newOK := r.NewContacts && !r.Draining
@@ -251,33 +277,24 @@ func (q *Queue) Claim(ctx context.Context, r gateway.ClaimRequest) (*gateway.Cla
 	var c *gateway.Claim
 	err := q.db.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		c = nil
-		type cand struct {
-			id      string
-			raw     []byte
-			version int64
-			bound   string
-			gone    bool
-			prov    string // a live provisional binding of the contact (to this modem)
-		}
-		rows, err := tx.Query(ctx, claimSQL, r.Modem, nanos(now), r.PartsLeft, groups, newOK)
-		if err != nil {
-			return err
-		}
-		var cs []cand
-		for rows.Next() {
-			var k cand
-			if err := rows.Scan(&k.id, &k.raw, &k.version, &k.bound, &k.gone, &k.prov); err != nil {
-				rows.Close()
+		passed := []string{}
+		for len(passed) < maxPassOver {
+			var (
+				id, bound, kind string
+				raw             []byte
+				version         int64
+				provisional     bool
+			)
+			err := tx.QueryRow(ctx, claimSQL, r.Modem, nanos(now), r.PartsLeft, groups, newOK, r.NewContacts, passed).
+				Scan(&id, &raw, &version, &bound, &provisional, &kind)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			if err != nil {
 				return err
 			}
-			cs = append(cs, k)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for _, k := range cs {
-			m, err := decodeMessage(k.raw)
+			passed = append(passed, id)
+			m, err := decodeMessage(raw)
 			if err != nil {
 				return err
 			}
@@ -286,19 +303,22 @@ func (q *Queue) Claim(ctx context.Context, r gateway.ClaimRequest) (*gateway.Cla
 				if next.IsZero() {
 					next = now.Add(time.Hour)
 				}
-				if _, err := tx.Exec(ctx, `UPDATE messages SET q_ready_ns = $2 WHERE id = $1`, k.id, nanos(next)); err != nil {
+				if _, err := tx.Exec(ctx, `UPDATE messages SET q_ready_ns = $2 WHERE id = $1`, id, nanos(next)); err != nil {
 					return err
 				}
 				continue
 			}
 			old := m.Clone()
-			pinned := queueColumns(m).pin == r.Modem
 			claim := &gateway.Claim{Modem: r.Modem}
-			switch {
-			case pinned || k.bound == r.Modem:
-			case k.prov == r.Modem:
-				// Another claim of this modem bound the contact already.
-			case k.bound == "" || k.gone:
+			switch kind {
+			case "pin":
+				claim.NewContact = bound != "" && bound != r.Modem
+			case "own":
+				// Its contact is this modem's (or another claim of this
+				// modem bound it already).
+			case "other":
+				claim.NewContact = true // From rules the contact's SIM out; the binding stays
+			case "new", "move":
 				// A new contact for this modem: bind it provisionally.
 				tag, err := tx.Exec(ctx, `INSERT INTO queue_bindings (contact, modem, message_id, until_ns) VALUES ($1, $2, $3, $4)
 					ON CONFLICT (contact) DO UPDATE SET modem = excluded.modem, message_id = excluded.message_id, until_ns = excluded.until_ns
@@ -311,11 +331,9 @@ func (q *Queue) Claim(ctx context.Context, r gateway.ClaimRequest) (*gateway.Cla
 					continue // another SIM bound the contact meanwhile
 				}
 				claim.NewContact = true
-				if k.gone {
-					claim.MovedFrom = k.bound
+				if kind == "move" && !provisional {
+					claim.MovedFrom = bound
 				}
-			default:
-				claim.NewContact = true // From names this modem; the binding stays
 			}
 			for i := range m.Parts {
 				if p := &m.Parts[i]; p.State == gateway.PartQueued || p.State == gateway.PartAssigned {
@@ -324,7 +342,7 @@ func (q *Queue) Claim(ctx context.Context, r gateway.ClaimRequest) (*gateway.Cla
 			}
 			m.Modem, m.Status, m.UpdatedAt = r.Modem, gateway.RollUp(m.Parts), now
 			until := nanos(now) + q.ttl()
-			epoch, err := q.store(ctx, tx, m, old, k.version, q.cfg.Node, until, true)
+			epoch, err := q.store(ctx, tx, m, old, version, q.cfg.Node, until, true, qextra{})
 			if err != nil {
 				return err
 			}
@@ -341,48 +359,77 @@ func (q *Queue) Claim(ctx context.Context, r gateway.ClaimRequest) (*gateway.Cla
 	return c, nil
 }
 
-// register records that modem claims through this node (it stops being gone).
-func (q *Queue) register(ctx context.Context, modem string) error {
+// register records that modem, in groups, claims through this node (it
+// stops being gone).
+func (q *Queue) register(ctx context.Context, modem string, groups []string) error {
+	key := strings.Join(groups, "\x00")
 	q.mu.Lock()
-	known := q.mine[modem]
+	known, ok := q.mine[modem]
 	q.mu.Unlock()
-	if known {
+	if ok && known == key {
 		return nil
 	}
-	err := q.db.exec(ctx, `INSERT INTO queue_modems (modem, node) VALUES ($1, $2)
-		ON CONFLICT (modem) DO UPDATE SET node = excluded.node, gone = false, reason = ''`, modem, q.cfg.Node)
+	if groups == nil {
+		groups = []string{}
+	}
+	err := q.db.exec(ctx, `INSERT INTO queue_modems (modem, node, groups) VALUES ($1, $2, $3)
+		ON CONFLICT (modem) DO UPDATE SET node = excluded.node, groups = excluded.groups, gone = false, reason = ''`, modem, q.cfg.Node, groups)
 	if err != nil {
 		return fmt.Errorf("postgres: register modem %s: %w", modem, err)
 	}
 	q.mu.Lock()
-	q.mine[modem] = true
+	q.mine[modem] = key
 	q.mu.Unlock()
 	return nil
 }
 
-// store writes m over old (read at version, its row locked by tx) with its claim
-// columns: node and until, the epoch bumped when claim. It returns the
-// message's epoch.
-func (q *Queue) store(ctx context.Context, tx pgx.Tx, m, old *gateway.Message, version int64, node string, until int64, claim bool) (int64, error) {
+// qextra are the queue columns a transition sets beyond those derived from
+// the message.
+type qextra struct {
+	readyNS    int64  // q_ready_ns instead of the derived one (0: derived)
+	avoid      bool   // set q_avoid and q_avoid_until_ns
+	avoidModem string // the modem a retry avoids
+	avoidUntil int64
+}
+
+// store writes m over old (read at version, its row locked by tx) with its
+// claim columns: node and until, the epoch bumped when claim, and x. It
+// returns the message's epoch. Both statements go in one round trip.
+func (q *Queue) store(ctx context.Context, tx pgx.Tx, m, old *gateway.Message, version int64, node string, until int64, claim bool, x qextra) (int64, error) {
 	raw, err := json.Marshal(m)
 	if err != nil {
 		return 0, err
-	}
-	var n int
-	if err := tx.QueryRow(ctx, updateMessageSQL, updateMessageArgs(m.ID, version, m, raw, old)...).Scan(&n); err != nil {
-		return 0, mapErr(err)
-	}
-	if n != 1 {
-		return 0, fmt.Errorf("message %s changed under its row lock", m.ID)
 	}
 	bump := int64(0)
 	if claim {
 		bump = 1
 	}
+	b := &pgx.Batch{}
+	b.Queue(updateMessageSQL, updateMessageArgs(m.ID, version, m, raw, old)...)
+	b.Queue(`UPDATE messages SET q_node = $2, q_until_ns = $3, q_epoch = q_epoch + $4,
+		q_ready_ns = CASE WHEN $5::bigint > 0 THEN $5::bigint ELSE q_ready_ns END,
+		q_avoid = CASE WHEN $6 THEN $7 ELSE q_avoid END,
+		q_avoid_until_ns = CASE WHEN $6 THEN $8::bigint ELSE q_avoid_until_ns END
+		WHERE id = $1 RETURNING q_epoch`,
+		m.ID, node, until, bump, x.readyNS, x.avoid, x.avoidModem, x.avoidUntil)
+	br := tx.SendBatch(ctx, b)
+	var n int
+	if err := br.QueryRow().Scan(&n); err != nil {
+		br.Close()
+		return 0, mapErr(err)
+	}
 	var epoch int64
-	err = tx.QueryRow(ctx, `UPDATE messages SET q_node = $2, q_until_ns = $3, q_epoch = q_epoch + $4 WHERE id = $1 RETURNING q_epoch`,
-		m.ID, node, until, bump).Scan(&epoch)
-	return epoch, err
+	if err := br.QueryRow().Scan(&epoch); err != nil {
+		br.Close()
+		return 0, err
+	}
+	if err := br.Close(); err != nil {
+		return 0, err
+	}
+	if n != 1 {
+		return 0, fmt.Errorf("message %s changed under its row lock", m.ID)
+	}
+	return epoch, nil
 }
 
 // held locks c's message and checks that c's lease is still its current
@@ -412,7 +459,7 @@ func (q *Queue) held(ctx context.Context, tx pgx.Tx, c *gateway.Claim, inFlight 
 // transition runs fn on c's message under c's lease and stores the result;
 // keep says whether the claim goes on (and its lease until when).
 func (q *Queue) transition(ctx context.Context, c *gateway.Claim, inFlight bool,
-	fn func(ctx context.Context, tx pgx.Tx, m *gateway.Message) (keep bool, until int64, err error)) (*gateway.Message, error) {
+	fn func(ctx context.Context, tx pgx.Tx, m *gateway.Message, x *qextra) (keep bool, until int64, err error)) (*gateway.Message, error) {
 	var out *gateway.Message
 	err := q.db.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		m, version, err := q.held(ctx, tx, c, inFlight)
@@ -420,7 +467,8 @@ func (q *Queue) transition(ctx context.Context, c *gateway.Claim, inFlight bool,
 			return err
 		}
 		old := m.Clone()
-		keep, until, err := fn(ctx, tx, m)
+		var x qextra
+		keep, until, err := fn(ctx, tx, m, &x)
 		if err != nil {
 			return err
 		}
@@ -430,7 +478,7 @@ func (q *Queue) transition(ctx context.Context, c *gateway.Claim, inFlight bool,
 		} else {
 			until = 0
 		}
-		if _, err := q.store(ctx, tx, m, old, version, node, until, false); err != nil {
+		if _, err := q.store(ctx, tx, m, old, version, node, until, false, x); err != nil {
 			return err
 		}
 		out = m
@@ -448,7 +496,7 @@ func (q *Queue) transition(ctx context.Context, c *gateway.Claim, inFlight bool,
 // parts become unknown, never resent.
 func (q *Queue) Submitting(ctx context.Context, c *gateway.Claim, seq int) error {
 	now := q.now()
-	_, err := q.transition(ctx, c, false, func(_ context.Context, _ pgx.Tx, m *gateway.Message) (bool, int64, error) {
+	_, err := q.transition(ctx, c, false, func(_ context.Context, _ pgx.Tx, m *gateway.Message, _ *qextra) (bool, int64, error) {
 		i := seq - 1
 		if m.Status.Terminal() || i < 0 || i >= len(m.Parts) || m.Parts[i].State != gateway.PartAssigned {
 			return false, 0, reject(gateway.ErrClaimLost)
@@ -465,7 +513,7 @@ func (q *Queue) Submitting(ctx context.Context, c *gateway.Claim, seq int) error
 // Submitted records +CMGS success for part seq; the first part submitted
 // makes the claim's provisional binding durable (with a recorded move).
 func (q *Queue) Submitted(ctx context.Context, c *gateway.Claim, seq, mr int, at time.Time) (*gateway.Message, error) {
-	return q.transition(ctx, c, true, func(ctx context.Context, tx pgx.Tx, m *gateway.Message) (bool, int64, error) {
+	return q.transition(ctx, c, true, func(ctx context.Context, tx pgx.Tx, m *gateway.Message, x *qextra) (bool, int64, error) {
 		i := seq - 1
 		if i < 0 || i >= len(m.Parts) {
 			return false, 0, reject(gateway.ErrNotFound)
@@ -524,11 +572,11 @@ func dropBinding(ctx context.Context, tx pgx.Tx, m *gateway.Message) error {
 	return err
 }
 
-// Retry puts part seq and the other assigned parts back, not before at.
-// (avoid is not kept: any SIM the rules allow may take it next.)
+// Retry puts part seq and the other assigned parts back, not before at;
+// with avoid, another SIM may take it at once (see gateway.Queue).
 func (q *Queue) Retry(ctx context.Context, c *gateway.Claim, seq int, f gateway.Failure, at time.Time, avoid bool) (*gateway.Message, error) {
 	now := q.now()
-	return q.transition(ctx, c, true, func(ctx context.Context, tx pgx.Tx, m *gateway.Message) (bool, int64, error) {
+	return q.transition(ctx, c, true, func(ctx context.Context, tx pgx.Tx, m *gateway.Message, x *qextra) (bool, int64, error) {
 		i := seq - 1
 		if i < 0 || i >= len(m.Parts) {
 			return false, 0, reject(gateway.ErrNotFound)
@@ -545,6 +593,26 @@ func (q *Queue) Retry(ctx context.Context, c *gateway.Claim, seq int, f gateway.
 		if err := dropBinding(ctx, tx, m); err != nil {
 			return false, 0, err
 		}
+		if avoid && queueColumns(m).pin == "" && m.From != c.Modem {
+			// Not bound to this SIM by earlier parts or From: unless its
+			// contact is, prefer another SIM; while another is usable, the
+			// backoff holds the message from this SIM only.
+			var (
+				bound string
+				other bool
+			)
+			if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT modem FROM sticky WHERE contact = $1), ''),
+				EXISTS (SELECT 1 FROM queue_modems g JOIN queue_nodes n ON n.node = g.node
+					WHERE g.modem <> $2 AND NOT g.gone AND n.until_ns >= $3)`, m.Contact, c.Modem, nanos(now)).Scan(&bound, &other); err != nil {
+				return false, 0, err
+			}
+			if bound != c.Modem {
+				x.avoid, x.avoidModem, x.avoidUntil = true, c.Modem, nanos(at)
+				if other {
+					x.readyNS = max(nanos(now), nanos(m.SendAt), 1)
+				}
+			}
+		}
 		return false, 0, q.notify(ctx, tx, "")
 	})
 }
@@ -552,7 +620,7 @@ func (q *Queue) Retry(ctx context.Context, c *gateway.Claim, seq int, f gateway.
 // Fail records part seq (0: every assigned part) failed for good.
 func (q *Queue) Fail(ctx context.Context, c *gateway.Claim, seq int, f gateway.Failure) (*gateway.Message, error) {
 	now := q.now()
-	return q.transition(ctx, c, true, func(ctx context.Context, tx pgx.Tx, m *gateway.Message) (bool, int64, error) {
+	return q.transition(ctx, c, true, func(ctx context.Context, tx pgx.Tx, m *gateway.Message, x *qextra) (bool, int64, error) {
 		i := seq - 1
 		if i >= len(m.Parts) {
 			return false, 0, reject(gateway.ErrNotFound)
@@ -574,7 +642,7 @@ func (q *Queue) Fail(ctx context.Context, c *gateway.Claim, seq int, f gateway.F
 // have gone out).
 func (q *Queue) Unknown(ctx context.Context, c *gateway.Claim, seq int, f gateway.Failure) (*gateway.Message, error) {
 	now := q.now()
-	return q.transition(ctx, c, true, func(ctx context.Context, tx pgx.Tx, m *gateway.Message) (bool, int64, error) {
+	return q.transition(ctx, c, true, func(ctx context.Context, tx pgx.Tx, m *gateway.Message, x *qextra) (bool, int64, error) {
 		i := seq - 1
 		if i < 0 || i >= len(m.Parts) {
 			return false, 0, reject(gateway.ErrNotFound)
@@ -590,7 +658,7 @@ func (q *Queue) Unknown(ctx context.Context, c *gateway.Claim, seq int, f gatewa
 // Release gives the claim's assigned parts back, not claimable before notBefore.
 func (q *Queue) Release(ctx context.Context, c *gateway.Claim, notBefore time.Time) error {
 	now := q.now()
-	_, err := q.transition(ctx, c, false, func(ctx context.Context, tx pgx.Tx, m *gateway.Message) (bool, int64, error) {
+	_, err := q.transition(ctx, c, false, func(ctx context.Context, tx pgx.Tx, m *gateway.Message, x *qextra) (bool, int64, error) {
 		if m.Status.Terminal() {
 			return false, 0, reject(gateway.ErrClaimLost)
 		}
@@ -604,9 +672,7 @@ func (q *Queue) Release(ctx context.Context, c *gateway.Claim, notBefore time.Ti
 			return false, 0, err
 		}
 		if notBefore.After(now) {
-			if _, err := tx.Exec(ctx, `UPDATE messages SET q_ready_ns = greatest(q_ready_ns, $2) WHERE id = $1`, m.ID, nanos(notBefore)); err != nil {
-				return false, 0, err
-			}
+			x.readyNS = max(queueColumns(m).readyNS, nanos(notBefore))
 		}
 		return false, 0, q.notify(ctx, tx, "")
 	})
@@ -639,7 +705,7 @@ func (q *Queue) Cancel(ctx context.Context, id string) (*gateway.Message, error)
 			m.Parts[i].State, m.Parts[i].UpdatedAt = gateway.PartCancelled, now
 		}
 		m.Status, m.UpdatedAt = gateway.StatusCancelled, now
-		if _, err := q.store(ctx, tx, m, old, version, "", 0, true); err != nil {
+		if _, err := q.store(ctx, tx, m, old, version, "", 0, true, qextra{}); err != nil {
 			return err
 		}
 		out = m
@@ -692,7 +758,7 @@ func (q *Queue) Expire(ctx context.Context, now time.Time) ([]*gateway.Message, 
 				}
 			}
 			r.m.Status, r.m.UpdatedAt = gateway.RollUp(r.m.Parts), now
-			if _, err := q.store(ctx, tx, r.m, old, r.version, "", 0, true); err != nil {
+			if _, err := q.store(ctx, tx, r.m, old, r.version, "", 0, true, qextra{}); err != nil {
 				return err
 			}
 			out = append(out, r.m)
@@ -833,7 +899,7 @@ func (q *Queue) recoverNode(ctx context.Context, node, why string) ([]*gateway.M
 				cancelParts(m, now, "not sent: an earlier part's fate is unknown")
 			}
 			m.Status, m.UpdatedAt = gateway.RollUp(m.Parts), now
-			if _, err := q.store(ctx, tx, m, old, r.version, "", 0, true); err != nil {
+			if _, err := q.store(ctx, tx, m, old, r.version, "", 0, true, qextra{}); err != nil {
 				return err
 			}
 			if !wasUnknown {
