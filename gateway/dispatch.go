@@ -127,7 +127,7 @@ type OptOutChecker interface {
 
 // DispatcherStore is what the Dispatcher needs of the store: intake's
 // (CreateMessage, MessageByIdempotencyKey, OptedOut), the queue's
-// (UpdateMessage, ActiveMessages, Sticky, SetSticky), the fleet's (Budgets,
+// (UpdateMessage, QueueEntries, Sticky, SetSticky), the fleet's (Budgets,
 // SaveBudget), the report matcher's (PartByMR, SaveUnmatchedReport), and
 // ListMessages and CountByStatus for the report window and the metrics.
 // store.DB implements it.

@@ -32,7 +32,11 @@ type ModemDirectory interface {
 // QueueStore is what a LocalQueue needs of the store.
 type QueueStore interface {
 	UpdateMessage(ctx context.Context, id string, fn func(*Message) error) (*Message, error)
-	ActiveMessages(ctx context.Context, fn func(*Message) error) error
+	// QueueEntries calls fn with the QueueEntry of every outbound message
+	// that has a part to send or in flight (EntryOf), oldest first, its
+	// Sticky filled in; fn may call the store. Recover reads the queue
+	// through it, never the messages themselves.
+	QueueEntries(ctx context.Context, fn func(QueueEntry) error) error
 	Sticky(ctx context.Context, contact string) (Sticky, error)
 	SetSticky(ctx context.Context, contact string, s Sticky) error
 }
@@ -443,43 +447,43 @@ func (q *LocalQueue) forgetLocked(it *item) {
 // contact's SIM, the modem its From names or the modem that sent its first
 // parts.
 func (q *LocalQueue) Enqueue(ctx context.Context, msg *Message) error {
-	return q.enqueue(ctx, msg, q.cfg.Now())
-}
-
-func (q *LocalQueue) enqueue(ctx context.Context, msg *Message, now time.Time) error {
-	pending := 0
-	submitted := false
-	for _, p := range msg.Parts {
-		switch p.State {
-		case PartQueued, PartAssigned:
-			pending++
-		case PartSubmitted, PartDelivered:
-			submitted = true
-		}
-	}
-	if pending == 0 || msg.Status.Terminal() || msg.Direction != Outbound {
+	e, ok := EntryOf(msg)
+	if !ok {
 		return nil
 	}
-	ck := contactKey(msg.Contact)
-	q.mu.Lock()
-	_, known := q.bound[ck]
-	q.mu.Unlock()
-	var sticky string
-	if !known {
-		s, err := q.st.Sticky(ctx, msg.Contact)
-		switch {
-		case err == nil:
-			sticky = s.Modem
-		case errors.Is(err, ErrNotFound):
-		default:
-			// Queue it anyway (never strand an accepted message); the
-			// binding is read again when it is sent.
-			q.log.Error("read sticky binding", "id", msg.ID, "err", err)
+	return q.enqueue(ctx, e, q.cfg.Now(), false)
+}
+
+// enqueue indexes e if it has parts to send. With haveSticky, e.Sticky is
+// the contact's binding as the store knew it; otherwise it is read when
+// the queue knows none.
+func (q *LocalQueue) enqueue(ctx context.Context, e QueueEntry, now time.Time, haveSticky bool) error {
+	if e.Pending == 0 {
+		return nil
+	}
+	ck := contactKey(e.Contact)
+	sticky := e.Sticky
+	if !haveSticky {
+		q.mu.Lock()
+		_, known := q.bound[ck]
+		q.mu.Unlock()
+		sticky = ""
+		if !known {
+			s, err := q.st.Sticky(ctx, e.Contact)
+			switch {
+			case err == nil:
+				sticky = s.Modem
+			case errors.Is(err, ErrNotFound):
+			default:
+				// Queue it anyway (never strand an accepted message); the
+				// binding is read again when it is sent.
+				q.log.Error("read sticky binding", "id", e.ID, "err", err)
+			}
 		}
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	id := q.keyOfLocked(msg.ID, true)
+	id := q.keyOfLocked(e.ID, true)
 	if _, dup := q.byID[id]; dup {
 		return nil
 	}
@@ -493,32 +497,32 @@ func (q *LocalQueue) enqueue(ctx context.Context, msg *Message, now time.Time) e
 	it := &item{
 		id:      id,
 		contact: ck,
-		from:    q.names.id(msg.From),
-		prio:    int8(msg.Priority),
-		parts:   uint8(min(pending, 255)),
+		from:    q.names.id(e.From),
+		prio:    int8(e.Priority),
+		parts:   uint8(min(e.Pending, 255)),
 		seq:     q.seq,
-		window:  q.windows.id(msg.TextingWindow),
+		window:  q.windows.id(&e.TextingWindow),
 	}
-	ready := msg.SendAt
-	if msg.NextAttemptAt.After(ready) {
-		ready = msg.NextAttemptAt
+	ready := e.SendAt
+	if e.NextAttemptAt.After(ready) {
+		ready = e.NextAttemptAt
 	}
 	if !ready.IsZero() {
 		it.readyAt = ready.UnixNano()
 	}
-	if !msg.ExpiresAt.IsZero() {
-		it.expires = msg.ExpiresAt.UnixNano()
+	if !e.ExpiresAt.IsZero() {
+		it.expires = e.ExpiresAt.UnixNano()
 		if q.expireNext == 0 || it.expires < q.expireNext {
 			q.expireNext = it.expires
 		}
 	}
 	switch {
-	case msg.From != "" && q.dir.IsModem(msg.From):
+	case e.From != "" && q.dir.IsModem(e.From):
 		it.pinned, it.flags = it.from, it.flags|flagExplicit
-	case submitted && msg.Modem != "":
-		it.pinned = q.names.id(msg.Modem) // later parts go out through the same SIM
+	case e.Submitted && e.Modem != "":
+		it.pinned = q.names.id(e.Modem) // later parts go out through the same SIM
 	case b.modem != 0 && !q.dir.Gone(q.names.name(b.modem), now):
-		if msg.From == "" || q.dir.InGroup(q.names.name(b.modem), msg.From) {
+		if e.From == "" || q.dir.InGroup(q.names.name(b.modem), e.From) {
 			it.pinned = b.modem
 		}
 	}
@@ -1151,28 +1155,25 @@ func (q *LocalQueue) Rebind(ctx context.Context, modem, reason string) (int, err
 	return len(move), nil
 }
 
-// Recover applies the crash rules and indexes every active message.
+// Recover applies the crash rules and indexes every active message. It
+// reads the store's queue entries (QueueStore.QueueEntries), not the
+// messages: only the few messages left in flight (a part assigned or
+// submitting) are read whole, to apply the crash rules (recoverParts).
 func (q *LocalQueue) Recover(ctx context.Context) ([]*Message, error) {
 	now := q.cfg.Now()
-	// Messages left in flight are few: collect their ids and fix them after
-	// the scan (a write inside the store's read transaction could deadlock);
-	// index all others as they stream by, so the backlog is never held in
-	// memory as messages.
+	// Collect the in-flight ones and fix them after the walk (the walk
+	// holds no transaction while fn runs, but the fixes are writes and
+	// few); index all others as they stream by.
 	var fix []string
-	err := q.st.ActiveMessages(ctx, func(m *Message) error {
-		if m.Direction != Outbound {
+	err := q.st.QueueEntries(ctx, func(e QueueEntry) error {
+		if e.InFlight {
+			fix = append(fix, e.ID)
 			return nil
 		}
-		for _, p := range m.Parts {
-			if p.State == PartSubmitting || p.State == PartAssigned {
-				fix = append(fix, m.ID)
-				return nil
-			}
-		}
-		return q.enqueue(ctx, m, now)
+		return q.enqueue(ctx, e, now, true)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("load active messages: %w", err)
+		return nil, fmt.Errorf("load queue entries: %w", err)
 	}
 	var unknown []*Message
 	for _, id := range fix {
@@ -1185,6 +1186,9 @@ func (q *LocalQueue) Recover(ctx context.Context) ([]*Message, error) {
 			recoverParts(m, now)
 			return nil
 		})
+		if errors.Is(err, ErrNotFound) {
+			continue // pruned or removed since its entry was read
+		}
 		if err != nil {
 			return nil, fmt.Errorf("recover %s: %w", id, err)
 		}
@@ -1194,12 +1198,12 @@ func (q *LocalQueue) Recover(ctx context.Context) ([]*Message, error) {
 				break
 			}
 		}
-		if err := q.enqueue(ctx, fixed, now); err != nil {
+		if err := q.Enqueue(ctx, fixed); err != nil {
 			return nil, fmt.Errorf("queue %s: %w", id, err)
 		}
 	}
-	// Decoding the backlog made garbage many times the index's size, once:
-	// give it back to the system now rather than hold the peak for minutes.
+	// Give the garbage of the walk back to the system now rather than hold
+	// the peak until the scavenger gets to it.
 	debug.FreeOSMemory()
 	return unknown, nil
 }

@@ -36,6 +36,11 @@ type MessageStore interface {
 	// ActiveMessages calls fn for every outbound message whose status is not
 	// terminal, through the status index (never a scan of all messages).
 	ActiveMessages(ctx context.Context, fn func(*Message) error) error
+	// QueueEntries calls fn with the QueueEntry (EntryOf) of every outbound
+	// message that has a part to send or in flight, oldest first, with the
+	// contact's sticky SIM; fn may call the store. A LocalQueue rebuilds
+	// itself from them at start-up without reading the messages.
+	QueueEntries(ctx context.Context, fn func(QueueEntry) error) error
 	// PartByMR finds the part most recently submitted on modem with message
 	// reference mr, submitted at or after since.
 	PartByMR(ctx context.Context, modem string, mr int, since time.Time) (id string, seq int, err error)

@@ -32,6 +32,8 @@
 //	ix_agent             prefix(agent) | createdAt | id       (set when Agent != "")
 //	ix_mr                prefix(modem) | mr (4) | submittedAt | id → seq (2)   one per submitted part
 //	ix_idempotency       idempotency key → id
+//	queue                id → gateway.QueueEntry, binary (queue.go)   only messages with a
+//	                     part to send or in flight; QueueEntries streams it at start-up
 //	counts               index bucket name | 0x00 | value → number of entries (8),
 //	                     for every message index but ix_contact;
 //	                     "deliveries_pending", "unmatched_reports", "events" → count
@@ -86,6 +88,13 @@
 // ListMessages walks the contact's index if the filter names one, else the
 // index of the filter field with the smallest count, between the
 // Since/Until bounds, and checks the other fields on the message.
+// The queue bucket is a derived entry too: a message that gets nothing
+// left to send (or a terminal status) loses it in the same transaction.
+// QueueEntries walks it a chunk per read transaction, looks up each
+// contact's sticky SIM in the same transaction, and gives the mapped pages
+// back after each chunk: a read fault maps the neighbouring pages of the
+// file too (the kernel's fault-around, 64 KiB), so a walk that never gave
+// them back would make most of the file resident.
 // ActiveMessages seeks over the terminal statuses of ix_status and reads
 // only the non-terminal ones, so start-up cost does not grow with the
 // number of delivered messages (nor with sent ones once their report window

@@ -34,6 +34,7 @@ var (
 	bIxPending  = []byte("ix_delivery_pending")
 	bIxHookDel  = []byte("ix_delivery_webhook")
 	bEventLog   = []byte("event_log")
+	bQueue      = []byte("queue")
 )
 
 // Keys in bMeta and bCounts.

@@ -70,6 +70,9 @@ func messageEntries(m *gateway.Message) []entry {
 	if m.IdempotencyKey != "" {
 		es = append(es, entry{bucket: bIxIdem, key: []byte(m.IdempotencyKey), val: []byte(m.ID)})
 	}
+	if q, ok := gateway.EntryOf(m); ok {
+		es = append(es, entry{bucket: bQueue, key: []byte(m.ID), val: encodeQueueEntry(q)})
+	}
 	return es
 }
 
@@ -145,7 +148,7 @@ func applyEntries(tx *bbolt.Tx, old, new []entry) error {
 // (ULIDs, creation times): their pages are filled before they split, which
 // halves the pages written and the file size compared with bbolt's default
 // of splitting at half full.
-var appendMostly = map[string]bool{string(bMessages): true, string(bIxTime): true, string(bIxStatus): true, string(bIxDir): true}
+var appendMostly = map[string]bool{string(bMessages): true, string(bIxTime): true, string(bIxStatus): true, string(bIxDir): true, string(bQueue): true}
 
 // writeBucket returns bucket name of tx for writing.
 func writeBucket(tx *bbolt.Tx, name []byte) *bbolt.Bucket {
@@ -720,7 +723,7 @@ func (db *DB) CountByStatus(ctx context.Context) (map[gateway.Status]int, error)
 // reindex rebuilds every message index and the counts bucket from the
 // messages, deliveries and unmatched reports (a migration step).
 func reindex(tx *bbolt.Tx) error {
-	for _, name := range [][]byte{bIxTime, bIxStatus, bIxContact, bIxModem, bIxAgent, bIxDir, bIxMR, bIxIdem, bCounts} {
+	for _, name := range [][]byte{bIxTime, bIxStatus, bIxContact, bIxModem, bIxAgent, bIxDir, bIxMR, bIxIdem, bCounts, bQueue} {
 		if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bbolterrors.ErrBucketNotFound) {
 			return fmt.Errorf("drop %s: %w", name, err)
 		}

@@ -46,6 +46,8 @@ var migrations = []func(tx *bbolt.Tx) error{
 	// Events stored before it were handed to webhooks already: they go into
 	// the log behind the cursor.
 	migrateEventLog,
+	// 6 → 7: the queue entries (queue.go) of the messages waiting to be sent.
+	fillQueue,
 }
 
 // createBuckets creates each bucket that does not exist yet.

@@ -82,7 +82,7 @@ func TestMigrateFromV1(t *testing.T) {
 		return tx.Bucket(bIxPending).Put(append(encTime(t0), "d1"...), nil)
 	})
 	db := openTest(t, path)
-	if v := schemaOf(t, db); v != uint64(SchemaVersion) || SchemaVersion != 6 {
+	if v := schemaOf(t, db); v != uint64(SchemaVersion) || SchemaVersion != 7 {
 		t.Fatalf("schema after open: %d, want %d", v, SchemaVersion)
 	}
 	var seen []string
@@ -91,6 +91,9 @@ func TestMigrateFromV1(t *testing.T) {
 	}
 	if !slices.Equal(seen, []string{active.ID}) {
 		t.Errorf("ActiveMessages after migration: %v", seen)
+	}
+	if got := queueIDs(t, db); !slices.Equal(got, []string{active.ID}) {
+		t.Errorf("QueueEntries after migration: %v", got)
 	}
 	if got := listAll(t, db, gateway.MessageFilter{Modem: "m1"}); !slices.Equal(got, []string{delivered.ID}) {
 		t.Errorf("modem index after migration: %v", got)
@@ -156,6 +159,82 @@ func TestMigrateFromV2(t *testing.T) {
 	if got := listAll(t, db, gateway.MessageFilter{Status: gateway.StatusQueued}); !slices.Equal(got, []string{m.ID}) {
 		t.Errorf("messages after migration: %v", got)
 	}
+}
+
+// 6 → 7: the queue entries of the waiting messages, from the messages.
+func TestMigrateQueueEntries(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v6.db")
+	queued, sending, delivered := newMsg(1), newMsg(2), newMsg(3)
+	queued.Priority, queued.From = 3, "g1"
+	queued.TextingWindow = &gateway.TextingWindow{Start: "09:00", End: "21:00", TimeZone: "America/Chicago"}
+	sending.Parts = append(sending.Parts, gateway.Part{Seq: 2, PDU: []byte{2}, State: gateway.PartQueued, MR: -1, ReportStatus: -1})
+	sending.Parts[0].State, sending.Parts[0].Modem = gateway.PartSubmitting, "m1"
+	sending.Status, sending.Modem = gateway.StatusSending, "m1"
+	delivered.Status, delivered.Parts[0].State = gateway.StatusDelivered, gateway.PartDelivered
+	writeRaw(t, path, func(tx *bbolt.Tx) error {
+		meta, err := tx.CreateBucket(bMeta)
+		if err != nil {
+			return err
+		}
+		for _, mig := range migrations[:6] {
+			if err := mig(tx); err != nil {
+				return err
+			}
+		}
+		for _, m := range []*gateway.Message{queued, sending, delivered} {
+			raw, es, err := prepare(m)
+			if err != nil {
+				return err
+			}
+			if err := putNew(tx, m.ID, raw, es); err != nil {
+				return err
+			}
+		}
+		// Schema 6 had no queue bucket.
+		if err := tx.DeleteBucket(bQueue); err != nil {
+			return err
+		}
+		return meta.Put(keySchema, u64(6))
+	})
+	db := openTest(t, path)
+	var got []gateway.QueueEntry
+	if err := db.QueueEntries(ctx, func(e gateway.QueueEntry) error { got = append(got, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	want := []gateway.QueueEntry{}
+	for _, m := range []*gateway.Message{queued, sending} {
+		e, _ := gateway.EntryOf(m)
+		want = append(want, e)
+	}
+	if len(got) != 2 || !sameEntry(got[0], want[0]) || !sameEntry(got[1], want[1]) {
+		t.Errorf("QueueEntries after migration:\n got %+v\nwant %+v", got, want)
+	}
+	if len(got) == 2 && (!got[1].InFlight || got[1].Pending != 1 || got[1].Submitted) {
+		t.Errorf("the submitting message's entry: %+v", got[1])
+	}
+}
+
+// queueIDs lists the ids QueueEntries gives.
+func queueIDs(t *testing.T, db *DB) []string {
+	t.Helper()
+	var ids []string
+	if err := db.QueueEntries(ctx, func(e gateway.QueueEntry) error { ids = append(ids, e.ID); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// sameEntry compares entries with times by instant.
+func sameEntry(a, b gateway.QueueEntry) bool {
+	at, bt := []time.Time{a.SendAt, a.NextAttemptAt, a.ExpiresAt}, []time.Time{b.SendAt, b.NextAttemptAt, b.ExpiresAt}
+	for i := range at {
+		if !at[i].Equal(bt[i]) {
+			return false
+		}
+	}
+	a.SendAt, a.NextAttemptAt, a.ExpiresAt = time.Time{}, time.Time{}, time.Time{}
+	b.SendAt, b.NextAttemptAt, b.ExpiresAt = time.Time{}, time.Time{}, time.Time{}
+	return a == b
 }
 
 func TestMigrateFreshAndFuture(t *testing.T) {

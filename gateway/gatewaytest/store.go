@@ -147,6 +147,27 @@ func (s *MemStore) ActiveMessages(_ context.Context, fn func(*gateway.Message) e
 	return nil
 }
 
+// QueueEntries calls fn with the queue entry (gateway.EntryOf) of every
+// message that has one, oldest first, its contact's sticky SIM filled in.
+func (s *MemStore) QueueEntries(_ context.Context, fn func(gateway.QueueEntry) error) error {
+	s.mu.Lock()
+	var es []gateway.QueueEntry
+	for _, m := range s.msgs {
+		if e, ok := gateway.EntryOf(m); ok {
+			e.Sticky = s.sticky[e.Contact].Modem
+			es = append(es, e)
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(es, func(i, j int) bool { return es[i].ID < es[j].ID })
+	for _, e := range es {
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // PartByMR finds the part most recently submitted on modem with mr since since.
 func (s *MemStore) PartByMR(_ context.Context, modem string, mr int, since time.Time) (string, int, error) {
 	s.mu.Lock()

@@ -66,6 +66,7 @@ var areas = []struct {
 	tests []Test
 }{
 	{"messages", messageTests},
+	{"queue", queueTests},
 	{"inbound", inboundTests},
 	{"contacts", contactTests},
 	{"optouts", optOutTests},
