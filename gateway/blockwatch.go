@@ -36,12 +36,28 @@ type BlockWatchConfig struct {
 	// PauseFor is how long a suspected block pauses the SIM; 0 = until
 	// resumed by hand.
 	PauseFor time.Duration
+
+	// The reply signal (replywatch.go): a send to a contact settles as
+	// answered when that contact's SMS reaches the same SIM within
+	// ReplyWait, else as unanswered. A SIM whose last ReplyWindow settled
+	// sends were answered at under MinReplyShare of the pool's rate (the
+	// other SIMs' windows together, at least ReplyWindow sends), and under
+	// MinReplyShare of its own history's once that holds ReplyWindow sends,
+	// is suspected — judged only while the pool's rate × ReplyWindow is at
+	// least MinExpectedReplies (fewer expected replies cannot tell a
+	// silence from chance). ReplyWindow 0 turns the reply signal off.
+	ReplyWindow        int
+	ReplyWait          time.Duration
+	MinReplyShare      float64
+	MinExpectedReplies float64
 }
 
 // DefaultBlockWatch: judge the last 20 settled parts, a report missing
 // after 10 minutes, suspect a block below 25% reports while the pool or
 // history gets 60%, or at 50% permanent failures while the baseline has
-// under 25%; pause until resumed.
+// under 25%; judge the last 50 sends' replies (30 minutes to answer),
+// suspect a block below a fifth of the pool's reply rate once the pool's
+// rate promises at least 5 replies in 50 sends; pause until resumed.
 func DefaultBlockWatch() BlockWatchConfig {
 	return BlockWatchConfig{
 		Window:              20,
@@ -49,12 +65,30 @@ func DefaultBlockWatch() BlockWatchConfig {
 		MinReportRatio:      0.25,
 		BaselineReportRatio: 0.6,
 		MaxFailedRatio:      0.5,
+		ReplyWindow:         50,
+		ReplyWait:           30 * time.Minute,
+		MinReplyShare:       0.2,
+		MinExpectedReplies:  5,
 	}
 }
 
 // Validate names the first field that is wrong.
 func (c BlockWatchConfig) Validate() error {
 	ratio := func(v float64) bool { return v >= 0 && v <= 1 }
+	if c.PauseFor < 0 {
+		return Invalid("block_watch.pause_for", "must not be negative (0: until resumed)")
+	}
+	switch {
+	case c.ReplyWindow < 0:
+		return Invalid("block_watch.reply_window", "must not be negative (0: reply signal off)")
+	case c.ReplyWindow == 0:
+	case c.ReplyWait <= 0:
+		return Invalid("block_watch.reply_wait", "must be positive")
+	case !ratio(c.MinReplyShare) || c.MinReplyShare == 0 || c.MinReplyShare == 1:
+		return Invalid("block_watch.min_reply_share", "must be between 0 and 1 (exclusive)")
+	case c.MinExpectedReplies < 1 || c.MinExpectedReplies > float64(c.ReplyWindow):
+		return Invalid("block_watch.min_expected_replies", "must be between 1 and reply_window")
+	}
 	switch {
 	case c.Window < 0:
 		return Invalid("block_watch.window", "must not be negative (0: off)")
@@ -68,8 +102,6 @@ func (c BlockWatchConfig) Validate() error {
 		return Invalid("block_watch.baseline_report_ratio", "must be between min_report_ratio and 1")
 	case !ratio(c.MaxFailedRatio) || c.MaxFailedRatio == 0:
 		return Invalid("block_watch.max_failed_ratio", "must be above 0 and at most 1")
-	case c.PauseFor < 0:
-		return Invalid("block_watch.pause_for", "must not be negative (0: until resumed)")
 	}
 	return nil
 }
@@ -79,23 +111,32 @@ func (c BlockWatchConfig) Validate() error {
 // is 1 while a SIM is paused with it.
 const BlockPauseReason = "suspected carrier block"
 
+// RepliesStoppedReason starts the pause reason of a SIM the reply signal
+// paused (simgate_modem_replies_stopped is 1 while it stays paused so).
+const RepliesStoppedReason = BlockPauseReason + ": replies stopped"
+
 // BlockSuspectedData: the block detector paused the SIM. The ratios are of
-// the SIM's last Window settled parts and of its baseline (Baseline "pool"
-// or "history").
+// the SIM's last Window settled parts (ReplyWindow sends for the reply
+// signal) and of its baseline (Baseline "pool" or "history").
 type BlockSuspectedData struct {
-	Reason           string    `json:"reason"`
-	Signal           string    `json:"signal"` // "reports_missing" or "reports_failed"
-	Window           int       `json:"window"`
-	Reported         int       `json:"reported"`
-	Failed           int       `json:"failed"`
-	Baseline         string    `json:"baseline"`
-	BaselineRatio    float64   `json:"baseline_ratio"`
-	ReportRatio      float64   `json:"report_ratio"`
-	FailedRatio      float64   `json:"failed_ratio"`
-	Until            time.Time `json:"until,omitzero"` // zero: until resumed
-	PendingReports   int       `json:"pending_reports"`
-	HistorySettled   int       `json:"history_settled"`
-	PoolSettledParts int       `json:"pool_settled_parts"`
+	Reason        string  `json:"reason"`
+	Signal        string  `json:"signal"` // "reports_missing", "reports_failed" or "replies_stopped"
+	Window        int     `json:"window"`
+	Reported      int     `json:"reported"`
+	Failed        int     `json:"failed"`
+	Replied       int     `json:"replied"`
+	Baseline      string  `json:"baseline"`
+	BaselineRatio float64 `json:"baseline_ratio"`
+	ReportRatio   float64 `json:"report_ratio"`
+	FailedRatio   float64 `json:"failed_ratio"`
+	ReplyRatio    float64 `json:"reply_ratio"`
+	// HistoryReplyRatio: the SIM's own earlier reply rate (absent while
+	// its history holds fewer than ReplyWindow sends).
+	HistoryReplyRatio *float64  `json:"history_reply_ratio,omitempty"`
+	Until             time.Time `json:"until,omitzero"` // zero: until resumed
+	PendingReports    int       `json:"pending_reports"`
+	HistorySettled    int       `json:"history_settled"`
+	PoolSettledParts  int       `json:"pool_settled_parts"`
 }
 
 func (BlockSuspectedData) eventData() {}
@@ -139,6 +180,8 @@ type simWatch struct {
 	window  []outcome         // the last settled parts, oldest first
 	win     tally             // counts of window
 	hist    tally             // parts that left the window (its history)
+
+	replies replyRecord // the reply signal (replywatch.go)
 }
 
 // blockWatch is the carrier-block detector (see BlockWatchConfig). It is
@@ -168,7 +211,7 @@ func newBlockWatch(cfg BlockWatchConfig, f *fleet, met *metrics, log *slog.Logge
 func (b *blockWatch) simLocked(name string) *simWatch {
 	s := b.sims[name]
 	if s == nil {
-		s = &simWatch{pending: map[int]time.Time{}}
+		s = &simWatch{pending: map[int]time.Time{}, replies: replyRecord{awaiting: map[string]time.Time{}}}
 		b.sims[name] = s
 	}
 	return s
@@ -246,7 +289,7 @@ func (b *blockWatch) reported(modem string, mr, st int) {
 // from the dispatcher's housekeeping), so that a SIM that stopped sending
 // is judged too.
 func (b *blockWatch) sweep(now time.Time) {
-	if b == nil || b.cfg.Window == 0 {
+	if b == nil || (b.cfg.Window == 0 && b.cfg.ReplyWindow == 0) {
 		return
 	}
 	type verdict struct {
@@ -257,6 +300,7 @@ func (b *blockWatch) sweep(now time.Time) {
 	b.mu.Lock()
 	for name, s := range b.sims {
 		b.overdueLocked(s, now)
+		b.unansweredLocked(s, now)
 		if v, ok := b.judgeLocked(name, s); ok {
 			vs = append(vs, verdict{name, v})
 		}
@@ -271,6 +315,13 @@ func (b *blockWatch) sweep(now time.Time) {
 // (the window that caused it is not history), so that a resumed SIM is
 // judged on fresh parts.
 func (b *blockWatch) judgeLocked(modem string, s *simWatch) (BlockSuspectedData, bool) {
+	if v, ok := b.judgeRepliesLocked(modem, s); ok {
+		s.window, s.win = nil, tally{}
+		return v, true
+	}
+	if b.cfg.Window == 0 {
+		return BlockSuspectedData{}, false
+	}
 	if b.met != nil && s.win.n > 0 {
 		b.met.reportRatio.WithLabelValues(modem).Set(s.win.reportRatio())
 	}
@@ -325,6 +376,7 @@ func (b *blockWatch) judgeLocked(modem string, s *simWatch) (BlockSuspectedData,
 		return BlockSuspectedData{}, false
 	}
 	s.window, s.win = nil, tally{}
+	s.replies.reset()
 	return v, true
 }
 

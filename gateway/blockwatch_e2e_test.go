@@ -26,6 +26,13 @@ const (
 
 func blockRig(t *testing.T, fault modemsim.Faults) (*rig, []string, *prometheus.Registry) {
 	t.Helper()
+	return blockRigNet(t, fault, modemsim.NetworkOptions{})
+}
+
+// blockRigNet is blockRig on a network made with opts; the reply signal
+// judges bwWindow sends, a send unanswered after bwReportWait.
+func blockRigNet(t *testing.T, fault modemsim.Faults, opts modemsim.NetworkOptions) (*rig, []string, *prometheus.Registry) {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	cfg := e2eConfig()
 	cfg.Registerer = reg
@@ -33,7 +40,8 @@ func blockRig(t *testing.T, fault modemsim.Faults) (*rig, []string, *prometheus.
 	cfg.MaxAttempts = 10
 	cfg.BlockWatch = gateway.DefaultBlockWatch()
 	cfg.BlockWatch.Window, cfg.BlockWatch.ReportWait = bwWindow, bwReportWait
-	r := newRig(t, 3, cfg, nil, nil)
+	cfg.BlockWatch.ReplyWindow, cfg.BlockWatch.ReplyWait = bwWindow, bwReportWait
+	r := newRigNet(t, 3, cfg, nil, nil, opts)
 	r.sims["sim1"].SetFaults(fault)
 	r.start()
 	var ids []string
@@ -142,4 +150,37 @@ func TestE2EBlockReportsStopPausesSIM(t *testing.T) {
 func TestE2EBlockReportsFailPausesSIM(t *testing.T) {
 	r, ids, reg := blockRig(t, modemsim.Faults{ReportStatus: 0x41})
 	checkBlockPaused(t, r, ids, reg, "reports_failed")
+}
+
+// TestE2EBlockRepliesStopPausesSIM: every recipient answers each message,
+// but sim1's answers never arrive (modemsim.Faults.RepliesLost) while its
+// sends still get +CMGS and status reports. The reply signal pauses it
+// within bwMaxSends sends (its 10th unanswered send settles 2 s after it
+// left, as a missing report would), the others carry every other message,
+// and the reply gauges say so.
+func TestE2EBlockRepliesStopPausesSIM(t *testing.T) {
+	r, ids, reg := blockRigNet(t, modemsim.Faults{RepliesLost: true}, modemsim.NetworkOptions{
+		Recipients: func(s modemsim.Submission) (string, bool) { return "yes, count me in", true },
+	})
+	checkBlockPaused(t, r, ids, reg, "replies_stopped")
+	if got := gaugeOf(t, reg, "simgate_modem_replies_stopped", "sim1"); got != 1 {
+		t.Fatalf("simgate_modem_replies_stopped{sim1} = %v", got)
+	}
+	if got := gaugeOf(t, reg, "simgate_modem_replies_stopped", "sim2"); got != 0 {
+		t.Fatalf("simgate_modem_replies_stopped{sim2} = %v", got)
+	}
+	if got := gaugeOf(t, reg, "simgate_modem_reply_ratio", "sim2"); got < 0.6 {
+		t.Fatalf("simgate_modem_reply_ratio{sim2} = %v", got)
+	}
+	v, _ := r.d.Modem("sim1")
+	if !strings.HasPrefix(v.PauseReason, gateway.RepliesStoppedReason) {
+		t.Fatalf("sim1 pause reason %q", v.PauseReason)
+	}
+	r.em.mu.Lock()
+	defer r.em.mu.Unlock()
+	for _, e := range r.em.events {
+		if d, ok := e.Data.(gateway.BlockSuspectedData); ok && (d.Replied != 0 || d.Baseline != "pool" || d.BaselineRatio < 0.6) {
+			t.Fatalf("event data %#v", d)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -103,5 +104,87 @@ func TestBlockWatchConfigValidate(t *testing.T) {
 	c.BaselineReportRatio = 0.1
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "baseline_report_ratio") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// sendReplies sends n messages from modem to fresh contacts; every k-th
+// is answered (k 0: none), the others wait out ReplyWait. It returns the
+// verdicts seen.
+func sendReplies(b *blockWatch, c *bwClock, modem string, n, k int) []BlockSuspectedData {
+	var out []BlockSuspectedData
+	for i := range n {
+		contact := fmt.Sprintf("+1202555%04d", i)
+		b.mu.Lock()
+		s := b.simLocked(modem)
+		b.unansweredLocked(s, c.t)
+		s.replies.awaiting[modem+contact] = c.t
+		if k > 0 && i%k == 0 {
+			delete(s.replies.awaiting, modem+contact)
+			b.settleReplyLocked(s, true)
+		}
+		if v, ok := b.judgeLocked(modem, s); ok {
+			out = append(out, v)
+		}
+		b.mu.Unlock()
+		c.t = c.t.Add(b.cfg.ReplyWait / 4)
+	}
+	// The waits end (as the housekeeping sweep would settle them, but for
+	// this SIM only: a sweep judges every SIM and the verdict would be lost).
+	c.t = c.t.Add(b.cfg.ReplyWait)
+	b.mu.Lock()
+	s := b.simLocked(modem)
+	b.unansweredLocked(s, c.t)
+	if v, ok := b.judgeLocked(modem, s); ok {
+		out = append(out, v)
+	}
+	b.mu.Unlock()
+	return out
+}
+
+// TestBlockWatchReplyRules: a SIM whose replies stop while the pool's
+// hold is caught, naming the pool's rate; a pool that gets too few
+// replies to tell (a campaign nobody answers) pauses nobody; nor does a
+// SIM whose own history always had few replies; a lone SIM is never
+// judged on replies.
+func TestBlockWatchReplyRules(t *testing.T) {
+	c := &bwClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	watch := func() *blockWatch {
+		cfg := DefaultBlockWatch()
+		cfg.Window = 0
+		cfg.ReplyWindow, cfg.MinExpectedReplies = 10, 3
+		return newBlockWatch(cfg, nil, nil, slog.New(slog.DiscardHandler), c.now, func(Event) {})
+	}
+
+	b := watch()
+	if v := sendReplies(b, c, "sim1", 20, 2); len(v) != 0 { // its history: 50%
+		t.Fatalf("lone SIM judged on replies: %+v", v)
+	}
+	if v := sendReplies(b, c, "sim1", 10, 0); len(v) != 0 {
+		t.Fatalf("lone SIM judged on replies: %+v", v)
+	}
+	sendReplies(b, c, "sim2", 10, 2)      // the pool: 50%
+	v := sendReplies(b, c, "sim1", 10, 0) // its window was silent already: judged at once, then again
+	if len(v) == 0 || v[0].Signal != "replies_stopped" || v[0].Baseline != "pool" || v[0].BaselineRatio != 0.5 ||
+		v[0].Replied != 0 || v[0].HistoryReplyRatio == nil || !strings.HasPrefix(v[0].Reason, RepliesStoppedReason) {
+		t.Fatalf("replies stopped: %+v", v)
+	}
+	if v := sendReplies(b, c, "sim1", 9, 0); len(v) != 0 {
+		t.Fatalf("judged before a fresh window filled: %+v", v)
+	}
+
+	b = watch()
+	sendReplies(b, c, "sim2", 10, 5) // 20%: 2 replies expected in 10 < 3
+	if v := sendReplies(b, c, "sim1", 20, 0); len(v) != 0 {
+		t.Fatalf("suspected on too few expected replies: %+v", v)
+	}
+
+	b = watch()
+	sendReplies(b, c, "sim1", 20, 0) // its history: no replies either
+	sendReplies(b, c, "sim2", 10, 2)
+	if v := sendReplies(b, c, "sim1", 10, 0); len(v) != 0 {
+		t.Fatalf("suspected though its history was as quiet: %+v", v)
+	}
+	if v := sendReplies(b, c, "sim3", 10, 3); len(v) != 0 { // 40% of a 50% pool: fine
+		t.Fatalf("a SIM answered at 4/5 of the pool suspected: %+v", v)
 	}
 }

@@ -365,9 +365,13 @@ func (d *Dispatcher) Modem(name string) (ModemView, error) {
 // modem.up / modem.down when it starts or stops being usable.
 func (d *Dispatcher) DeviceChanged(name string, st ModemStatus) { d.fleet.changed(name, st) }
 
-// CountReceived counts an inbound message stored from modem (for
-// ModemView.Counters.Received). The Inbox calls it (InboxConfig.Counter).
-func (d *Dispatcher) CountReceived(modem string) { d.fleet.countReceived(modem) }
+// CountReceived counts an inbound message from contact stored from modem
+// (for ModemView.Counters.Received and the block detector's reply signal).
+// The Inbox calls it (InboxConfig.Counter).
+func (d *Dispatcher) CountReceived(modem, contact string) {
+	d.fleet.countReceived(modem)
+	d.reports.blocks.replied(modem, contact)
+}
 
 // HandleReport matches a status report to the part it reports on by
 // (modem, message reference) within Config.ReportWindow and rolls the

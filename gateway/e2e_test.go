@@ -84,9 +84,15 @@ func e2eConfig() gateway.Config {
 // the inbox; modems get the configs from mc (nil: defaults).
 func newRig(t *testing.T, n int, cfg gateway.Config, db *store.DB, mc func(name string) gateway.ModemConfig) *rig {
 	t.Helper()
+	return newRigNet(t, n, cfg, db, mc, modemsim.NetworkOptions{})
+}
+
+// newRigNet is newRig on a network made with opts.
+func newRigNet(t *testing.T, n int, cfg gateway.Config, db *store.DB, mc func(name string) gateway.ModemConfig, opts modemsim.NetworkOptions) *rig {
+	t.Helper()
 	r := &rig{t: t, dir: t.TempDir(), em: &recorder{}, sims: map[string]*modemsim.Modem{},
 		devs: map[string]*modem.Device{}, links: map[string]string{}, cfg: cfg}
-	r.net = modemsim.NewNetwork(modemsim.NetworkOptions{})
+	r.net = modemsim.NewNetwork(opts)
 	t.Cleanup(func() { r.net.Close() })
 	if db == nil {
 		var err error
@@ -102,7 +108,7 @@ func newRig(t *testing.T, n int, cfg gateway.Config, db *store.DB, mc func(name 
 		t.Fatal(err)
 	}
 	r.d = d
-	r.inbox = gateway.NewInbox(gateway.InboxConfig{DefaultRegion: "US"}, db, d, d, r.em)
+	r.inbox = gateway.NewInbox(gateway.InboxConfig{DefaultRegion: "US", Counter: d}, db, d, d, r.em)
 	for i := range n {
 		name := fmt.Sprintf("sim%d", i+1)
 		sim := r.net.AddModem(modemsim.ModemConfig{Name: name})

@@ -11,6 +11,7 @@ import "math"
 //	registration  weight 1  home 1, roaming 0.7, otherwise 0
 //	failures      weight 2  1 - failed / (sent + failed) since start
 //	reports       weight 2  share of the last settled parts whose status report came (block watch)
+//	replies       weight 2  the SIM's reply rate over its last sends relative to the pool's, at most 1 (block watch)
 //	budget        weight 1  what is left of the daily part budget
 type SIMHealth struct {
 	Score        int      `json:"score"`
@@ -18,11 +19,18 @@ type SIMHealth struct {
 	Registration *float64 `json:"registration,omitempty"`
 	Failures     *float64 `json:"failures,omitempty"`
 	Reports      *float64 `json:"reports,omitempty"`
+	Replies      *float64 `json:"replies,omitempty"`
 	Budget       *float64 `json:"budget,omitempty"`
 }
 
-// healthOf grades v; reports is the block watch's report ratio (ok: known).
-func healthOf(v ModemView, reports float64, ok bool) SIMHealth {
+// watchSignals is what the block watch knows of a SIM for its health.
+type watchSignals struct {
+	reports, replies     float64
+	reportsOK, repliesOK bool
+}
+
+// healthOf grades v with the block watch's signals w.
+func healthOf(v ModemView, w watchSignals) SIMHealth {
 	var h SIMHealth
 	var sum, weights float64
 	part := func(dst **float64, c, w float64) {
@@ -45,8 +53,11 @@ func healthOf(v ModemView, reports float64, ok bool) SIMHealth {
 	if n := v.Counters.Sent + v.Counters.Failed; n > 0 {
 		part(&h.Failures, 1-float64(v.Counters.Failed)/float64(n), 2)
 	}
-	if ok {
-		part(&h.Reports, reports, 2)
+	if w.reportsOK {
+		part(&h.Reports, w.reports, 2)
+	}
+	if w.repliesOK {
+		part(&h.Replies, w.replies, 2)
 	}
 	if v.Budget.PerDay > 0 {
 		part(&h.Budget, float64(v.Budget.LeftToday)/float64(v.Budget.PerDay), 1)
@@ -74,7 +85,9 @@ func (b *blockWatch) ratio(modem string) (float64, bool) {
 
 // withHealth sets v.Health.
 func (d *Dispatcher) withHealth(v ModemView) ModemView {
-	r, ok := d.reports.blocks.ratio(v.Name)
-	v.Health = healthOf(v, r, ok)
+	var w watchSignals
+	w.reports, w.reportsOK = d.reports.blocks.ratio(v.Name)
+	w.replies, w.repliesOK = d.reports.blocks.replyRatio(v.Name)
+	v.Health = healthOf(v, w)
 	return v
 }

@@ -29,9 +29,10 @@ type Sender interface {
 }
 
 // ReceivedCounter counts the inbound messages stored per modem (the
-// Dispatcher's ModemView.Counters.Received). Dispatcher implements it.
+// Dispatcher's ModemView.Counters.Received, and the block detector's reply
+// signal: contact answered modem). Dispatcher implements it.
 type ReceivedCounter interface {
-	CountReceived(modem string)
+	CountReceived(modem, contact string)
 }
 
 // InboxStore is what the Inbox needs of the store. store.DB implements it.
@@ -505,7 +506,7 @@ func (in *Inbox) deliver(ctx context.Context, msg *Message, key string) error {
 	}
 	in.received.WithLabelValues(msg.Modem).Inc()
 	if in.cfg.Counter != nil {
-		in.cfg.Counter.CountReceived(msg.Modem)
+		in.cfg.Counter.CountReceived(msg.Modem, msg.Contact)
 	}
 	in.log.Info("inbound message stored", "id", msg.ID, "modem", msg.Modem,
 		"from", MaskNumber(msg.Contact), "segments", msg.Segments, "incomplete", msg.Metadata["incomplete"] == "true", "keyword", kw.String())

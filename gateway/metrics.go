@@ -23,6 +23,7 @@ type metrics struct {
 	unconfirmed  *prometheus.CounterVec
 	// blockwatch.go
 	reportRatio *prometheus.GaugeVec
+	replyRatio  *prometheus.GaugeVec
 }
 
 func newMetrics(d *Dispatcher, reg prometheus.Registerer) (*metrics, error) {
@@ -46,11 +47,13 @@ func newMetrics(d *Dispatcher, reg prometheus.Registerer) (*metrics, error) {
 			Name: "simgate_messages_unconfirmed_total", Help: "Messages whose status report did not come within the report window."}, []string{"modem"}),
 		reportRatio: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "simgate_modem_report_ratio", Help: "Fraction of the SIM's last settled parts (block_watch.window) whose status report came."}, []string{"modem"}),
+		replyRatio: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "simgate_modem_reply_ratio", Help: "Fraction of the SIM's last settled sends (block_watch.reply_window) whose contact answered within block_watch.reply_wait."}, []string{"modem"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.accepted, m.sent, m.failed, m.delivered, m.unknown, m.sendDuration, m.unmatched, m.unconfirmed, m.reportRatio, &collector{d: d}} {
+	for _, c := range []prometheus.Collector{m.accepted, m.sent, m.failed, m.delivered, m.unknown, m.sendDuration, m.unmatched, m.unconfirmed, m.reportRatio, m.replyRatio, &collector{d: d}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -67,6 +70,7 @@ var (
 	descPaused   = prometheus.NewDesc("simgate_modem_paused", "1 when the modem is paused.", []string{"modem"}, nil)
 	descHealth   = prometheus.NewDesc("simgate_modem_health_score", "SIM health 0..100 (README: SIM health).", []string{"modem"}, nil)
 	descBlock    = prometheus.NewDesc("simgate_modem_block_suspected", "1 while the carrier-block detector holds the SIM paused.", []string{"modem"}, nil)
+	descReplies  = prometheus.NewDesc("simgate_modem_replies_stopped", "1 while the carrier-block detector holds the SIM paused because its contacts' replies stopped.", []string{"modem"}, nil)
 	descBudget   = prometheus.NewDesc("simgate_modem_budget_remaining", "What is left of a daily budget.", []string{"modem", "budget"}, nil)
 	descTimeouts = prometheus.NewDesc("simgate_modem_at_timeouts_total", "AT command timeouts.", []string{"modem"}, nil)
 	descResets   = prometheus.NewDesc("simgate_modem_resets_total", "Modem recoveries.", []string{"modem"}, nil)
@@ -78,7 +82,7 @@ var (
 type collector struct{ d *Dispatcher }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descInfo, descSignal, descReg, descPaused, descBlock, descHealth, descBudget, descTimeouts, descResets, descDepth, descOldest} {
+	for _, d := range []*prometheus.Desc{descUp, descInfo, descSignal, descReg, descPaused, descBlock, descReplies, descHealth, descBudget, descTimeouts, descResets, descDepth, descOldest} {
 		ch <- d
 	}
 }
@@ -105,6 +109,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descPaused, b2f(v.Paused), n)
 		gauge(descHealth, float64(v.Health.Score), n)
 		gauge(descBlock, b2f(v.Paused && strings.HasPrefix(v.PauseReason, BlockPauseReason)), n)
+		gauge(descReplies, b2f(v.Paused && strings.HasPrefix(v.PauseReason, RepliesStoppedReason)), n)
 		if v.Budget.LeftToday >= 0 {
 			gauge(descBudget, float64(v.Budget.LeftToday), n, "parts_day")
 		}

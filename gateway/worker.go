@@ -218,9 +218,18 @@ func (w *worker) sendPart(ctx context.Context, c *Claim, seq int, last bool) (ne
 		ahead = w.claimAhead(ctx)
 	}
 
+	// The reply signal starts waiting for the contact's answer before the
+	// PDU goes out: an answer may arrive before +CMGS is recorded.
+	awaits := seq == 1 && !IsOptOutExempt(c.Message)
+	if awaits {
+		w.reports.blocks.sentTo(w.m.name, c.Message.Contact, now)
+	}
 	mr, err := w.write(bg, c.Message.Parts[seq-1].PDU)
 	end := w.now()
 	w.fleet.done(w.m, end)
+	if se := (*SendError)(nil); awaits && errors.As(err, &se) && !se.Ambiguous {
+		w.reports.blocks.notSent(w.m.name, c.Message.Contact, now) // it never went out
+	}
 
 	if err == nil {
 		if last {

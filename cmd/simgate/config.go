@@ -289,6 +289,13 @@ type BlockWatchConfig struct {
 	BaselineReportRatio float64  `yaml:"baseline_report_ratio"`
 	MaxFailedRatio      float64  `yaml:"max_failed_ratio"`
 	PauseFor            Duration `yaml:"pause_for"` // 0 = until resumed
+	// The reply signal: sends judged (0 = off), how long a reply may take,
+	// the share of the pool's reply rate below which a SIM is suspected,
+	// and the replies the pool's rate must promise in a window.
+	ReplyWindow        int      `yaml:"reply_window"`
+	ReplyWait          Duration `yaml:"reply_wait"`
+	MinReplyShare      float64  `yaml:"min_reply_share"`
+	MinExpectedReplies float64  `yaml:"min_expected_replies"`
 }
 
 // WebhookConfig is a webhook endpoint from the file.
@@ -415,6 +422,8 @@ func DefaultConfig() Config {
 				Window: g.BlockWatch.Window, ReportWait: Duration(g.BlockWatch.ReportWait),
 				MinReportRatio: g.BlockWatch.MinReportRatio, BaselineReportRatio: g.BlockWatch.BaselineReportRatio,
 				MaxFailedRatio: g.BlockWatch.MaxFailedRatio, PauseFor: Duration(g.BlockWatch.PauseFor),
+				ReplyWindow: g.BlockWatch.ReplyWindow, ReplyWait: Duration(g.BlockWatch.ReplyWait),
+				MinReplyShare: g.BlockWatch.MinReplyShare, MinExpectedReplies: g.BlockWatch.MinExpectedReplies,
 			}},
 		StatusReports: g.StatusReports,
 		ReportWindow:  Duration(g.ReportWindow),
@@ -1004,5 +1013,7 @@ func (b BlockWatchConfig) gateway() gateway.BlockWatchConfig {
 		Window: b.Window, ReportWait: b.ReportWait.D(),
 		MinReportRatio: b.MinReportRatio, BaselineReportRatio: b.BaselineReportRatio,
 		MaxFailedRatio: b.MaxFailedRatio, PauseFor: b.PauseFor.D(),
+		ReplyWindow: b.ReplyWindow, ReplyWait: b.ReplyWait.D(),
+		MinReplyShare: b.MinReplyShare, MinExpectedReplies: b.MinExpectedReplies,
 	}
 }

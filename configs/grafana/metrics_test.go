@@ -26,6 +26,8 @@ var fixedMetrics = map[string]fixedMetric{
 	// carrier-block detector (gateway/blockwatch.go)
 	"simgate_modem_block_suspected": {"gauge", []string{"modem"}},
 	"simgate_modem_report_ratio":    {"gauge", []string{"modem"}},
+	"simgate_modem_reply_ratio":     {"gauge", []string{"modem"}},
+	"simgate_modem_replies_stopped": {"gauge", []string{"modem"}},
 	"simgate_modem_health_score":    {"gauge", []string{"modem"}},
 	// dispatcher
 	"simgate_messages_accepted_total":        {"counter", nil},
@@ -62,6 +64,7 @@ var presentAfterDemoTraffic = []string{
 	"simgate_modem_registration_state",
 	"simgate_modem_paused",
 	"simgate_modem_block_suspected",
+	"simgate_modem_replies_stopped",
 	"simgate_modem_at_timeouts_total",
 	"simgate_modem_resets_total",
 	"simgate_modem_budget_remaining",

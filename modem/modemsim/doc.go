@@ -10,7 +10,12 @@
 // yields an SMS-STATUS-REPORT (TP-MR = the +CMGS reference, TP-ST 0) to the
 // sender after NetworkOptions.ReportDelay. Every accepted submission is
 // recorded (Submissions), those to numbers that are not simulated modems
-// count as delivered to the outside world (Outside). Tests inject inbound
+// count as delivered to the outside world (Outside), where
+// NetworkOptions.Recipients, when set, plays the people who answer (their
+// answer reaches the sending SIM after ReplyDelay). A carrier block shows
+// as Faults.ReportsLost, Faults.ReportStatus (a permanent TP-ST) or
+// Faults.RepliesLost (nothing from outside the network reaches the SIM,
+// while its sends and reports go through). Tests inject inbound
 // traffic with InjectSMS (long texts become concatenated parts) and
 // InjectPDU (raw TPDUs, e.g. parts out of order). While a modem cannot take
 // a message (not registered, SIM locked, unplugged, storage full) the

@@ -82,6 +82,12 @@ type Faults struct {
 	// part is submitted.
 	ReportsLost  bool
 	ReportStatus int
+	// RepliesLost: a carrier block that lets the SIM's sends through
+	// (+CMGS, and reports unless ReportsLost) but delivers it nothing from
+	// numbers outside the network: its recipients' answers
+	// (NetworkOptions.Recipients) and InjectSMS from an outside number are
+	// dropped. Read when such a message reaches the network.
+	RepliesLost bool
 }
 
 // StoredSMS is one message in a modem's message storage.

@@ -30,6 +30,14 @@ type NetworkOptions struct {
 	ReportDelay time.Duration
 	// Logger receives raw AT traffic at Debug. nil discards.
 	Logger *slog.Logger
+	// Recipients plays the people outside the network: once the last part
+	// of a message reaches a number that is not a simulated modem,
+	// Recipients(s) (s is that last part) says what the recipient answers
+	// (ok false: nothing), and the answer reaches the sending SIM
+	// ReplyDelay later as an SMS from that number, as InjectSMS would send
+	// it. nil: nobody answers. It is called on a network goroutine.
+	Recipients func(s Submission) (reply string, ok bool)
+	ReplyDelay time.Duration
 }
 
 // Submission is one SMS-SUBMIT the network accepted from a simulated modem.

@@ -63,9 +63,27 @@ func (n *Network) submit(from *Modem, t *tpdu.TPDU, raw []byte, mr int, ambiguou
 		dest := n.lookup(sub.To)
 		if dest == nil {
 			report() // delivered to the outside world
+			n.answer(sub)
 			return
 		}
 		dest.enqueue(inbound{tpdu: deliver, onStored: report})
+	})
+}
+
+// answer asks NetworkOptions.Recipients for the outside recipient's answer
+// to sub (the last part of a message) and sends it back to the SIM.
+func (n *Network) answer(sub Submission) {
+	if n.opts.Recipients == nil || sub.Part != sub.Parts {
+		return
+	}
+	text, ok := n.opts.Recipients(sub)
+	if !ok {
+		return
+	}
+	n.after(n.opts.ReplyDelay, func() {
+		if err := n.InjectSMS(sub.FromMSISDN, sub.To, text); err != nil {
+			n.log.Debug("recipient answer", "modem", sub.Modem, "err", err)
+		}
 	})
 }
 
@@ -98,11 +116,17 @@ func statusReport(mr int, ra tpdu.Address, sent, done time.Time, st int) ([]byte
 // an alphanumeric sender) to the simulated modem with MSISDN toMSISDN. A
 // long text becomes concatenated parts (UDH). The modem stores it and
 // announces +CMTI (or routes +CMT) per its AT+CNMI; while it is not
-// registered or its storage is full the network holds the message.
+// registered or its storage is full the network holds the message. A
+// modem with Faults.RepliesLost never gets a message from a number outside
+// the network (nil is returned: the network took it).
 func (n *Network) InjectSMS(toMSISDN, from, text string) error {
 	m := n.lookup(toMSISDN)
 	if m == nil {
 		return ErrUnknownNumber
+	}
+	if n.lookup(from) == nil && m.Faults().RepliesLost {
+		m.log.Debug("sms from outside dropped (RepliesLost)")
+		return nil
 	}
 	enc := sms.NewEncoder(sms.AsDeliver, sms.WithTemplateOption(tpdu.WithOA(numberAddress(from))))
 	enc.ConcatRef = &n.concatRef

@@ -299,6 +299,12 @@ func mergeFaults(f Faults, body []byte) (Faults, error) {
 			err = json.Unmarshal(v, &f.HangAfterPDU)
 		case "garbage":
 			err = json.Unmarshal(v, &f.Garbage)
+		case "reportslost":
+			err = json.Unmarshal(v, &f.ReportsLost)
+		case "reportstatus":
+			err = json.Unmarshal(v, &f.ReportStatus)
+		case "replieslost":
+			err = json.Unmarshal(v, &f.RepliesLost)
 		default:
 			return f, fmt.Errorf("unknown fault %q", k)
 		}

@@ -72,6 +72,10 @@ func TestServe(t *testing.T) {
 	if f.CMSErrorRate != 1 || f.CMSErrorCode != 38 || !f.Echo || f.SendLatency != 1e6 {
 		t.Fatalf("faults: %+v", f)
 	}
+	json.Unmarshal(call("POST", "/modems/modem2/faults", `{"replies_lost":true,"ReportStatus":65}`, 200), &f)
+	if !f.RepliesLost || f.ReportStatus != 0x41 || f.CMSErrorCode != 38 {
+		t.Fatalf("block faults: %+v", f)
+	}
 	call("POST", "/modems/modem2/faults", `{"bogus":true}`, 400)
 	call("POST", "/modems/nope/faults", `{}`, 404)
 

@@ -464,3 +464,56 @@ func TestLuhnDefaults(t *testing.T) {
 		t.Fatal("luhn check is wrong")
 	}
 }
+
+// TestRecipientsAnswerAndRepliesLost: NetworkOptions.Recipients answers
+// the last part of a message sent outside the network, to the sending SIM;
+// a SIM with Faults.RepliesLost still gets +CMGS and its status report,
+// but neither the answer nor an InjectSMS from outside reaches it (an SMS
+// from another simulated modem still does).
+func TestRecipientsAnswerAndRepliesLost(t *testing.T) {
+	n := newNet(t, NetworkOptions{Recipients: func(s Submission) (string, bool) {
+		return "re: " + s.Text, s.To != "+15550009"
+	}})
+	a, b := n.AddModem(ModemConfig{}), n.AddModem(ModemConfig{})
+	ca, cb := newClient(t, a.Conn()), newClient(t, b.Conn())
+	for _, c := range []*client{ca, cb} {
+		c.cmd("AT+CMGF=0;+CNMI=2,2,0,1,0")
+	}
+	reCMT := regexp.MustCompile(`\r\n\+CMT: ,\d+\r\n[0-9A-F]+\r\n`)
+	reCDS := regexp.MustCompile(`\r\n\+CDS: \d+\r\n[0-9A-F]+\r\n`)
+
+	ca.sendPDU(submitPDUs(t, "+15550002", "hello", true)[0])
+	ca.sendPDU(submitPDUs(t, "+15550009", "quiet one", false)[0])
+	got := decodeListed(t, strings.Join(ca.matches(reCMT, 1), ""))
+	if len(got) != 1 || got[0].OA.Number() != "+15550002" || string(got[0].UD) != "re: hello" {
+		t.Fatalf("answer: %+v", got)
+	}
+	ca.matches(reCDS, 1)
+
+	b.SetFaults(Faults{RepliesLost: true})
+	cb.sendPDU(submitPDUs(t, "+15550003", "anyone?", true)[0])
+	cb.matches(reCDS, 1) // the report still comes
+	if err := n.InjectSMS(b.MSISDN(), "+15557777", "from outside"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.InjectSMS(b.MSISDN(), a.MSISDN(), "from a modem"); err != nil {
+		t.Fatal(err)
+	}
+	got = decodeListed(t, strings.Join(cb.matches(reCMT, 1), ""))
+	if len(got) != 1 || got[0].OA.Number() != a.MSISDN() {
+		t.Fatalf("b got %+v", got)
+	}
+	// Nothing else is on its way: a's answer to the quiet number never
+	// came, and b's stayed lost.
+	b.SetFaults(Faults{})
+	if err := n.InjectSMS(b.MSISDN(), "+15557777", "after the block"); err != nil {
+		t.Fatal(err)
+	}
+	all := decodeListed(t, strings.Join(cb.matches(reCMT, 2), ""))
+	if len(all) != 2 || string(all[1].UD) != "after the block" {
+		t.Fatalf("b got %+v", all)
+	}
+	if n := len(ca.matches(reCMT, 1)); n != 1 {
+		t.Fatalf("a got %d answers", n)
+	}
+}
