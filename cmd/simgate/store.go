@@ -95,6 +95,20 @@ func (s StoreConfig) validate(bad func(field, format string, args ...any)) {
 	}
 }
 
+// idleInTransaction is how long the server lets a daemon node's session
+// sit idle inside a transaction before it ends it (0 for the CLI and a
+// single daemon): a third of the lease, at most 5 s.
+func (p PostgresConfig) idleInTransaction(daemon bool) time.Duration {
+	if !daemon || p.Node == "" {
+		return 0
+	}
+	lease := p.Lease.D()
+	if lease <= 0 {
+		lease = defaultLease
+	}
+	return min(lease/3, 5*time.Second)
+}
+
 // resolve reads the connection string of driver postgres.
 func (s *StoreConfig) resolve(getenv func(string) string, dir string) error {
 	if s.Driver != driverPostgres || countSet(s.Postgres.DSNEnv, s.Postgres.DSNFile) != 1 {
@@ -151,6 +165,9 @@ func openStoreAs(ctx context.Context, s StoreConfig, log *slog.Logger, reg prome
 			Logger:         log,
 			Registerer:     reg,
 			Exclusive:      daemon && s.Postgres.Node == "",
+			// A node of several: one frozen mid-transaction must not hold
+			// the others' locks for longer than a third of its lease.
+			IdleInTransaction: s.Postgres.idleInTransaction(daemon),
 		})
 		if err != nil {
 			return nil, err

@@ -41,6 +41,15 @@ type Options struct {
 	// (as in the bbolt store: the outcome of a started write is always
 	// known), but never longer than this. Default 30s.
 	WriteTimeout time.Duration
+	// IdleInTransaction, when set, has the server end a session of this
+	// pool that stays idle inside a transaction longer than this
+	// (idle_in_transaction_session_timeout), rolling it back: a node
+	// frozen or cut off in the middle of a transaction then holds its row
+	// and advisory locks (the event numbering lock, a message the reaper
+	// must take over) no longer than this, instead of stalling every node
+	// until it wakes. The node sees its transaction fail. 0: the server's
+	// setting (off by default).
+	IdleInTransaction time.Duration
 	// Logger receives open and migration messages. nil discards.
 	Logger *slog.Logger
 	// Registerer receives simgate_store_errors_total. nil registers nothing.
@@ -100,6 +109,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	}
 	cfg.MaxConns = opts.MaxConns
 	cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{opts.Schema}.Sanitize()
+	if opts.IdleInTransaction > 0 {
+		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = fmt.Sprint(max(opts.IdleInTransaction.Milliseconds(), 1))
+	}
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "simgate"
 	}

@@ -76,7 +76,14 @@
 // that the contacts bound to those SIMs may be claimed by live ones (the
 // move is recorded on the sticky binding when the new SIM submits). A
 // reaped node that comes back renews its row again and its SIMs stop being
-// gone. Wake-ups go through LISTEN/NOTIFY on a channel per schema.
+// gone. Renewing and reaping run on goroutines of their own: a reap may
+// wait for a row a frozen node's open transaction holds, and the reaper's
+// own lease must not lapse meanwhile. A node frozen (or cut off) inside a
+// transaction would hold its locks until it wakes, the event numbering
+// lock among them, stalling every node: daemon nodes therefore open with
+// Options.IdleInTransaction (a third of the lease, at most 5 s), so the
+// server rolls such a transaction back. Wake-ups go through LISTEN/NOTIFY
+// on a channel per schema.
 //
 // cmd/simgate gives it to the Dispatcher (gateway.Config.Queue) when
 // store.postgres.node names the daemon; without it a daemon is the only

@@ -74,8 +74,9 @@ func (db *DB) NewQueue(ctx context.Context, cfg QueueConfig) (*Queue, error) {
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	q.cancel = cancel
-	q.wg.Add(2)
+	q.wg.Add(3)
 	go q.leaseLoop(bg)
+	go q.reapLoop(bg)
 	go q.listenLoop(bg)
 	return q, nil
 }
@@ -105,9 +106,30 @@ func (q *Queue) heartbeat(ctx context.Context) error {
 	})
 }
 
-// leaseLoop renews the lease and reaps dead nodes every LeaseTTL/3.
+// leaseLoop renews the lease every LeaseTTL/3. It does nothing else: a
+// reap may wait for the locks of a frozen node (until the server ends its
+// idle transaction), and this node's own lease must not lapse meanwhile.
 func (q *Queue) leaseLoop(ctx context.Context) {
 	defer q.wg.Done()
+	q.every(ctx, func() {
+		if err := q.heartbeat(ctx); err != nil && ctx.Err() == nil {
+			q.log.Warn("queue: renew node lease", "err", err)
+		}
+	})
+}
+
+// reapLoop reaps dead nodes every LeaseTTL/3.
+func (q *Queue) reapLoop(ctx context.Context) {
+	defer q.wg.Done()
+	q.every(ctx, func() {
+		if _, err := q.Reap(ctx); err != nil && ctx.Err() == nil {
+			q.log.Warn("queue: reap dead nodes", "err", err)
+		}
+	})
+}
+
+// every runs fn every LeaseTTL/3 until ctx ends.
+func (q *Queue) every(ctx context.Context, fn func()) {
 	t := time.NewTicker(q.cfg.LeaseTTL / 3)
 	defer t.Stop()
 	for {
@@ -116,12 +138,7 @@ func (q *Queue) leaseLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if err := q.heartbeat(ctx); err != nil && ctx.Err() == nil {
-			q.log.Warn("queue: renew node lease", "err", err)
-		}
-		if _, err := q.Reap(ctx); err != nil && ctx.Err() == nil {
-			q.log.Warn("queue: reap dead nodes", "err", err)
-		}
+		fn()
 	}
 }
 
