@@ -85,11 +85,14 @@ func freeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-// startSim starts `simgate sim` and returns the modems' links and the control URL.
-func startSim(t *testing.T, bin, dir string, modems int) (links []string, control string) {
+// startSim starts `simgate sim` and returns the modems' links and the
+// control URL. Sends take 40-80 ms unless args set -latency and -jitter.
+func startSim(t *testing.T, bin, dir string, modems int, args ...string) (links []string, control string) {
 	t.Helper()
-	cmd := exec.Command(bin, "sim", "-modems", fmt.Sprint(modems), "-link-dir", filepath.Join(dir, "ports"),
-		"-latency", "40ms", "-jitter", "40ms")
+	if len(args) == 0 {
+		args = []string{"-latency", "40ms", "-jitter", "40ms"}
+	}
+	cmd := exec.Command(bin, append([]string{"sim", "-modems", fmt.Sprint(modems), "-link-dir", filepath.Join(dir, "ports")}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -137,11 +140,12 @@ func startSim(t *testing.T, bin, dir string, modems int) (links []string, contro
 }
 
 type simSubmission struct {
-	Modem string
-	To    string
-	Text  string
-	Part  int
-	Parts int
+	Modem     string
+	To        string
+	Text      string
+	Part      int
+	Parts     int
+	Ambiguous bool // accepted, +CMGS never answered (HangAfterPDU)
 }
 
 func submissions(t *testing.T, control string) []simSubmission {
