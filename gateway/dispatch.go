@@ -128,7 +128,8 @@ type OptOutChecker interface {
 // DispatcherStore is what the Dispatcher needs of the store: intake's
 // (CreateMessage, MessageByIdempotencyKey, OptedOut), the queue's
 // (UpdateMessage, QueueEntries, Sticky, SetSticky), the fleet's (Budgets,
-// SaveBudget), the report matcher's (PartByMR, SaveUnmatchedReport), and
+// SaveBudget, and the SIM inventory's SIMs, SaveSIM, RebindSIM), the
+// report matcher's (PartByMR, SaveUnmatchedReport), and
 // ListMessages and CountByStatus for the report window and the metrics.
 // store.DB implements it.
 type DispatcherStore interface {
@@ -427,6 +428,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		d.mu.Unlock()
 		return err
 	}
+	d.identifySIMs(ctx) // before the workers: a modem up now sends at once
 	ms := d.fleet.list()
 	d.mu.Lock()
 	d.runCtx = ctx
@@ -475,6 +477,11 @@ func (d *Dispatcher) recover(ctx context.Context) error {
 		return fmt.Errorf("load budgets: %w", err)
 	}
 	d.fleet.restore(budgets)
+	sims, err := d.st.SIMs(ctx)
+	if err != nil {
+		return fmt.Errorf("load sims: %w", err)
+	}
+	d.fleet.restoreSIMs(sims)
 	unknown, err := d.q.Recover(ctx)
 	if err != nil {
 		return err
@@ -555,6 +562,7 @@ func (d *Dispatcher) housekeep(ctx context.Context, now time.Time, second bool) 
 	for _, m := range d.fleet.list() {
 		d.fleet.poll(m) // observers may miss a change
 	}
+	d.identifySIMs(ctx)
 	d.fleet.liftExpiredPauses(now)
 	d.q.RebindGone(ctx, now)
 	if !second {

@@ -17,10 +17,11 @@ type ModemConfig struct {
 }
 
 // budgetStore is what the fleet keeps durably: each modem's budget usage
-// with its pause or drain.
+// with its pause or drain, and the SIM inventory (sims.go).
 type budgetStore interface {
 	Budgets(ctx context.Context) (map[string]BudgetUsage, error)
 	SaveBudget(ctx context.Context, modem string, u BudgetUsage) error
+	SIMStore
 }
 
 // fleet is the modems the gateway sends through and each one's state as
@@ -52,7 +53,8 @@ type fleet struct {
 	order         []string             // modem names in the order they were added
 	removed       map[string]time.Time // modems removed, and when
 	usage         map[string]BudgetUsage
-	since         time.Time // when the fleet was made (a modem never seen is gone StickyTimeout after)
+	sims          map[string]*simEntry // the SIM inventory, by SIM ID (sims.go)
+	since         time.Time            // when the fleet was made (a modem never seen is gone StickyTimeout after)
 }
 
 // modemEntry is one modem in the fleet. name and dev never change; stop
@@ -77,6 +79,13 @@ type modemEntry struct {
 	counters Counters
 	cms500   int // consecutive +CMS ERROR: 500
 
+	// sim is the ID of the SIM in the modem as the inventory has it ("":
+	// none known); simGone: the SIM it had was found in another modem;
+	// rebinding: a new SIM's contacts are being moved (no sends meanwhile).
+	sim       string
+	simGone   bool
+	rebinding bool
+
 	stop chan struct{} // closed by remove
 	done chan struct{} // closed when the worker returned
 	runs bool          // a worker goroutine was started
@@ -96,6 +105,7 @@ func newFleet(cfg Config, st budgetStore, log *slog.Logger, now func() time.Time
 		modems:        map[string]*modemEntry{},
 		removed:       map[string]time.Time{},
 		usage:         map[string]BudgetUsage{},
+		sims:          map[string]*simEntry{},
 		since:         now(),
 	}
 }
@@ -130,6 +140,7 @@ func (f *fleet) add(dev Device, mc ModemConfig) (*modemEntry, bool) {
 	if u, ok := f.usage[mc.Name]; ok {
 		f.restoreLocked(m, u)
 	}
+	f.bindStoredSIMLocked(m)
 	f.modems[mc.Name] = m
 	f.order = append(f.order, mc.Name)
 	delete(f.removed, mc.Name)
@@ -146,6 +157,7 @@ func (f *fleet) remove(name string) *modemEntry {
 		return nil
 	}
 	delete(f.modems, name)
+	f.keepSIMLocked(m)
 	u := m.pacer.usage
 	u.Hold = m.holdLocked()
 	f.usage[name] = u
@@ -326,6 +338,7 @@ func (f *fleet) noteFailure(m *modemEntry, se *SendError, now time.Time) {
 	f.mu.Lock()
 	m.counters.Failed++
 	m.counters.ConsecutiveFails++
+	f.countSIMLocked(m, func(c *SIMCounters) { c.Failed++ })
 	if se.CMS == 500 {
 		m.cms500++
 	} else {
@@ -353,9 +366,17 @@ func (f *fleet) noteFailure(m *modemEntry, se *SendError, now time.Time) {
 
 // noteSent counts a submitted part and ends m's failure streaks.
 func (f *fleet) noteSent(m *modemEntry) {
+	month := f.now().In(f.location()).Format("2006-01")
 	f.mu.Lock()
 	m.counters.Sent++
 	m.counters.ConsecutiveFails, m.cms500 = 0, 0
+	f.countSIMLocked(m, func(c *SIMCounters) {
+		if c.Month != month {
+			c.Month, c.MonthParts = month, 0
+		}
+		c.Sent++
+		c.MonthParts++
+	})
 	f.mu.Unlock()
 }
 
@@ -364,6 +385,7 @@ func (f *fleet) noteDelivered(name string) {
 	f.mu.Lock()
 	if m := f.modems[name]; m != nil {
 		m.counters.Delivered++
+		f.countSIMLocked(m, func(c *SIMCounters) { c.Delivered++ })
 	}
 	f.mu.Unlock()
 }
@@ -373,6 +395,7 @@ func (f *fleet) countReceived(name string) {
 	f.mu.Lock()
 	if m := f.modems[name]; m != nil {
 		m.counters.Received++
+		f.countSIMLocked(m, func(c *SIMCounters) { c.Received++ })
 	}
 	f.mu.Unlock()
 }
@@ -429,10 +452,11 @@ func (f *fleet) sendable(m *modemEntry) bool {
 // pacer, wait is how long until it may (0 when it cannot send at all:
 // paused or not usable).
 func (f *fleet) ready(m *modemEntry, now time.Time) (ok bool, wait time.Duration) {
+	id := SIMID(m.dev.Info()) // outside f.mu: devices lock themselves
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if m.paused || !m.usable {
-		return false, 0
+	if m.paused || !m.usable || m.rebinding || (id != "" && id != m.sim) {
+		return false, 0 // a new SIM waits for identify
 	}
 	if at := m.pacer.readyAt(now); at.After(now) {
 		return false, at.Sub(now)
@@ -446,6 +470,7 @@ func (f *fleet) claimRequest(m *modemEntry, now time.Time) ClaimRequest {
 	defer f.mu.Unlock()
 	return ClaimRequest{
 		Modem:       m.name,
+		SIM:         m.sim,
 		Groups:      m.groups,
 		PartsLeft:   m.pacer.partsLeft(now),
 		NewContacts: m.pacer.newContactsLeft(now) > 0,
@@ -506,6 +531,19 @@ func (f *fleet) save(m *modemEntry) {
 		f.mu.Lock()
 		m.pacer.dirty = true
 		f.mu.Unlock()
+		return
+	}
+	f.mu.Lock()
+	sim := m.sim != ""
+	if sim {
+		e := f.sims[m.sim]
+		if e != nil {
+			e.rec.Budget, e.dirty = u, true
+		}
+	}
+	f.mu.Unlock()
+	if sim {
+		f.saveSIMs()
 	}
 }
 
@@ -514,6 +552,7 @@ func (f *fleet) saveAll() {
 	for _, m := range f.list() {
 		f.save(m)
 	}
+	f.saveSIMs()
 }
 
 // What the queue asks of the fleet (ModemDirectory).
@@ -596,6 +635,7 @@ func (f *fleet) view(m *modemEntry, queued int) ModemView {
 	_, present := f.modems[m.name]
 	return ModemView{
 		Name:        m.name,
+		SIM:         m.sim,
 		Groups:      slices.Clone(m.groups),
 		Info:        info,
 		Status:      st,

@@ -703,7 +703,7 @@ func (q *LocalQueue) takeLocked(r ClaimRequest) *Claim {
 		best.pop()
 		h.where, h.pinned = inFlight, mid
 		q.epoch++
-		c := &Claim{Modem: r.Modem, Lease: Lease{Epoch: q.epoch}}
+		c := &Claim{Modem: r.Modem, SIM: r.SIM, Lease: Lease{Epoch: q.epoch}}
 		c.state = claimState{it: h, prev: b}
 		if newContact {
 			if bound {
@@ -854,11 +854,13 @@ func (q *LocalQueue) Submitted(ctx context.Context, c *Claim, seq, mr int, at ti
 // persistSticky durably binds the contact to c's modem, recording a move.
 func (q *LocalQueue) persistSticky(ctx context.Context, c *Claim, contact string, now time.Time) {
 	ctx = context.WithoutCancel(ctx)
-	s := Sticky{Modem: c.Modem, Since: now}
+	s := Sticky{Modem: c.Modem, SIM: c.SIM, Since: now}
 	old, err := q.st.Sticky(ctx, contact)
 	switch {
-	case err == nil && old.Modem == c.Modem:
+	case err == nil && old.Modem == c.Modem && old.SIM == c.SIM:
 		return
+	case err == nil && old.Modem == c.Modem:
+		s.Since, s.Moves = old.Since, old.Moves // the same SIM, now known
 	case err == nil:
 		reason := "rebound"
 		if c.MovedFrom != "" {
@@ -1115,6 +1117,43 @@ func (q *LocalQueue) Expire(ctx context.Context, now time.Time) ([]*Message, err
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// moveBindings binds the contacts bound to from to modem to, and moves
+// their waiting messages (those whose From names from stay): the SIM they
+// are bound to was found in to (or, to a parked stand-in, taken out).
+func (q *LocalQueue) moveBindings(from, to string, now time.Time) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	fid, ok := q.names.ids[from]
+	if !ok || from == to {
+		return 0
+	}
+	tid := q.names.id(to)
+	for k, b := range q.bound {
+		if b.modem == fid {
+			b.modem = tid
+			q.bound[k] = b
+		}
+	}
+	var move []*item
+	for _, it := range q.byID {
+		if it.pinned == fid && it.flags&flagExplicit == 0 && it.where != inFlight {
+			move = append(move, it)
+		}
+	}
+	for _, it := range move {
+		q.removeLocked(it)
+		it.pinned = tid
+		if it.avoid == fid {
+			it.avoid = 0
+		}
+		q.pushLocked(it, now)
+	}
+	if len(move) > 0 {
+		q.log.Info("moving queue with its SIM", "from", from, "to", to, "messages", len(move))
+	}
+	return len(move)
 }
 
 // Rebind moves the waiting messages of gone modem's sticky contacts to

@@ -193,6 +193,9 @@ type ClaimRequest struct {
 	// Modem is the claiming modem; Groups the groups it is in.
 	Modem  string
 	Groups []string
+	// SIM is the inventory ID of the SIM in Modem ("" unknown): a binding
+	// the claim makes durable is to this SIM (Sticky.SIM).
+	SIM string
 	// PartsLeft is what is left of the modem's daily part budget; a
 	// message with more pending parts than this is skipped.
 	PartsLeft int
@@ -212,8 +215,9 @@ type ClaimRequest struct {
 type Claim struct {
 	// Message is the message as stored after the claim, PDUs included.
 	Message *Message
-	// Modem is the modem that claimed it.
+	// Modem is the modem that claimed it; SIM the SIM in it (ClaimRequest.SIM).
 	Modem string
+	SIM   string
 	// NewContact: the contact is new to Modem, and the worker counts it
 	// against Modem's new-contact budget. Either the claim bound the
 	// contact to Modem (provisionally, until a part is submitted), or From

@@ -37,7 +37,10 @@ type SendRequest struct {
 
 // ModemView is a modem as operators and agents see it.
 type ModemView struct {
-	Name   string      `json:"name"`
+	Name string `json:"name"`
+	// SIM is the inventory ID of the SIM in the modem (its ICCID, or
+	// "imsi:" and its IMSI; "" unknown): see Dispatcher.SIMs.
+	SIM    string      `json:"sim,omitempty"`
 	Groups []string    `json:"groups,omitempty"`
 	Info   ModemInfo   `json:"info"`
 	Status ModemStatus `json:"status"`

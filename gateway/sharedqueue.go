@@ -30,6 +30,10 @@ type dispatchQueue interface {
 	NextDue() time.Time
 	// RebindGone calls Rebind for the gone modems.
 	RebindGone(ctx context.Context, now time.Time)
+	// moveBindings binds the contacts bound to modem from (a modem or a
+	// parked SIM's stand-in) to modem to, with their waiting messages:
+	// their SIM moved. It returns how many messages moved.
+	moveBindings(from, to string, now time.Time) int
 }
 
 var (
@@ -83,10 +87,15 @@ func (s *sharedQueue) Len() int                  { return s.stat().Messages }
 func (s *sharedQueue) Promote(time.Time)         {}
 func (s *sharedQueue) NextDue() time.Time        { return time.Time{} }
 
+// moveBindings has nothing to do: the shared queue judges a contact's SIM
+// from the sticky table at claim time, which Store.RebindSIM has updated.
+func (s *sharedQueue) moveBindings(string, string, time.Time) int { return 0 }
+
 // RebindGone calls Rebind once for each modem of this node that has become
-// gone (and again only after it has come back and gone again).
+// gone (and again only after it has come back and gone again), and for the
+// stand-ins of the SIMs taken out of them (parkedName) whose wait is over.
 func (s *sharedQueue) RebindGone(ctx context.Context, now time.Time) {
-	for _, n := range s.fleet.Modems() {
+	for _, n := range append(s.fleet.Modems(), s.fleet.parked()...) {
 		gone := s.fleet.Gone(n, now)
 		s.mu.Lock()
 		done := s.rebound[n]

@@ -15,6 +15,7 @@ type Store interface {
 	ContactStore
 	OptOutStore
 	EventStore
+	SIMStore
 }
 
 // MessageStore keeps messages and the indexes over them.
@@ -104,7 +105,12 @@ type InboundStore interface {
 
 // Sticky binds a contact to the SIM that first texted it.
 type Sticky struct {
-	Modem string    `json:"modem"`
+	Modem string `json:"modem"`
+	// SIM is the inventory ID of the SIM (see SIMID) the contact is bound
+	// to; Modem is the modem that SIM is in (or a stand-in while it is in
+	// none). "" for a binding made before the inventory, or through a modem
+	// that reports no SIM identity.
+	SIM   string    `json:"sim,omitempty"`
 	Since time.Time `json:"since"`
 	// Moves records earlier bindings, newest last.
 	Moves []StickyMove `json:"moves,omitempty"`

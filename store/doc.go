@@ -39,8 +39,11 @@
 //	                     "deliveries_pending", "unmatched_reports", "events" → count
 //	unmatched_reports    received | sequence (8) → status report JSON
 //	fragments            prefix(set key) | seq (2) → fragment JSON
-//	sticky               contact → gateway.Sticky JSON
+//	sticky               contact → gateway.Sticky JSON (Modem, and SIM: the SIM's ID)
 //	budgets              modem → gateway.BudgetUsage JSON
+//	sims                 SIM ID (ICCID, or "imsi:" IMSI) → gateway.SIM JSON: the SIM
+//	                     inventory; RebindSIM rewrites the sticky bindings of a
+//	                     moved SIM in one transaction (a scan of sticky)
 //	optouts              number → gateway.OptOut JSON
 //	events               id (ULID, so time order) → gateway.Event JSON;
 //	                     PruneEvents (by age) and TrimEvents (by number) bound it

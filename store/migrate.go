@@ -48,6 +48,8 @@ var migrations = []func(tx *bbolt.Tx) error{
 	migrateEventLog,
 	// 6 → 7: the queue entries (queue.go) of the messages waiting to be sent.
 	fillQueue,
+	// 7 → 8: the SIM inventory.
+	func(tx *bbolt.Tx) error { return createBuckets(tx, [][]byte{bSIMs}) },
 }
 
 // createBuckets creates each bucket that does not exist yet.

@@ -18,6 +18,7 @@ type Device struct {
 	Latency time.Duration
 
 	mu     sync.Mutex
+	iccid  string // the SIM's ICCID (SetSIM); "" = none reported
 	status gateway.ModemStatus
 	mr     int
 	sends  []Send
@@ -43,9 +44,19 @@ func NewDevice(name string) *Device {
 // Name is the device's name.
 func (d *Device) Name() string { return d.name }
 
-// Info is a fixed identity.
+// Info is a fixed identity, with the ICCID SetSIM gave (none by default).
 func (d *Device) Info() gateway.ModemInfo {
-	return gateway.ModemInfo{Manufacturer: "fake", Model: "F1", Firmware: "1.0", IMEI: "35" + d.name}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return gateway.ModemInfo{Manufacturer: "fake", Model: "F1", Firmware: "1.0", IMEI: "35" + d.name, ICCID: d.iccid}
+}
+
+// SetSIM makes the device report a SIM with that ICCID ("": none), as a
+// modem does after its SIM was changed and it initialised again.
+func (d *Device) SetSIM(iccid string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.iccid = iccid
 }
 
 // Status is the scripted status.

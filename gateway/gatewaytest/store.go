@@ -22,6 +22,7 @@ type MemStore struct {
 	frags     map[string]map[int]gateway.Fragment
 	sticky    map[string]gateway.Sticky
 	budgets   map[string]gateway.BudgetUsage
+	sims      map[string]gateway.SIM
 	optouts   map[string]gateway.OptOut
 	unmatched []gateway.StatusReport
 	events    []gateway.Event
@@ -40,6 +41,7 @@ func NewMemStore() *MemStore {
 		frags:   map[string]map[int]gateway.Fragment{},
 		sticky:  map[string]gateway.Sticky{},
 		budgets: map[string]gateway.BudgetUsage{},
+		sims:    map[string]gateway.SIM{},
 		optouts: map[string]gateway.OptOut{},
 	}
 }
@@ -303,6 +305,41 @@ func (s *MemStore) SaveBudget(_ context.Context, modem string, u gateway.BudgetU
 	defer s.mu.Unlock()
 	s.budgets[modem] = u
 	return nil
+}
+
+// SIMs returns every stored SIM, by ID.
+func (s *MemStore) SIMs(context.Context) ([]gateway.SIM, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]gateway.SIM, 0, len(s.sims))
+	for _, v := range s.sims {
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// SaveSIM stores sim.
+func (s *MemStore) SaveSIM(_ context.Context, sim gateway.SIM) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sims[sim.ID] = sim
+	return nil
+}
+
+// RebindSIM moves the bindings of sim (and the SIM-less ones of from) to to.
+func (s *MemStore) RebindSIM(_ context.Context, sim, from, to string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c, st := range s.sticky {
+		if (st.SIM == sim && st.Modem != to) || (from != "" && st.SIM == "" && st.Modem == from) {
+			st.Modem, st.SIM = to, sim
+			s.sticky[c] = st
+			n++
+		}
+	}
+	return n, nil
 }
 
 // OptedOut reports whether number is on the suppression list.

@@ -67,10 +67,10 @@ func (db *DB) SetSticky(ctx context.Context, contact string, s gateway.Sticky) e
 				return reject(err)
 			}
 			if found {
-				_, err := tx.Exec(ctx, `UPDATE sticky SET modem = $2, data = $3 WHERE contact = $1`, contact, n.Modem, raw)
+				_, err := tx.Exec(ctx, `UPDATE sticky SET modem = $2, sim = $4, data = $3 WHERE contact = $1`, contact, n.Modem, raw, n.SIM)
 				return err
 			}
-			tag, err := tx.Exec(ctx, `INSERT INTO sticky (contact, modem, data) VALUES ($1, $2, $3) ON CONFLICT (contact) DO NOTHING`, contact, n.Modem, raw)
+			tag, err := tx.Exec(ctx, `INSERT INTO sticky (contact, modem, sim, data) VALUES ($1, $2, $4, $3) ON CONFLICT (contact) DO NOTHING`, contact, n.Modem, raw, n.SIM)
 			if err != nil || tag.RowsAffected() == 1 {
 				return err
 			}

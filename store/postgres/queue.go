@@ -326,7 +326,7 @@ func (q *Queue) Claim(ctx context.Context, r gateway.ClaimRequest) (*gateway.Cla
 				continue
 			}
 			old := m.Clone()
-			claim := &gateway.Claim{Modem: r.Modem}
+			claim := &gateway.Claim{Modem: r.Modem, SIM: r.SIM}
 			switch kind {
 			case "pin":
 				claim.NewContact = bound != "" && bound != r.Modem
@@ -560,11 +560,16 @@ func (q *Queue) persistBinding(ctx context.Context, tx pgx.Tx, c *gateway.Claim,
 	if err != nil && !notFound(err) {
 		return err
 	}
-	s := gateway.Sticky{Modem: c.Modem, Since: at}
+	s := gateway.Sticky{Modem: c.Modem, SIM: c.SIM, Since: at}
 	if found {
-		if old.Modem == c.Modem {
+		if old.Modem == c.Modem && old.SIM == c.SIM {
 			return nil
 		}
+		if old.Modem == c.Modem {
+			s.Since, s.Moves = old.Since, old.Moves // the same SIM, now known
+		}
+	}
+	if found && old.Modem != c.Modem {
 		reason := "rebound"
 		if c.MovedFrom != "" {
 			reason = "modem " + c.MovedFrom + " unavailable"
@@ -575,8 +580,8 @@ func (q *Queue) persistBinding(ctx context.Context, tx pgx.Tx, c *gateway.Claim,
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO sticky (contact, modem, data) VALUES ($1, $2, $3)
-		ON CONFLICT (contact) DO UPDATE SET modem = excluded.modem, data = excluded.data`, m.Contact, c.Modem, raw)
+	_, err = tx.Exec(ctx, `INSERT INTO sticky (contact, modem, sim, data) VALUES ($1, $2, $4, $3)
+		ON CONFLICT (contact) DO UPDATE SET modem = excluded.modem, sim = excluded.sim, data = excluded.data`, m.Contact, c.Modem, raw, c.SIM)
 	return err
 }
 

@@ -77,6 +77,7 @@ var areas = []struct {
 	{"retention", retentionTests},
 	{"campaigns", campaignTests},
 	{"accounts", accountTests},
+	{"sims", simTests},
 }
 
 // Run runs the whole suite against the backend h opens.
