@@ -56,7 +56,8 @@ type LocalQueueConfig struct {
 // LocalQueue is the Queue of a single host: the store (bbolt) holds the
 // messages; the queue keeps in memory only what ordering needs — for each
 // waiting message its id, contact, priority, order, times, texting window
-// and binding, about 64 bytes plus its map entries — and reads the message
+// and binding: about 120 bytes a message (a 64-byte item, its slot in the
+// id index, its contact's binding, its heap slot) — and reads the message
 // itself (PDUs included) when a worker claims it. A mutex serialises
 // claims; a channel per modem wakes idle workers.
 //
@@ -73,7 +74,7 @@ type LocalQueue struct {
 	mu         sync.Mutex
 	names      nameTable
 	windows    windowTable
-	byID       map[ulid.ULID]*item
+	byID       idIndex              // every item, by id
 	odd        map[ulid.ULID]string // ids that are not ULIDs (tests, imports), by their stand-in
 	ready      map[qkey]*readyQueue
 	delayed    delayQueue
@@ -90,7 +91,6 @@ var _ Queue = (*LocalQueue)(nil)
 func NewLocalQueue(st QueueStore, dir ModemDirectory, cfg LocalQueueConfig) *LocalQueue {
 	q := &LocalQueue{
 		st: st, dir: dir, cfg: cfg, log: cfg.Logger,
-		byID:  map[ulid.ULID]*item{},
 		ready: map[qkey]*readyQueue{},
 		bound: map[uint64]binding{},
 		wakes: map[string]chan struct{}{},
@@ -428,10 +428,9 @@ func (q *LocalQueue) removeLocked(it *item) {
 // forgetLocked drops it from the queue.
 func (q *LocalQueue) forgetLocked(it *item) {
 	q.removeLocked(it)
-	if q.byID[it.id] != it {
+	if !q.byID.del(it) {
 		return
 	}
-	delete(q.byID, it.id)
 	delete(q.odd, it.id)
 	if b, ok := q.bound[it.contact]; ok {
 		if b.refs <= 1 {
@@ -484,7 +483,7 @@ func (q *LocalQueue) enqueue(ctx context.Context, e QueueEntry, now time.Time, h
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	id := q.keyOfLocked(e.ID, true)
-	if _, dup := q.byID[id]; dup {
+	if q.byID.get(id) != nil {
 		return nil
 	}
 	b := q.bound[ck]
@@ -526,7 +525,7 @@ func (q *LocalQueue) enqueue(ctx context.Context, e QueueEntry, now time.Time, h
 			it.pinned = b.modem
 		}
 	}
-	q.byID[id] = it
+	q.byID.put(it)
 	q.pushLocked(it, now)
 	return nil
 }
@@ -765,7 +764,7 @@ func (q *LocalQueue) undo(c *Claim) {
 func (q *LocalQueue) requeue(it *item, now, at time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.byID[it.id] != it {
+	if q.byID.get(it.id) != it {
 		return
 	}
 	it.where, it.readyAt = inNone, 0
@@ -779,7 +778,7 @@ func (q *LocalQueue) requeue(it *item, now, at time.Time) {
 func (q *LocalQueue) held(c *Claim) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return c.state.it != nil && q.byID[c.state.it.id] == c.state.it && c.state.it.where == inFlight
+	return c.state.it != nil && q.byID.get(c.state.it.id) == c.state.it && c.state.it.where == inFlight
 }
 
 // end forgets c's message: the claim is over and nothing is left to send.
@@ -1028,7 +1027,7 @@ func (q *LocalQueue) Cancel(ctx context.Context, id string) (*Message, error) {
 	now := q.cfg.Now()
 	q.mu.Lock()
 	uid := q.keyOfLocked(id, false)
-	it := q.byID[uid]
+	it := q.byID.get(uid)
 	queued := it != nil && (it.where == inReady || it.where == inDelayed)
 	if queued {
 		q.removeLocked(it)
@@ -1056,7 +1055,7 @@ func (q *LocalQueue) Cancel(ctx context.Context, id string) (*Message, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if err != nil {
-		if queued && q.byID[uid] == it {
+		if queued && q.byID.get(uid) == it {
 			q.pushLocked(it, now) // still ours to send
 		}
 		if errors.Is(err, ErrNotCancellable) || errors.Is(err, ErrNotFound) {
@@ -1064,7 +1063,7 @@ func (q *LocalQueue) Cancel(ctx context.Context, id string) (*Message, error) {
 		}
 		return nil, fmt.Errorf("cancel: %w", err)
 	}
-	if queued && q.byID[uid] == it {
+	if queued && q.byID.get(uid) == it {
 		q.forgetLocked(it)
 	}
 	return msg, nil
@@ -1077,20 +1076,24 @@ func (q *LocalQueue) Expire(ctx context.Context, now time.Time) ([]*Message, err
 	q.mu.Lock()
 	if q.expireNext != 0 && q.expireNext <= nowN {
 		q.expireNext = 0
-		for id, it := range q.byID {
+		var gone []*item
+		q.byID.each(func(it *item) {
 			if it.expires == 0 || it.where == inFlight {
-				continue
+				return
 			}
 			if it.expires <= nowN {
-				sid, ok := q.odd[id]
-				if !ok {
-					sid = id.String()
-				}
-				q.forgetLocked(it)
-				ids = append(ids, sid)
+				gone = append(gone, it)
 			} else if q.expireNext == 0 || it.expires < q.expireNext {
 				q.expireNext = it.expires
 			}
+		})
+		for _, it := range gone {
+			sid, ok := q.odd[it.id]
+			if !ok {
+				sid = it.id.String()
+			}
+			q.forgetLocked(it)
+			ids = append(ids, sid)
 		}
 	}
 	q.mu.Unlock()
@@ -1253,15 +1256,15 @@ func (q *LocalQueue) Stats(ctx context.Context) (QueueStats, error) {
 	defer q.mu.Unlock()
 	s := QueueStats{PartsFor: map[string]int{}}
 	var oldest ulid.ULID
-	for id, it := range q.byID {
+	q.byID.each(func(it *item) {
 		if it.where == inFlight {
-			continue
+			return
 		}
 		s.Messages++
-		if oldest == (ulid.ULID{}) || id.Compare(oldest) < 0 {
-			oldest = id
+		if oldest == (ulid.ULID{}) || it.id.Compare(oldest) < 0 {
+			oldest = it.id
 		}
-	}
+	})
 	for k, rq := range q.ready {
 		if k.kind != qModem {
 			continue
@@ -1302,11 +1305,11 @@ func (q *LocalQueue) Len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	n := 0
-	for _, it := range q.byID {
+	q.byID.each(func(it *item) {
 		if it.where != inFlight {
 			n++
 		}
-	}
+	})
 	return n
 }
 
