@@ -85,6 +85,11 @@ type Config struct {
 	Campaigns CampaignsConfig `yaml:"campaigns"`
 	// ShutdownTimeout bounds an orderly shutdown.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// GCHeadroom is how far the heap may grow past what the last garbage
+	// collection found live before the next one runs, when that is less
+	// than Go's default (GOGC=100: as much again as is live). Bytes with an
+	// optional K, M or G; "0" keeps Go's default. See gcheadroom.go.
+	GCHeadroom string `yaml:"gc_headroom"`
 }
 
 // MetricsConfig says where Prometheus metrics are served.
@@ -444,6 +449,7 @@ func DefaultConfig() Config {
 		Web:             defaultWebConfig(),
 		Campaigns:       defaultCampaignsConfig(),
 		ShutdownTimeout: Duration(10 * time.Second),
+		GCHeadroom:      "32M",
 	}
 }
 
@@ -821,6 +827,9 @@ func (c *Config) Validate() error {
 	}
 	if strings.TrimSpace(c.OptOut.StopReply) == "" {
 		bad("optout.stop_reply", `required ("-" sends no confirmation)`)
+	}
+	if _, err := parseSize(c.GCHeadroom); err != nil {
+		bad("gc_headroom", "%v", err)
 	}
 	if n, err := parseSize(c.API.BodyLimit); err != nil {
 		bad("api.body_limit", "%v", err)

@@ -138,6 +138,7 @@ func TestValidateMessages(t *testing.T) {
 		{"empty stop word", "optout: {stop_words: [' ']}\n", []string{"optout.stop_words[0]: must not be empty"}},
 		{"body limit small", "api: {body_limit: 10}\n", []string{"api.body_limit: must be at least 1K"}},
 		{"body limit junk", "api: {body_limit: 10Q}\n", []string{"api.body_limit:", "not a size"}},
+		{"gc headroom junk", "gc_headroom: lots\n", []string{"gc_headroom:", "not a size"}},
 		{"shutdown", "shutdown_timeout: 0s\n", []string{"shutdown_timeout:"}},
 	}
 	for _, tt := range tests {
