@@ -1140,11 +1140,11 @@ func (q *LocalQueue) moveBindings(from, to string, now time.Time) int {
 		}
 	}
 	var move []*item
-	for _, it := range q.byID {
+	q.byID.each(func(it *item) {
 		if it.pinned == fid && it.flags&flagExplicit == 0 && it.where != inFlight {
 			move = append(move, it)
 		}
-	}
+	})
 	for _, it := range move {
 		q.removeLocked(it)
 		it.pinned = tid
