@@ -187,8 +187,8 @@ type simWatch struct {
 // blockWatch is the carrier-block detector (see BlockWatchConfig). It is
 // fed by the worker (sent) and the report matcher (reported), and it
 // pauses a SIM through the fleet's one pause path (fleet.pause), then
-// emits modem.block_suspected. Its record is in memory: a restart starts
-// every SIM's window and history afresh.
+// emits modem.block_suspected. Its record is in memory; after a restart it
+// is rebuilt from the store (blockwatch_restore.go).
 //
 // Concurrency: safe for concurrent use; mu guards sims. It calls the fleet
 // and the emitter only after releasing mu.
@@ -200,12 +200,15 @@ type blockWatch struct {
 	now   func() time.Time
 	emit  func(Event)
 
-	mu   sync.Mutex
-	sims map[string]*simWatch
+	st watchStore // nil: no rebuild after a restart (blockwatch_restore.go)
+
+	mu      sync.Mutex
+	sims    map[string]*simWatch
+	rebuilt map[string]bool // modems whose record was rebuilt (or tried)
 }
 
 func newBlockWatch(cfg BlockWatchConfig, f *fleet, met *metrics, log *slog.Logger, now func() time.Time, emit func(Event)) *blockWatch {
-	return &blockWatch{cfg: cfg, fleet: f, met: met, log: log, now: now, emit: emit, sims: map[string]*simWatch{}}
+	return &blockWatch{cfg: cfg, fleet: f, met: met, log: log, now: now, emit: emit, sims: map[string]*simWatch{}, rebuilt: map[string]bool{}}
 }
 
 func (b *blockWatch) simLocked(name string) *simWatch {
@@ -394,6 +397,8 @@ func (b *blockWatch) act(modem string, v BlockSuspectedData) {
 	if b.fleet == nil {
 		return
 	}
+	// The verdict's window is not history, after a restart either.
+	b.fleet.setWatchFrom(modem, b.now())
 	if b.fleet.isPaused(modem) {
 		return
 	}
@@ -405,6 +410,32 @@ func (b *blockWatch) act(modem string, v BlockSuspectedData) {
 		return
 	}
 	b.emit(Event{Type: EventModemBlockSuspected, Modem: modem, Data: v})
+}
+
+// setWatchFrom records (and saves with the budget usage) the time from
+// which the block watch judges modem name after a restart.
+func (f *fleet) setWatchFrom(name string, at time.Time) {
+	f.mu.Lock()
+	m := f.modems[name]
+	if m != nil {
+		m.pacer.usage.WatchFrom = at
+		m.pacer.dirty = true
+	}
+	f.mu.Unlock()
+	if m != nil {
+		f.save(m)
+	}
+}
+
+// watchFrom is what setWatchFrom last recorded for modem name (kept across
+// restarts), zero if never.
+func (f *fleet) watchFrom(name string) time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if m := f.modems[name]; m != nil {
+		return m.pacer.usage.WatchFrom
+	}
+	return f.usage[name].WatchFrom
 }
 
 // isPaused reports whether modem name is paused (false if unknown).

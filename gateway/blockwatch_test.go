@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -186,5 +188,84 @@ func TestBlockWatchReplyRules(t *testing.T) {
 	}
 	if v := sendReplies(b, c, "sim3", 10, 3); len(v) != 0 { // 40% of a 50% pool: fine
 		t.Fatalf("a SIM answered at 4/5 of the pool suspected: %+v", v)
+	}
+}
+
+// listStore serves fixed messages to a rebuild (filtering as the stores do).
+type listStore []*Message
+
+func (l listStore) ListMessages(_ context.Context, f MessageFilter) (MessagePage, error) {
+	var out []*Message
+	for _, m := range l {
+		if m.Direction == f.Direction && m.Modem == f.Modem && !m.CreatedAt.Before(f.Since) {
+			out = append(out, m)
+		}
+	}
+	slices.SortFunc(out, func(x, y *Message) int { return x.CreatedAt.Compare(y.CreatedAt) })
+	if !f.Ascending {
+		slices.Reverse(out)
+	}
+	return MessagePage{Messages: out}, nil
+}
+
+// TestBlockWatchRebuild: the record rebuilt from the store counts each
+// part's report as it was stored (came, failed, missing once overdue,
+// pending otherwise) and each send's reply within ReplyWait; opt-out
+// answers and what went out before WatchFrom are left out.
+func TestBlockWatchRebuild(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	now := t0.Add(2 * time.Hour)
+	cfg := DefaultBlockWatch()
+	cfg.Window, cfg.ReplyWindow = 5, 5
+	out := func(contact string, at time.Time, mr, st int) *Message {
+		return &Message{Direction: Outbound, Modem: "a", Contact: contact, CreatedAt: at, StatusReport: true,
+			Parts: []Part{{Seq: 1, Modem: "a", MR: mr, ReportStatus: st, SubmittedAt: at}}}
+	}
+	in := func(contact string, at time.Time) *Message {
+		return &Message{Direction: Inbound, Modem: "a", Contact: contact, CreatedAt: at}
+	}
+	var msgs listStore
+	for i := range 8 { // 4 reported, 2 failed, 2 missing; replies from the first 3
+		st := []int{0, 0, 0x20, 0, 0x41, 0x41, -1, -1}[i]
+		at := t0.Add(time.Duration(i) * time.Minute)
+		c := fmt.Sprintf("+1202555%04d", i)
+		msgs = append(msgs, out(c, at, i, st))
+		if i < 3 {
+			msgs = append(msgs, in(c, at.Add(10*time.Minute)))
+		}
+	}
+	msgs = append(msgs, in("+12025550007", t0.Add(7*time.Minute+31*time.Minute))) // too late
+	stop := out("+12025550099", t0.Add(20*time.Minute), 20, 0)
+	stop.OptOutReply = true
+	msgs = append(msgs, stop)
+	msgs = append(msgs, out("+12025550050", now.Add(-time.Minute), 21, -1)) // pending report, awaiting a reply
+	old := out("+12025550098", t0.Add(-time.Hour), 22, 0x41)                // before WatchFrom
+	old.CreatedAt = t0
+	msgs = append(msgs, old)
+
+	b := newBlockWatch(cfg, nil, nil, slog.New(slog.DiscardHandler), func() time.Time { return now }, func(Event) {})
+	b.st = msgs
+	b.rebuild(context.Background(), "a") // fleet nil: WatchFrom zero, so "old" counts here
+	s := b.sims["a"]
+	if s.win.n+s.hist.n != 10 || len(s.pending) != 1 {
+		t.Fatalf("reports with old part: settled %d pending %d", s.win.n+s.hist.n, len(s.pending))
+	}
+
+	b = newBlockWatch(cfg, nil, nil, slog.New(slog.DiscardHandler), func() time.Time { return now }, func(Event) {})
+	b.st = msgs[:len(msgs)-1]
+	b.rebuild(context.Background(), "a")
+	b.rebuild(context.Background(), "a") // once only
+	s = b.sims["a"]
+	all := s.win
+	all.n, all.reported, all.failed = all.n+s.hist.n, all.reported+s.hist.reported, all.failed+s.hist.failed
+	if all.n != 9 || all.reported != 7 || all.failed != 2 || len(s.pending) != 1 || len(s.window) != 5 {
+		t.Fatalf("reports: %+v pending %d window %d", all, len(s.pending), len(s.window))
+	}
+	r := s.replies
+	if r.win.n+r.hist.n != 8 || r.win.answered+r.hist.answered != 3 || len(r.awaiting) != 1 {
+		t.Fatalf("replies: win %+v hist %+v awaiting %v", r.win, r.hist, r.awaiting)
+	}
+	if _, ok := r.awaiting["+12025550050"]; !ok {
+		t.Fatalf("awaiting %v", r.awaiting)
 	}
 }

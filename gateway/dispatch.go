@@ -243,6 +243,7 @@ func NewDispatcher(cfg Config, st DispatcherStore, em Emitter) (*Dispatcher, err
 	d.fleet.wake = d.q.poke
 	d.reports = &reports{st: st, fleet: d.fleet, met: m, log: d.log, now: d.now, emit: d.emit, window: cfg.ReportWindow,
 		blocks: newBlockWatch(cfg.BlockWatch, d.fleet, m, d.log, d.now, d.emit)}
+	d.reports.blocks.st = st
 	d.intake = &intake{st: st, q: d.q, fleet: d.fleet, met: m, log: d.log, now: d.now,
 		defaultRegion: cfg.DefaultRegion, statusReports: cfg.StatusReports, destinations: cfg.Destinations}
 	return d, nil

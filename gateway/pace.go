@@ -60,7 +60,7 @@ func (p *pacer) day(now time.Time) string { return now.In(p.loc).Format(time.Dat
 // rollover resets the daily budgets when the day changed.
 func (p *pacer) rollover(now time.Time) {
 	if d := p.day(now); p.usage.Day != d {
-		p.usage = BudgetUsage{Day: d, LastSend: p.usage.LastSend}
+		p.usage = BudgetUsage{Day: d, LastSend: p.usage.LastSend, WatchFrom: p.usage.WatchFrom}
 		p.dirty = true
 	}
 }

@@ -145,6 +145,11 @@ type BudgetUsage struct {
 	// Hold is the modem's pause or drain, kept so that a restart does not
 	// resume a SIM the operator (or a carrier-block guard) stopped.
 	Hold *ModemHold `json:"hold,omitempty"`
+	// WatchFrom: the carrier-block detector judges only the parts and
+	// sends that went out from this time on when it rebuilds the SIM's
+	// record after a restart (set at its last verdict, whose window is
+	// not history).
+	WatchFrom time.Time `json:"watch_from,omitzero"`
 }
 
 // ModemHold is a pause or drain of a modem.

@@ -46,6 +46,7 @@ func (w *worker) run(ctx context.Context) {
 	defer w.wg.Done()
 	defer close(w.m.done)
 	wake := w.q.Wake(w.m.name)
+	w.reports.blocks.rebuild(context.WithoutCancel(ctx), w.m.name)
 	var next *Claim // claimed while the previous message's last part was on the wire
 	defer func() {
 		if next != nil {

@@ -65,7 +65,7 @@ func testBudgetsAndHolds(t *testing.T, h Harness) {
 	if bs, err := db.Budgets(ctx); err != nil || len(bs) != 0 {
 		t.Errorf("Budgets of a new store = %v, %v", bs, err)
 	}
-	u := gateway.BudgetUsage{Day: "2026-11-26", Parts: 10, NewContacts: 2, LastSend: T0}
+	u := gateway.BudgetUsage{Day: "2026-11-26", Parts: 10, NewContacts: 2, LastSend: T0, WatchFrom: T0.Add(-time.Minute)}
 	if err := db.SaveBudget(ctx, "a", u); err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,8 @@ func testBudgetsAndHolds(t *testing.T, h Harness) {
 	check := func() {
 		t.Helper()
 		bs, err := db.Budgets(ctx)
-		if err != nil || len(bs) != 2 || bs["a"].Parts != 11 || bs["a"].NewContacts != 2 || !bs["a"].LastSend.Equal(T0) || bs["a"].Hold != nil {
+		if err != nil || len(bs) != 2 || bs["a"].Parts != 11 || bs["a"].NewContacts != 2 || !bs["a"].LastSend.Equal(T0) || bs["a"].Hold != nil ||
+			!bs["a"].WatchFrom.Equal(T0.Add(-time.Minute)) || !bs["b"].WatchFrom.IsZero() {
 			t.Errorf("Budgets = %v, %v", bs, err)
 		}
 		if got := bs["b"].Hold; got == nil || !got.Paused || got.Reason != hold.Reason || !got.Until.Equal(hold.Until) {
