@@ -56,7 +56,7 @@ type LocalQueueConfig struct {
 // LocalQueue is the Queue of a single host: the store (bbolt) holds the
 // messages; the queue keeps in memory only what ordering needs — for each
 // waiting message its id, contact, priority, order, times, texting window
-// and binding: about 120 bytes a message (a 64-byte item, its slot in the
+// and binding: about 100 bytes a message (a 48-byte item, its slot in the
 // id index, its contact's binding, its heap slot) — and reads the message
 // itself (PDUs included) when a worker claims it. A mutex serialises
 // claims; a channel per modem wakes idle workers.
@@ -76,6 +76,7 @@ type LocalQueue struct {
 	windows    windowTable
 	byID       idIndex              // every item, by id
 	odd        map[ulid.ULID]string // ids that are not ULIDs (tests, imports), by their stand-in
+	overflow   map[*item]uint32     // window ids of items whose window field says windowOverflow
 	ready      map[qkey]*readyQueue
 	delayed    delayQueue
 	bound      map[uint64]binding // contact → SIM, for the contacts of the messages here
@@ -120,17 +121,18 @@ const (
 	flagExplicit uint8 = 1 << iota // From names the pinned modem
 )
 
-// item is a message waiting to be sent, as lean as possible (64 bytes):
-// 1,000,000 of them must fit in well under 150 MB. Bodies and PDUs stay in
-// the store. Names are indexes into the queue's nameTable.
+// item is a message waiting to be sent, as lean as possible (48 bytes, a
+// size class of Go's allocator): 1,000,000 of them must fit in well under
+// 150 MB with everything else. Bodies and PDUs stay in the store. Names
+// are indexes into the queue's nameTable. When it waits for a time (send_at,
+// a retry's backoff, a closed window) the time is in its delayQueue entry.
 type item struct {
 	id      ulid.ULID
 	contact uint64 // contactKey of Message.Contact
-	readyAt int64  // unix nanos: not before (send_at, retry backoff, window)
-	expires int64  // unix nanos; 0 = never
+	expires uint32 // expirySecs of Message.ExpiresAt; 0 = never
 	idx     int32  // position in its heap
 	seq     uint32 // FIFO among equal priorities
-	window  uint32 // windowTable index; 0 = none
+	window  uint16 // windowTable index; 0 = none, windowOverflow: see q.overflow
 	from    uint16 // SendRequest.From (0 = any)
 	pinned  uint16 // modem the message must go through (0 = shared)
 	avoid   uint16 // modem that just failed it with a temporary error
@@ -138,6 +140,32 @@ type item struct {
 	parts   uint8 // parts still to send
 	where   uint8
 	flags   uint8
+}
+
+// expiryEpoch is the second item.expires counts from (2020-01-01 UTC).
+const expiryEpoch = 1577836800
+
+// expirySecs is t as item.expires holds it: whole seconds since
+// expiryEpoch, rounded down, so that a message counts as expired up to a
+// second early, never late (1 before the epoch, the largest value after
+// 2156).
+func expirySecs(t time.Time) uint32 {
+	s := t.Unix() - expiryEpoch
+	switch {
+	case s < 1:
+		return 1
+	case s > math.MaxUint32:
+		return math.MaxUint32
+	}
+	return uint32(s)
+}
+
+// expiresAt is when it expires, in unix nanos (0: never).
+func (it *item) expiresAt() int64 {
+	if it.expires == 0 {
+		return 0
+	}
+	return (int64(it.expires) + expiryEpoch) * int64(time.Second)
 }
 
 // binding is a contact's SIM as this queue knows it, and how many of the
@@ -211,6 +239,10 @@ type windowTable struct {
 	list []window
 }
 
+// windowOverflow in item.window: the item's window id is too large for the
+// field and is in LocalQueue.overflow (only after 65,534 distinct windows).
+const windowOverflow = math.MaxUint16
+
 func (t *windowTable) id(w *TextingWindow) uint32 {
 	if w == nil || w.IsZero() {
 		return 0
@@ -275,13 +307,77 @@ func (h readyQueue) less(i, j int) bool {
 	return h[i].seq < h[j].seq
 }
 
-// delayQueue holds items not yet due, soonest first.
-type delayQueue []*item
+// delayQueue holds items not yet due, soonest first, each with its time.
+type delayQueue []delayed
 
-func (h delayQueue) Len() int           { return len(h) }
-func (h delayQueue) less(i, j int) bool { return h[i].readyAt < h[j].readyAt }
+// delayed is an item not due before at (unix nanos).
+type delayed struct {
+	at int64
+	it *item
+}
 
-// The two heaps share one implementation over their less functions.
+func (h delayQueue) Len() int { return len(h) }
+
+func (h delayQueue) swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].it.idx, h[j].it.idx = int32(i), int32(j)
+}
+
+func (h delayQueue) up(j int) {
+	for j > 0 {
+		i := (j - 1) / 2
+		if h[i].at <= h[j].at {
+			break
+		}
+		h.swap(i, j)
+		j = i
+	}
+}
+
+func (h delayQueue) down(i0 int) bool {
+	i, n := i0, len(h)
+	for {
+		j := 2*i + 1
+		if j >= n || j < 0 {
+			break
+		}
+		if j2 := j + 1; j2 < n && h[j2].at < h[j].at {
+			j = j2
+		}
+		if h[j].at >= h[i].at {
+			break
+		}
+		h.swap(i, j)
+		i = j
+	}
+	return i > i0
+}
+
+func (h *delayQueue) push(it *item, at int64) {
+	it.idx = int32(len(*h))
+	*h = append(*h, delayed{at: at, it: it})
+	h.up(len(*h) - 1)
+}
+
+// remove takes out the entry at i and returns it.
+func (h *delayQueue) remove(i int) delayed {
+	old := *h
+	n := len(old) - 1
+	if n != i {
+		old.swap(i, n)
+		if !old[:n].down(i) {
+			old[:n].up(i)
+		}
+	}
+	d := old[n]
+	old[n] = delayed{}
+	*h = old[:n]
+	return d
+}
+
+func (h *delayQueue) pop() delayed { return h.remove(0) }
+
+// The ready heaps' implementation over their less function.
 
 func heapUp(h []*item, less func(i, j int) bool, j int) {
 	for {
@@ -340,14 +436,10 @@ func heapRemove(h *[]*item, less func(hh []*item) func(i, j int) bool, i int) *i
 }
 
 func readyLess(h []*item) func(i, j int) bool { return readyQueue(h).less }
-func delayLess(h []*item) func(i, j int) bool { return delayQueue(h).less }
 
 func (h *readyQueue) push(it *item) { heapPush((*[]*item)(h), readyLess, it) }
 func (h *readyQueue) pop() *item    { return heapRemove((*[]*item)(h), readyLess, 0) }
 func (h *readyQueue) remove(i int)  { heapRemove((*[]*item)(h), readyLess, i) }
-func (h *delayQueue) push(it *item) { heapPush((*[]*item)(h), delayLess, it) }
-func (h *delayQueue) pop() *item    { return heapRemove((*[]*item)(h), delayLess, 0) }
-func (h *delayQueue) remove(i int)  { heapRemove((*[]*item)(h), delayLess, i) }
 
 // Wake returns modem's wake-up channel.
 func (q *LocalQueue) Wake(modem string) <-chan struct{} {
@@ -391,12 +483,12 @@ func (q *LocalQueue) wakeForLocked(k qkey) {
 	}
 }
 
-// pushLocked puts it where it belongs: the delay queue if not yet due, else
-// its ready queue, and wakes who may claim it.
-func (q *LocalQueue) pushLocked(it *item, now time.Time) {
-	if it.readyAt > now.UnixNano() {
+// pushLocked puts it where it belongs: the delay queue if not due before
+// at (unix nanos; 0: now), else its ready queue, and wakes who may claim it.
+func (q *LocalQueue) pushLocked(it *item, at int64, now time.Time) {
+	if at > now.UnixNano() {
 		it.where = inDelayed
-		q.delayed.push(it)
+		q.delayed.push(it, at)
 		return
 	}
 	k := q.keyLocked(it)
@@ -410,19 +502,21 @@ func (q *LocalQueue) pushLocked(it *item, now time.Time) {
 	q.wakeForLocked(k)
 }
 
-// removeLocked takes it out of whatever heap holds it.
-func (q *LocalQueue) removeLocked(it *item) {
+// removeLocked takes it out of whatever heap holds it, and returns the
+// time it was waiting for (0: none), for pushLocked to put it back.
+func (q *LocalQueue) removeLocked(it *item) (at int64) {
 	switch it.where {
 	case inReady:
 		if rq := q.ready[q.keyLocked(it)]; rq != nil && int(it.idx) < rq.Len() && (*rq)[it.idx] == it {
 			rq.remove(int(it.idx))
 		}
 	case inDelayed:
-		if int(it.idx) < q.delayed.Len() && q.delayed[it.idx] == it {
-			q.delayed.remove(int(it.idx))
+		if int(it.idx) < q.delayed.Len() && q.delayed[it.idx].it == it {
+			at = q.delayed.remove(int(it.idx)).at
 		}
 	}
 	it.where = inNone
+	return at
 }
 
 // forgetLocked drops it from the queue.
@@ -432,6 +526,7 @@ func (q *LocalQueue) forgetLocked(it *item) {
 		return
 	}
 	delete(q.odd, it.id)
+	delete(q.overflow, it)
 	if b, ok := q.bound[it.contact]; ok {
 		if b.refs <= 1 {
 			delete(q.bound, it.contact)
@@ -500,19 +595,28 @@ func (q *LocalQueue) enqueue(ctx context.Context, e QueueEntry, now time.Time, h
 		prio:    int8(e.Priority),
 		parts:   uint8(min(e.Pending, 255)),
 		seq:     q.seq,
-		window:  q.windows.id(&e.TextingWindow),
+	}
+	if w := q.windows.id(&e.TextingWindow); w < windowOverflow {
+		it.window = uint16(w)
+	} else {
+		it.window = windowOverflow
+		if q.overflow == nil {
+			q.overflow = map[*item]uint32{}
+		}
+		q.overflow[it] = w
 	}
 	ready := e.SendAt
 	if e.NextAttemptAt.After(ready) {
 		ready = e.NextAttemptAt
 	}
+	var at int64
 	if !ready.IsZero() {
-		it.readyAt = ready.UnixNano()
+		at = ready.UnixNano()
 	}
 	if !e.ExpiresAt.IsZero() {
-		it.expires = e.ExpiresAt.UnixNano()
-		if q.expireNext == 0 || it.expires < q.expireNext {
-			q.expireNext = it.expires
+		it.expires = expirySecs(e.ExpiresAt)
+		if x := it.expiresAt(); q.expireNext == 0 || x < q.expireNext {
+			q.expireNext = x
 		}
 	}
 	switch {
@@ -526,7 +630,7 @@ func (q *LocalQueue) enqueue(ctx context.Context, e QueueEntry, now time.Time, h
 		}
 	}
 	q.byID.put(it)
-	q.pushLocked(it, now)
+	q.pushLocked(it, at, now)
 	return nil
 }
 
@@ -559,13 +663,21 @@ func (q *LocalQueue) idOf(it *item) string {
 	return it.id.String()
 }
 
+// windowLocked is it's texting window.
+func (q *LocalQueue) windowLocked(it *item) window {
+	if it.window == windowOverflow {
+		return q.windows.get(q.overflow[it])
+	}
+	return q.windows.get(uint32(it.window))
+}
+
 // promoteLocked moves the delayed items that are due to their ready queues.
 func (q *LocalQueue) promoteLocked(now time.Time) {
 	n := now.UnixNano()
-	for q.delayed.Len() > 0 && q.delayed[0].readyAt <= n {
-		it := q.delayed.pop()
-		it.where, it.readyAt = inNone, 0
-		q.pushLocked(it, now)
+	for q.delayed.Len() > 0 && q.delayed[0].at <= n {
+		it := q.delayed.pop().it
+		it.where = inNone
+		q.pushLocked(it, 0, now)
 	}
 }
 
@@ -577,7 +689,7 @@ func (q *LocalQueue) NextDue() time.Time {
 	if q.delayed.Len() == 0 {
 		return time.Time{}
 	}
-	return time.Unix(0, q.delayed[0].readyAt)
+	return time.Unix(0, q.delayed[0].at)
 }
 
 // Promote moves the delayed messages due at now to the ready queues (and
@@ -659,18 +771,18 @@ func (q *LocalQueue) takeLocked(r ClaimRequest) *Claim {
 		}
 		h := (*best)[0]
 		own := bi == 0
-		if h.expires != 0 && h.expires <= nowN {
+		if h.expires != 0 && h.expiresAt() <= nowN {
 			// Expire takes it out (and records it) within a second;
 			// until then it waits out of the way of those behind it.
 			best.pop()
-			h.where, h.readyAt = inNone, math.MaxInt64
-			q.pushLocked(h, now)
+			h.where = inNone
+			q.pushLocked(h, math.MaxInt64, now)
 			continue
 		}
-		if w := q.windows.get(h.window); !w.open(now) {
+		if w := q.windowLocked(h); !w.open(now) {
 			best.pop()
-			h.where, h.readyAt = inNone, w.nextOpen(now).UnixNano()
-			q.pushLocked(h, now)
+			h.where = inNone
+			q.pushLocked(h, w.nextOpen(now).UnixNano(), now)
 			continue
 		}
 		if int(h.parts) > r.PartsLeft {
@@ -687,7 +799,7 @@ func (q *LocalQueue) takeLocked(r ClaimRequest) *Claim {
 			// The contact has a SIM: send from it.
 			best.pop()
 			h.where, h.pinned = inNone, b
-			q.pushLocked(h, now)
+			q.pushLocked(h, 0, now)
 			continue
 		}
 		newContact := !bound || (b != mid && eligible && gone)
@@ -767,11 +879,12 @@ func (q *LocalQueue) requeue(it *item, now, at time.Time) {
 	if q.byID.get(it.id) != it {
 		return
 	}
-	it.where, it.readyAt = inNone, 0
+	it.where = inNone
+	var atN int64
 	if at.After(now) {
-		it.readyAt = at.UnixNano()
+		atN = at.UnixNano()
 	}
-	q.pushLocked(it, now)
+	q.pushLocked(it, atN, now)
 }
 
 // held reports whether c still holds its message.
@@ -1029,8 +1142,9 @@ func (q *LocalQueue) Cancel(ctx context.Context, id string) (*Message, error) {
 	uid := q.keyOfLocked(id, false)
 	it := q.byID.get(uid)
 	queued := it != nil && (it.where == inReady || it.where == inDelayed)
+	var at int64
 	if queued {
-		q.removeLocked(it)
+		at = q.removeLocked(it)
 	}
 	q.mu.Unlock()
 	msg, err := q.st.UpdateMessage(ctx, id, func(m *Message) error {
@@ -1056,7 +1170,7 @@ func (q *LocalQueue) Cancel(ctx context.Context, id string) (*Message, error) {
 	defer q.mu.Unlock()
 	if err != nil {
 		if queued && q.byID.get(uid) == it {
-			q.pushLocked(it, now) // still ours to send
+			q.pushLocked(it, at, now) // still ours to send
 		}
 		if errors.Is(err, ErrNotCancellable) || errors.Is(err, ErrNotFound) {
 			return nil, err
@@ -1081,10 +1195,10 @@ func (q *LocalQueue) Expire(ctx context.Context, now time.Time) ([]*Message, err
 			if it.expires == 0 || it.where == inFlight {
 				return
 			}
-			if it.expires <= nowN {
+			if x := it.expiresAt(); x <= nowN {
 				gone = append(gone, it)
-			} else if q.expireNext == 0 || it.expires < q.expireNext {
-				q.expireNext = it.expires
+			} else if q.expireNext == 0 || x < q.expireNext {
+				q.expireNext = x
 			}
 		})
 		for _, it := range gone {
@@ -1146,12 +1260,12 @@ func (q *LocalQueue) moveBindings(from, to string, now time.Time) int {
 		}
 	})
 	for _, it := range move {
-		q.removeLocked(it)
+		at := q.removeLocked(it)
 		it.pinned = tid
 		if it.avoid == fid {
 			it.avoid = 0
 		}
-		q.pushLocked(it, now)
+		q.pushLocked(it, at, now)
 	}
 	if len(move) > 0 {
 		q.log.Info("moving queue with its SIM", "from", from, "to", to, "messages", len(move))
@@ -1191,7 +1305,7 @@ func (q *LocalQueue) Rebind(ctx context.Context, modem, reason string) (int, err
 	}
 	for _, it := range move {
 		it.where, it.pinned = inNone, 0
-		q.pushLocked(it, now)
+		q.pushLocked(it, 0, now)
 	}
 	q.log.Info("moving queue of gone modem", "modem", modem, "messages", len(move), "reason", reason)
 	return len(move), nil
