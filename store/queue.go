@@ -221,6 +221,7 @@ func fillQueue(tx *bbolt.Tx) error {
 	qb.FillPercent = 0.9
 	msgs := tx.Bucket(bMessages)
 	c := tx.Bucket(bIxStatus).Cursor()
+	n := 0
 	for k, _ := c.First(); k != nil; {
 		if len(k) < 2 {
 			k, _ = c.Next()
@@ -240,6 +241,12 @@ func fillQueue(tx *bbolt.Tx) error {
 			continue
 		}
 		id := k[plen+8:]
+		if n++; n%releaseAfter == 0 {
+			// A million-message backlog would otherwise leave the whole
+			// file mapped in (see ReleaseMapped). k stays valid: the pages
+			// fault back in from the page cache.
+			releaseTxPages(tx)
+		}
 		if raw := msgs.Get(id); raw != nil {
 			m, err := decodeMessage(string(id), raw)
 			if err != nil {

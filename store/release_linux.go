@@ -32,3 +32,18 @@ func (db *DB) ReleaseMapped() error {
 		return unix.Madvise(data, unix.MADV_DONTNEED)
 	})
 }
+
+// releaseTxPages is releaseTx for a transaction of a bbolt.DB that has no
+// DB around it yet (a migration, run by Open): a long scan inside one
+// transaction calls it every few thousand records.
+func releaseTxPages(tx *bbolt.Tx) {
+	size := int(tx.Size())
+	if size <= 0 {
+		return
+	}
+	ps := unix.Getpagesize()
+	size = (size + ps - 1) / ps * ps
+	info := tx.DB().Info()
+	base := *(*unsafe.Pointer)(unsafe.Pointer(&info.Data))
+	_ = unix.Madvise(unsafe.Slice((*byte)(base), size), unix.MADV_DONTNEED)
+}
