@@ -424,7 +424,7 @@ shutdown_timeout: 5s
 	for _, n := range nodes {
 		n.start(t, bin)
 	}
-	db, err := postgres.Open(context.Background(), dsn, postgres.Options{Schema: schema})
+	db, err := postgres.Open(context.Background(), dsn, postgres.Options{Schema: schema, MaxConns: 4})
 	if err != nil {
 		t.Fatal(err)
 	}

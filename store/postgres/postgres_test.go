@@ -3,7 +3,9 @@ package postgres
 import (
 	"context"
 	"testing"
+	"time"
 
+	"github.com/simgate/simgate/gateway"
 	"github.com/simgate/simgate/store/postgres/pgtest"
 	"github.com/simgate/simgate/store/storetest"
 )
@@ -41,4 +43,40 @@ func TestConformance(t *testing.T) {
 			return openSchema(t, pgtest.DSN(), db.Schema())
 		},
 	})
+}
+
+// A node frozen inside a transaction holds its locks (here the event
+// numbering lock every node's events wait for) only until the server ends
+// its idle transaction: another node's event is stored meanwhile, and the
+// frozen transaction is rolled back.
+func TestIdleInTransactionReleasesLocks(t *testing.T) {
+	dsn, schema := pgtest.Schema(t)
+	other := openSchema(t, dsn, schema)
+	frozen, err := Open(ctx, dsn, Options{Schema: schema, MaxConns: 2, IdleInTransaction: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer frozen.Close()
+	tx, err := frozen.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }() // gives the connection back before Close, if the test fails
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))`, eventLockKey); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO events (id, at_ns, data, seq) VALUES ('frozen', 0, '{}', nextval('event_seq'))`); err != nil {
+		t.Fatal(err)
+	}
+	// The holder does nothing more, as if SIGSTOPped.
+	if err := other.AppendEvent(ctx, gateway.Event{Type: gateway.EventMessageSent, MessageID: "m1"}); err != nil {
+		t.Fatalf("an event while another node holds the event lock idle: %v", err)
+	}
+	if err := tx.Commit(ctx); err == nil {
+		t.Fatal("the frozen transaction committed after the server should have ended it")
+	}
+	evs, err := other.Events(ctx, "", 10)
+	if err != nil || len(evs) != 1 || evs[0].MessageID != "m1" {
+		t.Fatalf("events = %+v, %v; want only the other node's", evs, err)
+	}
 }
