@@ -323,6 +323,7 @@ func (d *Device) countReset(what string) {
 // Sentinel causes the lifecycle reacts to.
 var (
 	errSIMLocked  = errors.New("sim locked")
+	errSIMChanged = errors.New("SIM changed")
 	errWrongModem = errors.New("wrong modem")
 	errPortLost   = errors.New("port lost")
 	errHung       = errors.New("modem hung")

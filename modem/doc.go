@@ -59,6 +59,14 @@
 // Quirks of real firmwares the driver survives, each reproduced by the
 // simulator (modemsim.Faults, ModemConfig) and tested over a PTY:
 //
+//   - a SIM taken out or put in while the modem runs, which Huawei
+//     firmwares announce with ^SIMST (255: no SIM, 1: a valid one):
+//     the driver asks +CPIN? and the ICCID again and, if the SIM is gone
+//     or another, ends the session; the next init fails with "SIM not
+//     inserted" (state down, retried with backoff) until a card is in,
+//     then reads its identity (Info), which the gateway's SIM inventory
+//     follows. Firmwares without the URC read a new card at their next
+//     boot (AT+CFUN=1,1, a replug), as the simulator models;
 //   - "+CPIN: READY" with no final OK (Wavecom; python-gsmmodem's
 //     modem.py _unlockSim, its issue #19): after the +CPIN line a missing
 //     final result is taken as OK once noFinalGrace has passed;

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +38,7 @@ type session struct {
 	reg     chan gateway.RegStatus // latest +CREG URC, applied by the owner
 	routed  chan routedPDU
 	cusd    chan cusd    // +CUSD URCs, applied by the owner
+	simst   chan int     // ^SIMST URCs (Huawei: the SIM was taken out or put in)
 	ussd    *ussdSession // the open USSD session, owned by the run goroutine
 	once    sync.Once
 	mu      sync.Mutex
@@ -62,6 +64,7 @@ func newSession(d *Device, path, resolved string, rw io.ReadWriteCloser) *sessio
 		reg:      make(chan gateway.RegStatus, 1),
 		routed:   make(chan routedPDU, 32),
 		cusd:     make(chan cusd, 4),
+		simst:    make(chan int, 1),
 	}
 	s.at = at.New(s.tap,
 		at.WithTimeout(d.cfg.CommandTimeout),
@@ -71,6 +74,7 @@ func newSession(d *Device, path, resolved string, rw io.ReadWriteCloser) *sessio
 		at.WithIndication("+CDS:", s.onRouted, at.WithTrailingLine),
 		at.WithIndication("+CREG:", s.onReg),
 		at.WithIndication("+CUSD:", s.onCUSD),
+		at.WithIndication("^SIMST:", s.onSIMST),
 	)
 	return s
 }
@@ -534,6 +538,53 @@ func (s *session) unlock() error {
 	return fmt.Errorf("%w: SIM not ready after PIN", errSIMLocked)
 }
 
+// onSIMST passes the state of a ^SIMST URC to the owner (newest wins).
+func (s *session) onSIMST(lines []string) {
+	if len(lines) == 0 {
+		return
+	}
+	rest, ok := afterPrefix(lines[0], "^SIMST:")
+	if !ok {
+		return
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(rest, ",", 2)[0]))
+	if err != nil {
+		return
+	}
+	for {
+		select {
+		case s.simst <- n:
+			return
+		default:
+		}
+		select {
+		case <-s.simst:
+		default:
+		}
+	}
+}
+
+// simChanged says why the SIM is not the one init read ("" when it is):
+// taken out (+CPIN? answers +CME ERROR: 10), or another ICCID. A ^SIMST
+// the modem sends for the SIM it booted with changes nothing.
+func (s *session) simChanged() string {
+	lines, err := s.cmdNoFinal("+CPIN?", "+CPIN:", s.d.cfg.CommandTimeout)
+	var cme at.CMEError
+	switch {
+	case errors.As(err, &cme) && errCode(string(cme)) == 10:
+		return "SIM taken out"
+	case err != nil:
+		return ""
+	}
+	if c, ok := parseCPIN(lines); ok && c != "READY" {
+		return "SIM asks for " + c
+	}
+	if id := s.iccid(); id != "" && !strings.EqualFold(id, s.d.Info().ICCID) {
+		return "another SIM inserted"
+	}
+	return ""
+}
+
 func (s *session) iccid() string {
 	ct := s.d.cfg.CommandTimeout
 	for _, c := range []string{"+CCID", "+ICCID", "^ICCID?", "+QCCID"} {
@@ -755,6 +806,10 @@ func (d *Device) serve(s *session) error {
 			s.poll()
 		case st := <-s.reg:
 			d.setRegistration(st)
+		case n := <-s.simst:
+			if why := s.simChanged(); why != "" {
+				return fmt.Errorf("%w: %s (^SIMST: %d)", errSIMChanged, why, n)
+			}
 		case <-health.C:
 			s.checkHealth(false)
 		}

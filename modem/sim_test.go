@@ -1097,3 +1097,33 @@ func TestRegistrationURC(t *testing.T) {
 	r.sim.SetFaults(modemsim.Faults{})
 	eventually(t, 5*time.Second, "registered", func() bool { return d.Status().Usable() })
 }
+
+// TestSIMSwapReadsTheNewSIM: a Huawei announces a SIM taken out and a SIM
+// put in (^SIMST); the driver goes down while there is none ("SIM not
+// inserted") and comes back with the new card's identity.
+func TestSIMSwapReadsTheNewSIM(t *testing.T) {
+	r := newRig(t, modemsim.ModemConfig{}, modemsim.Faults{})
+	d := r.open(fastConfig("m1", r.link))
+	r.waitUp(10 * time.Second)
+	old := d.Info()
+	if old.ICCID == "" {
+		t.Fatal("no ICCID read")
+	}
+	if _, err := r.sim.TakeSIM(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "down without a SIM", func() bool {
+		st := d.Status()
+		return st.State == gateway.ModemDown && strings.Contains(st.LastError, "SIM not inserted")
+	})
+	card := r.net.NewSIM()
+	if err := r.sim.InsertSIM(card); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "up with the new SIM", func() bool {
+		return d.Status().Usable() && d.Info().ICCID == card.ICCID
+	})
+	if got := d.Info(); got.IMSI != card.IMSI || got.MSISDN != card.MSISDN || got.IMEI != old.IMEI {
+		t.Errorf("identity after the swap %+v, want the card's %+v in the same modem", got, card)
+	}
+}

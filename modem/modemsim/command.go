@@ -62,17 +62,26 @@ func init() {
 			if c.op == "=?" {
 				return nil, nil
 			}
+			if s.m.pinState == pinAbsent {
+				return nil, cme(10)
+			}
 			return []string{"+CCID: " + s.m.cfg.ICCID}, nil
 		},
 		"+ICCID": func(s *session, c command) ([]string, *atError) {
 			if c.op == "=?" {
 				return nil, nil
 			}
+			if s.m.pinState == pinAbsent {
+				return nil, cme(10)
+			}
 			return []string{"+ICCID: " + s.m.cfg.ICCID}, nil
 		},
 		"^ICCID": func(s *session, c command) ([]string, *atError) {
 			if c.op == "=?" {
 				return nil, nil
+			}
+			if s.m.pinState == pinAbsent {
+				return nil, cme(10)
 			}
 			return []string{"^ICCID: " + s.m.cfg.ICCID}, nil
 		},
@@ -359,6 +368,11 @@ func cmdReset(s *session, c command) ([]string, *atError) {
 // simReady checks the SIM is unlocked; sms selects +CMS over +CME codes.
 func (m *Modem) simReady(sms bool) *atError {
 	switch m.pinState {
+	case pinAbsent:
+		if sms {
+			return cms(310)
+		}
+		return cme(10)
 	case pinSIM:
 		if sms {
 			return cms(311)
@@ -377,6 +391,9 @@ func cmdCPIN(s *session, c command) ([]string, *atError) {
 	m := s.m
 	switch c.op {
 	case "?":
+		if m.pinState == pinAbsent {
+			return nil, cme(10)
+		}
 		s.noFinal = m.faults.CPINNoFinal
 		switch m.pinState {
 		case pinSIM:
@@ -396,6 +413,8 @@ func cmdCPIN(s *session, c command) ([]string, *atError) {
 		return nil, cme(50)
 	}
 	switch m.pinState {
+	case pinAbsent:
+		return nil, cme(10)
 	case pinReady:
 		return nil, cme(3)
 	case pinSIM:

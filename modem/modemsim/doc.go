@@ -21,6 +21,15 @@
 // a message (not registered, SIM locked, unplugged, storage full) the
 // network holds it and delivers it, in order, once the modem can.
 //
+// A SIM card (SIMCard: number, IMSI, ICCID, PIN, credit) can be taken out
+// of a modem and put into another (Modem.TakeSIM, Modem.InsertSIM,
+// Network.MoveSIM, and the control endpoint's sim routes); the network
+// routes the card's number to the modem that holds it. A modem without a
+// card answers +CME ERROR: 10 (SIM not inserted) to SIM commands and
+// +CMS ERROR: 310 to SMS commands, and is not registered. A Huawei
+// (the default manufacturer) notices at once and says so with ^SIMST: 255
+// and ^SIMST: 1; another firmware reads a new card only at its next boot.
+//
 // # The modem
 //
 // Each Modem speaks the AT command set of 3GPP TS 27.007 / 27.005 the way

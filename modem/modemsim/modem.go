@@ -131,12 +131,15 @@ type Modem struct {
 	fed         int // bytes fed by clients (tests await it)
 	closed      bool
 	unplugged   bool
+	noSIM       bool     // the SIM was taken out (simcard.go)
+	waitingCard *SIMCard // put in, read at the next boot (no hot swap)
 }
 
 const (
 	pinReady = iota
 	pinSIM
 	pinPUK
+	pinAbsent // no SIM inserted
 )
 
 // settings are the AT parameters that ATZ / AT&F / reboot restore.
@@ -211,9 +214,15 @@ func (m *Modem) boot() {
 	m.cfun = 1
 	m.hung = false
 	m.pinTries = 0
-	if m.cfg.PIN != "" {
+	if c := m.waitingCard; c != nil {
+		m.readCardLocked(*c)
+	}
+	switch {
+	case m.noSIM:
+		m.pinState = pinAbsent
+	case m.cfg.PIN != "":
 		m.pinState = pinSIM
-	} else {
+	default:
 		m.pinState = pinReady
 	}
 	m.lastReg = m.regStat()
@@ -268,11 +277,17 @@ func (m *Modem) Config() ModemConfig {
 	return m.cfg
 }
 
-// MSISDN returns the SIM's own number.
-func (m *Modem) MSISDN() string { return m.cfg.MSISDN }
+// MSISDN returns the SIM's own number ("" while it holds no SIM).
+func (m *Modem) MSISDN() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cfg.MSISDN
+}
 
-// Info returns the modem's identity.
+// Info returns the modem's identity (imsi and iccid "" while it holds no SIM).
 func (m *Modem) Info() (imei, imsi, iccid string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	return m.cfg.IMEI, m.cfg.IMSI, m.cfg.ICCID
 }
 

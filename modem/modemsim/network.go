@@ -73,6 +73,7 @@ type Network struct {
 	byNumber map[string]*Modem
 	subs     []Submission
 	serial   int
+	tray     map[string]SIMCard // cards taken out through the control endpoint, by ICCID
 
 	concatRef sms.Counter
 }

@@ -171,6 +171,9 @@ func (m *Modem) ModemInfo() ModemInfo {
 //	POST /modems/{name}/faults   Faults, partial (absent fields keep their value; durations as "2s" or ns)
 //	POST /modems/{name}/unplug
 //	POST /modems/{name}/replug   -> {"tty": "/dev/pts/N"}
+//	POST /modems/{name}/sim/remove  -> SIMCard (kept aside, by ICCID)
+//	POST /modems/{name}/sim/insert  {"iccid": a card kept aside} or {} for a new card -> SIMCard
+//	POST /sims/move              {"from": modem, "to": modem (without a SIM)} -> SIMCard
 //	GET  /modems                 -> []ModemInfo
 //	GET  /submissions            -> []Submission
 //	GET  /outside                -> []Submission to numbers outside the simulation
@@ -238,6 +241,59 @@ func (n *Network) Handler() http.Handler {
 		}
 		writeJSON(w, map[string]string{"tty": tty})
 	}))
+	mux.HandleFunc("POST /modems/{name}/sim/remove", withModem(func(w http.ResponseWriter, r *http.Request, m *Modem) {
+		card, err := m.TakeSIM()
+		if err != nil {
+			httpError(w, http.StatusConflict, err.Error())
+			return
+		}
+		n.mu.Lock()
+		if n.tray == nil {
+			n.tray = map[string]SIMCard{}
+		}
+		n.tray[card.ICCID] = card
+		n.mu.Unlock()
+		writeJSON(w, card)
+	}))
+	mux.HandleFunc("POST /modems/{name}/sim/insert", withModem(func(w http.ResponseWriter, r *http.Request, m *Modem) {
+		var req struct{ ICCID string }
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+			httpError(w, http.StatusBadRequest, "bad json: "+err.Error())
+			return
+		}
+		card := n.NewSIM()
+		if req.ICCID != "" {
+			n.mu.Lock()
+			c, ok := n.tray[req.ICCID]
+			n.mu.Unlock()
+			if !ok {
+				httpError(w, http.StatusNotFound, "no card with that ICCID was taken out")
+				return
+			}
+			card = c
+		}
+		if err := m.InsertSIM(card); err != nil {
+			httpError(w, http.StatusConflict, err.Error())
+			return
+		}
+		n.mu.Lock()
+		delete(n.tray, card.ICCID)
+		n.mu.Unlock()
+		writeJSON(w, card)
+	}))
+	mux.HandleFunc("POST /sims/move", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ From, To string }
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+			httpError(w, http.StatusBadRequest, "bad json: "+err.Error())
+			return
+		}
+		card, err := n.MoveSIM(req.From, req.To)
+		if err != nil {
+			httpError(w, http.StatusConflict, err.Error())
+			return
+		}
+		writeJSON(w, card)
+	})
 	mux.HandleFunc("GET /modems", func(w http.ResponseWriter, r *http.Request) {
 		out := []ModemInfo{}
 		for _, m := range n.Modems() {

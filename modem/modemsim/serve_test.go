@@ -99,6 +99,25 @@ func TestServe(t *testing.T) {
 		t.Fatalf("submissions: %+v", subs)
 	}
 
+	// SIM cards: out of modem2, modem1's into modem2, a new one into modem1.
+	var card SIMCard
+	json.Unmarshal(call("POST", "/modems/modem2/sim/remove", "", 200), &card)
+	call("POST", "/modems/modem2/sim/remove", "", 409)
+	call("POST", "/sims/move", `{"from":"modem1","to":"modem1"}`, 409)
+	var moved SIMCard
+	json.Unmarshal(call("POST", "/sims/move", `{"from":"modem1","to":"modem2"}`, 200), &moved)
+	json.Unmarshal(call("GET", "/modems", "", 200), &modems)
+	if modems[1].ICCID != moved.ICCID || modems[0].ICCID != "" || moved.ICCID == card.ICCID {
+		t.Fatalf("after the move of %+v: %+v", moved, modems)
+	}
+	call("POST", "/modems/modem1/sim/insert", `{"iccid":"nope"}`, 404)
+	var fresh SIMCard
+	json.Unmarshal(call("POST", "/modems/modem1/sim/insert", `{}`, 200), &fresh)
+	if fresh.ICCID == "" || fresh.ICCID == card.ICCID || fresh.ICCID == moved.ICCID {
+		t.Fatalf("new card %+v", fresh)
+	}
+	call("POST", "/modems/modem1/sim/insert", `{"iccid":"`+card.ICCID+`"}`, 409)
+
 	call("POST", "/modems/modem2/unplug", "", 200)
 	call("POST", "/modems/modem2/unplug", "", 409)
 	var rep map[string]string

@@ -180,8 +180,11 @@ func (m *Modem) bootNoise() {
 	}
 	if m.faults.BootNoise {
 		pin := "READY"
-		if m.pinState == pinSIM {
+		switch m.pinState {
+		case pinSIM:
 			pin = "SIM PIN"
+		case pinAbsent:
+			pin = "NOT INSERTED"
 		}
 		for _, l := range []string{"RDY", "^BOOT:20952328,0,0,0,72", "+CFUN: 1", "+CPIN: " + pin, "Call Ready", "SMS Ready"} {
 			b = append(b, "\r\n"+l+"\r\n"...)
