@@ -48,6 +48,7 @@ func (d *daemon) startBalances(ctx context.Context) error {
 	d.balances, err = balance.New(checks, d, d.disp, balance.Options{
 		Logger:     d.log.With("component", "balance"),
 		Registerer: d.reg,
+		History:    d.disp, // readings follow the SIM (its inventory record)
 	})
 	if err != nil {
 		return err

@@ -82,6 +82,7 @@ type Checker struct {
 	low     *prometheus.GaugeVec
 	counted *prometheus.CounterVec
 	timeout time.Duration
+	history History
 
 	mu     sync.Mutex
 	checks map[string]Check
@@ -90,8 +91,17 @@ type Checker struct {
 	kick   chan struct{}
 }
 
+// History keeps the balance readings of the SIM in a modem (the SIM
+// inventory: they follow the SIM to another modem). gateway.Dispatcher
+// implements it.
+type History interface {
+	RecordBalance(modem string, amount float64, at time.Time)
+}
+
 // Options tunes a Checker; the zero value is usable.
 type Options struct {
+	// History receives every amount read (nil: kept only as Last).
+	History    History
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer // nil: no metrics registered
 	Now        func() time.Time
@@ -114,7 +124,7 @@ func New(checks []Check, ussd gateway.USSDService, fleet Fleet, o Options) (*Che
 		o.Timeout = 45 * time.Second
 	}
 	c := &Checker{
-		ussd: ussd, fleet: fleet, log: o.Logger, now: o.Now, timeout: o.Timeout,
+		ussd: ussd, fleet: fleet, log: o.Logger, now: o.Now, timeout: o.Timeout, history: o.History,
 		amount: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "simgate_modem_balance",
 			Help: "The SIM's balance as the operator's balance code last told it (in the SIM's currency)."}, []string{"modem"}),
 		low: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "simgate_modem_balance_low",
@@ -286,6 +296,9 @@ func (c *Checker) CheckNow(ctx context.Context, modem string) (Result, error) {
 		res.Amount, res.Known = amount, true
 		res.Low = ch.Low > 0 && amount < ch.Low
 		c.amount.WithLabelValues(modem).Set(amount)
+		if c.history != nil {
+			c.history.RecordBalance(modem, amount, res.At)
+		}
 		c.apply(modem, ch, res)
 	}
 	c.mu.Lock()

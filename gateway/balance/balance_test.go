@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -206,5 +207,38 @@ func TestCheckValidate(t *testing.T) {
 		if b.Validate() == nil {
 			t.Errorf("bad[%d] passed", i)
 		}
+	}
+}
+
+// readings is a History that keeps what it is told.
+type readings struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (r *readings) RecordBalance(modem string, amount float64, _ time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, modem+"="+fmtAmount(amount))
+}
+
+// TestCheckerRecordsHistory: every amount read goes to the History (the
+// SIM inventory); a check without an amount records nothing.
+func TestCheckerRecordsHistory(t *testing.T) {
+	op := &operator{balance: map[string]string{"sim1": "Your balance is 3.25 USD."}}
+	h := &readings{}
+	c, err := New([]Check{{Modem: "sim1", Code: "*100#", Every: time.Hour, Amount: amountRe}}, op,
+		&pauses{reason: map[string]string{}}, Options{History: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	c.CheckNow(ctx, "sim1")
+	op.set("sim1", "Sorry, try later.")
+	c.CheckNow(ctx, "sim1")
+	op.set("sim1", "Your balance is 1,5 USD.")
+	c.CheckNow(ctx, "sim1")
+	if want := []string{"sim1=3.25", "sim1=1.5"}; !slices.Equal(h.got, want) {
+		t.Errorf("history %v, want %v", h.got, want)
 	}
 }

@@ -10,7 +10,9 @@
 //
 // A Checker owns the schedule and the last result per modem (Last), and
 // the metrics simgate_modem_balance{modem}, simgate_modem_balance_low{modem}
-// and simgate_balance_checks_total{modem,result}. The USSD itself runs in
+// and simgate_balance_checks_total{modem,result}. Every amount read is
+// also handed to Options.History: the gateway's SIM inventory keeps the
+// readings with the SIM, so its balance history follows it to another modem. The USSD itself runs in
 // the modem driver's own goroutine (gateway.USSDService), so sends and
 // receives go on while the network answers.
 //
