@@ -43,6 +43,10 @@ type Fleet interface {
 	Pause(name, reason string, until time.Time) error
 	Resume(name string) error
 	Drain(name string) error
+	// SIMs is the SIM inventory, by ID; SIM one SIM by its ID (ICCID, or
+	// "imsi:" and its IMSI), or an error wrapping gateway.ErrNotFound.
+	SIMs() []gateway.SIMView
+	SIM(id string) (gateway.SIMView, error)
 	// Waiting says why a queued message has not left yet ("" when nothing
 	// holds it back).
 	Waiting(ctx context.Context, m *gateway.Message) string
@@ -275,6 +279,8 @@ func (s *Server) routes() *echo.Echo {
 	v1.POST("/modems/:name/pause", s.pauseModem, admin...)
 	v1.POST("/modems/:name/resume", s.resumeModem, admin...)
 	v1.POST("/modems/:name/drain", s.drainModem, admin...)
+	v1.GET("/sims", s.listSIMs, read...)
+	v1.GET("/sims/:id", s.getSIM, read...)
 	if s.ussd != nil {
 		v1.POST("/modems/:name/ussd", s.runUSSD, admin...)
 	}

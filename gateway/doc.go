@@ -16,6 +16,10 @@
 // fleet (fleet.go: modems, pauses, drains, pacing, budgets, counters), one
 // worker per modem (worker.go: the send loop) and the report matcher
 // (reports.go). Waiting (waiting.go) says why a queued message has not left.
+// The fleet also keeps the SIM inventory (sims.go): what belongs to a SIM
+// (budgets, pause or drain, counters, balance readings, sticky contacts)
+// rather than to the modem it is in, and follows it when it moves
+// (Dispatcher.SIMs, Store.RebindSIM).
 //
 // # Concurrency
 //

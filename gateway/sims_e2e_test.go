@@ -93,7 +93,8 @@ func TestE2ESIMSwappedKeepsHistory(t *testing.T) {
 	}
 
 	after := r.waitSIM(x, "sim2")
-	if after.Counters.Sent != 3 || after.Counters.Delivered != before.Counters.Delivered {
+	// (a status report may still come in between: delivered only grows)
+	if after.Counters.Sent != 3 || after.Counters.Delivered < before.Counters.Delivered {
 		t.Errorf("X's counters after the move %+v, want %+v", after.Counters, before.Counters)
 	}
 	if after.Budget.Parts != 3 || after.Budget.NewContacts != 3 || after.BudgetView.UsedToday != 3 || after.BudgetView.NewContactsToday != 3 {

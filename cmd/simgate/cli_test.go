@@ -257,8 +257,21 @@ func TestClientCommands(t *testing.T) {
 	}
 
 	_, out, _ = runCLI("modems")
-	if !regexp.MustCompile(`(?m)^sim1\s+up\s+home\s+-?\d+ dBm`).MatchString(out) {
+	if !regexp.MustCompile(`(?m)^sim1\s+\d{18,22}\s+up\s+home\s+-?\d+ dBm`).MatchString(out) {
 		t.Errorf("modems:\n%s", out)
+	}
+	iccid := regexp.MustCompile(`(?m)^sim1\s+(\d{18,22})\s`).FindStringSubmatch(out)
+	waitFor(t, "the SIM inventory", 30*time.Second, func() bool {
+		_, out, _ := runCLI("sims")
+		return iccid != nil && regexp.MustCompile(`(?m)^`+iccid[1]+`\s+sim1\s+\d+`).MatchString(out)
+	})
+	if iccid != nil {
+		if code, out, stderr := runCLI("sims", iccid[1]); code != 0 || !strings.Contains(out, "sim1") {
+			t.Errorf("sims %s: %d\n%s%s", iccid[1], code, out, stderr)
+		}
+	}
+	if code, _, stderr := runCLI("sims", "8900000000000000000"); code != 1 || !strings.Contains(stderr, "404") && !strings.Contains(strings.ToLower(stderr), "not found") {
+		t.Errorf("sims of an unknown SIM: %d %s", code, stderr)
 	}
 	if code, _, stderr := runCLI("modems", "-pause", "sim1", "-reason", "test pause"); code != 0 {
 		t.Fatalf("pause: %d %s", code, stderr)

@@ -493,7 +493,7 @@ func cmdModems(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		list = []obj{one}
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tREG\tSIGNAL\tOPERATOR\tSENT\tFAILED\tRECEIVED\tLEFT TODAY\tNEW LEFT\tQUEUED\tBALANCE\tHEALTH\tPAUSED")
+	fmt.Fprintln(tw, "NAME\tSIM\tSTATE\tREG\tSIGNAL\tOPERATOR\tSENT\tFAILED\tRECEIVED\tLEFT TODAY\tNEW LEFT\tQUEUED\tBALANCE\tHEALTH\tPAUSED")
 	for _, m := range list {
 		st, _ := m["status"].(obj)
 		b, _ := m["budget"].(obj)
@@ -505,11 +505,111 @@ func cmdModems(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			paused = "draining"
 		}
 		h, _ := m["health"].(obj)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", str(m, "name"), str(st, "state"), regName(st),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", str(m, "name"), orDash(str(m, "sim")), str(st, "state"), regName(st),
 			signalText(st), str(st, "operator"), str(cn, "sent"), str(cn, "failed"), str(cn, "received"),
 			str(b, "left_today"), str(b, "new_contacts_left"), str(m, "queued"), balanceText(m), str(h, "score"), paused)
 	}
 	return tw.Flush()
+}
+
+// orDash is s, or "-" when empty.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func cmdSIMs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("sims", "[flags] [ID]", `  simgate sims                         every SIM seen: where it is, its counters, budget, balance
+  simgate sims 8901260000000000014     one SIM by ICCID (or imsi:IMSI), with its moves and balance readings
+`, stderr)
+	addr, key, asJSON := clientFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	c, err := newClient(*addr, *key)
+	if err != nil {
+		return err
+	}
+	path := "/v1/sims"
+	if fs.NArg() > 0 {
+		path += "/" + url.PathEscape(fs.Arg(0))
+	}
+	raw, err := c.do(ctx, http.MethodGet, path, nil, nil)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, raw)
+	}
+	list, _, err := items(raw)
+	one := fs.NArg() > 0
+	if err != nil || list == nil {
+		var o obj
+		if json.Unmarshal(raw, &o) != nil {
+			return printJSON(stdout, raw)
+		}
+		list = []obj{o}
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tMODEM\tSENT\tFAILED\tDELIVERED\tPARTS TODAY\tPARTS MONTH\tBALANCE\tHEALTH\tLAST SEEN\tPAUSED")
+	for _, s := range list {
+		cn, _ := s["counters"].(obj)
+		b, _ := s["budget"].(obj)
+		modem := str(s, "modem")
+		if in, _ := s["in_modem"].(bool); !in {
+			modem = "(out; last " + orDash(str(s, "last_modem")) + ")"
+		}
+		paused := "no"
+		if p, _ := s["paused"].(bool); p {
+			paused = "yes: " + str(s, "pause_reason")
+		} else if h, _ := b["hold"].(obj); h != nil {
+			if p, _ := h["paused"].(bool); p {
+				paused = "yes: " + str(h, "reason")
+			} else if d, _ := h["draining"].(bool); d {
+				paused = "draining"
+			}
+		} else if d, _ := s["draining"].(bool); d {
+			paused = "draining"
+		}
+		health := "-"
+		if in, _ := s["in_modem"].(bool); in {
+			h, _ := s["health"].(obj)
+			health = str(h, "score")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", str(s, "id"), modem, str(cn, "sent"), str(cn, "failed"),
+			str(cn, "delivered"), str(b, "parts"), str(cn, "month_parts"), lastBalance(s), health, str(s, "last_seen"), paused)
+	}
+	if err := tw.Flush(); err != nil || !one || len(list) != 1 {
+		return err
+	}
+	s := list[0]
+	if mv, _ := s["moves"].([]any); len(mv) > 0 {
+		fmt.Fprintln(stdout, "\nMoves:")
+		for _, x := range mv {
+			m, _ := x.(obj)
+			fmt.Fprintf(stdout, "  %s  %s -> %s\n", str(m, "at"), str(m, "from"), str(m, "to"))
+		}
+	}
+	if bs, _ := s["balance"].([]any); len(bs) > 0 {
+		fmt.Fprintln(stdout, "\nBalance readings:")
+		for _, x := range bs {
+			r, _ := x.(obj)
+			fmt.Fprintf(stdout, "  %s  %s (through %s)\n", str(r, "at"), str(r, "amount"), str(r, "modem"))
+		}
+	}
+	return nil
+}
+
+// lastBalance is a SIM's latest balance reading, or "-".
+func lastBalance(s obj) string {
+	bs, _ := s["balance"].([]any)
+	if len(bs) == 0 {
+		return "-"
+	}
+	r, _ := bs[len(bs)-1].(obj)
+	return str(r, "amount")
 }
 
 // balanceText is a modem's last balance ("12.34", "0.5 low", "-").

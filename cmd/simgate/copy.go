@@ -44,7 +44,7 @@ const storeCopyHelp = `  systemctl stop simgate
 -to postgres copies the bbolt file (-store, or store.path of -config) into
 the database of store.postgres (dsn_env or dsn_file, schema), which must be
 empty. -to bbolt copies that database into a new bbolt file (-store).
-Every area (messages, fragments, sticky bindings, budgets, opt-outs,
+Every area (messages, fragments, sticky bindings, budgets, SIMs, opt-outs,
 events and the outbox cursor, keys, webhooks, deliveries, unmatched
 reports, users, sessions) is then counted and checksummed on both sides;
 the copy fails unless they agree. Stop the daemons first: what they write
@@ -350,6 +350,34 @@ func copyAreas() []copyArea {
 				}
 				for _, m := range slices.Sorted(mapKeys(bs)) {
 					if err := add([]any{m, bs[m]}); err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+		},
+		{
+			name: "SIM inventory",
+			copy: func(ctx context.Context, src, dst copyStore, tick func()) error {
+				sims, err := src.SIMs(ctx)
+				if err != nil {
+					return err
+				}
+				for _, x := range sims {
+					if err := dst.SaveSIM(ctx, x); err != nil {
+						return err
+					}
+					tick()
+				}
+				return nil
+			},
+			digest: func(ctx context.Context, s copyStore, add func(any) error) error {
+				sims, err := s.SIMs(ctx) // by ID in both backends
+				if err != nil {
+					return err
+				}
+				for _, x := range sims {
+					if err := add(x); err != nil {
 						return err
 					}
 				}

@@ -43,6 +43,10 @@ func seedEveryArea(t *testing.T, db interface {
 	must(db.SetSticky(ctx, "+15550001", gateway.Sticky{Modem: "sim1", Since: storetest.T0}))
 	must(db.SetSticky(ctx, "+15550001", gateway.Sticky{Modem: "sim2", Since: storetest.T0.Add(time.Hour)}))
 	must(db.SaveBudget(ctx, "sim1", gateway.BudgetUsage{Day: "2026-11-26", Parts: 3, Hold: &gateway.ModemHold{Paused: true, Reason: "operator"}}))
+	must(db.SaveSIM(ctx, gateway.SIM{ID: "8901260000000000019", ICCID: "8901260000000000019", IMSI: "310260000000001",
+		FirstSeen: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC), LastSeen: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC), Modem: "sim1", LastModem: "sim1",
+		Counters: gateway.SIMCounters{Sent: 3}, Budget: gateway.BudgetUsage{Day: "2026-11-26", Parts: 3},
+		Balance: []gateway.BalanceReading{{Amount: 1.5, At: time.Date(2026, 11, 26, 9, 30, 0, 0, time.UTC), Modem: "sim1"}}}))
 	must(db.AddOptOut(ctx, gateway.OptOut{Number: "+15550009", Source: "sms", Keyword: "STOP"}))
 	must(db.CreateKey(ctx, gateway.APIKey{ID: "k1", Hash: []byte("h1"), Owner: "alice", Scopes: []string{"send"}, CreatedAt: storetest.T0}))
 	must(db.PutWebhook(ctx, gateway.Webhook{ID: "wh1", URL: "https://example.com/h", Secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0", Source: "api"}))

@@ -55,6 +55,7 @@ func commands() []command {
 		{"send", "send a message through a running daemon", cmdSend},
 		{"messages", "list messages or show one, from a running daemon", cmdMessages},
 		{"modems", "list modems or pause/resume/drain one, on a running daemon", cmdModems},
+		{"sims", "list the SIMs seen (ICCID, modem, counters, budget, balance), on a running daemon", cmdSIMs},
 		{"conversations", "both directions of the exchange with one contact, from a running daemon", cmdConversations},
 		{"optouts", "list, add or remove opted-out numbers, on a running daemon", cmdOptOuts},
 		{"webhooks", "list, add or remove webhook endpoints, on a running daemon", cmdWebhooks},
