@@ -143,7 +143,7 @@ func TestHungModemQueueMoves(t *testing.T) {
 	t.Setenv("SIMGATE_KEY", g.key)
 	waitFor(t, "both modems up", 30*time.Second, func() bool {
 		_, out, _ := runCLI("modems")
-		return regexp.MustCompile(`(?m)^sim1\s+up`).MatchString(out) && regexp.MustCompile(`(?m)^sim2\s+up`).MatchString(out)
+		return regexp.MustCompile(`(?m)^sim1\s+\S+\s+up`).MatchString(out) && regexp.MustCompile(`(?m)^sim2\s+\S+\s+up`).MatchString(out)
 	})
 	sim1 := g.sim.net.Modem("sim1")
 	f := sim1.Faults()
@@ -166,7 +166,7 @@ func TestHungModemQueueMoves(t *testing.T) {
 	}
 	waitFor(t, "sim1 called hung", 60*time.Second, func() bool {
 		_, out, _ := runCLI("modems", "sim1")
-		return regexp.MustCompile(`(?m)^sim1\s+(hung|down|starting)`).MatchString(out)
+		return regexp.MustCompile(`(?m)^sim1\s+\S+\s+(hung|down|starting)`).MatchString(out)
 	})
 	t.Logf("sim1 called hung %s after the hang", time.Since(start).Round(100*time.Millisecond))
 	waitFor(t, "every message sent", 60*time.Second, func() bool { return len(g.sim.net.Submissions()) >= before+n })
