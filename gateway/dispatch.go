@@ -194,6 +194,7 @@ type Dispatcher struct {
 	runCtx  context.Context
 	cancel  context.CancelFunc
 	runDone chan struct{}
+	loaded  chan struct{}  // closed once Run has recovered the queue
 	wg      sync.WaitGroup // workers, their recorders and the scheduler
 }
 
@@ -220,7 +221,7 @@ func NewDispatcher(cfg Config, st DispatcherStore, em Emitter) (*Dispatcher, err
 	if cfg.CloseTimeout <= 0 {
 		cfg.CloseTimeout = 30 * time.Second
 	}
-	d := &Dispatcher{cfg: cfg, st: st, em: em, log: cfg.Logger, now: cfg.Now}
+	d := &Dispatcher{cfg: cfg, st: st, em: em, log: cfg.Logger, now: cfg.Now, loaded: make(chan struct{})}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -430,6 +431,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		return err
 	}
 	d.identifySIMs(ctx) // before the workers: a modem up now sends at once
+	close(d.loaded)
 	ms := d.fleet.list()
 	d.mu.Lock()
 	d.runCtx = ctx
@@ -447,6 +449,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.reports.flushEarly(context.Background(), d.now(), true)
 	return nil
 }
+
+// Loaded is closed once Run has loaded the queue (budgets restored, crash
+// rules applied, every waiting message indexed), just before its workers
+// start. It stays open if Run fails before.
+func (d *Dispatcher) Loaded() <-chan struct{} { return d.loaded }
 
 // Close stops taking work and waits (at most Config.CloseTimeout) for
 // in-flight sends to be recorded.

@@ -772,3 +772,38 @@ func TestRunCloseLifecycle(t *testing.T) {
 		t.Fatalf("run after close: %v", err)
 	}
 }
+
+// Loaded is closed once Run has indexed what the store holds, not before.
+func TestLoadedAfterRecovery(t *testing.T) {
+	st := gatewaytest.NewMemStore()
+	m := storetestMessage(t, st)
+	h := newHarness(t, testConfig(), st, "a")
+	h.d.Pause("a", "hold", time.Time{})
+	select {
+	case <-h.d.Loaded():
+		t.Fatal("Loaded before Run")
+	default:
+	}
+	h.start()
+	select {
+	case <-h.d.Loaded():
+	case <-time.After(30 * time.Second):
+		t.Fatal("not Loaded 30 s after Run")
+	}
+	if n := h.d.QueueLen(); n != 1 {
+		t.Errorf("queue holds %d once loaded, want 1 (%s)", n, m.ID)
+	}
+}
+
+// storetestMessage stores one queued outbound message in st.
+func storetestMessage(t *testing.T, st *gatewaytest.MemStore) *gateway.Message {
+	t.Helper()
+	now := time.Now()
+	m := &gateway.Message{ID: gateway.NewID(now), Direction: gateway.Outbound, Contact: "+12025550101", Body: "hi",
+		Status: gateway.StatusQueued, CreatedAt: now, UpdatedAt: now,
+		Parts: []gateway.Part{{Seq: 1, PDU: []byte{1}, State: gateway.PartQueued, MR: -1, ReportStatus: -1}}}
+	if err := st.CreateMessage(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}

@@ -311,7 +311,7 @@ func (d *daemon) start(ctx context.Context) error {
 	d.life.Go("dispatcher", func() { d.runErr <- d.disp.Run(bgCtx) })
 	d.life.Go("inbox", func() { _ = d.inbox.Run(bgCtx) })
 	headroom, _ := parseSize(cfg.GCHeadroom) // validated
-	d.life.Go("gc headroom", func() { newGCHeadroom(headroom).run(bgCtx, d.log) })
+	d.life.Go("gc headroom", func() { newGCHeadroom(headroom).run(bgCtx, d.disp.Loaded(), d.log) })
 	d.recoverCampaigns(bgCtx)
 	if err := d.startRetention(bgCtx); err != nil {
 		return err
