@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -112,10 +114,14 @@ func SIMID(info ModemInfo) string {
 
 // parkedName is the stand-in modem a SIM's contacts are bound to while the
 // SIM is in no modem (taken out and its modem given another SIM). It is
-// never a modem name: those cannot hold a space.
-func parkedName(sim string) string { return parkedPrefix + sim }
+// never a modem name (those cannot hold a space), and it names the SIM by
+// a hash, not its ICCID, since it shows in logs.
+func parkedName(sim string) string {
+	h := sha256.Sum256([]byte(sim))
+	return parkedPrefix + hex.EncodeToString(h[:6])
+}
 
-const parkedPrefix = "sim "
+const parkedPrefix = "sim out "
 
 // simEntry is one SIM in the fleet's inventory (guarded by fleet.mu).
 type simEntry struct {
@@ -292,15 +298,6 @@ func (f *fleet) rebound(name string) {
 	}
 	f.mu.Unlock()
 	f.wake(name)
-}
-
-// identityPending reports whether m's device reports a SIM the fleet has
-// not taken in yet (identify has not run since it changed).
-func (f *fleet) identityPending(m *modemEntry) bool {
-	id := SIMID(m.dev.Info())
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return m.rebinding || (id != "" && id != m.sim)
 }
 
 // simOf is the ID of the SIM in modem name ("" unknown).
@@ -502,11 +499,12 @@ func (f *fleet) parked() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []string
-	for n := range f.removed {
-		if id, ok := strings.CutPrefix(n, parkedPrefix); ok {
-			if e := f.sims[id]; e != nil && e.rec.Modem == "" {
-				out = append(out, n)
-			}
+	for id, e := range f.sims {
+		if e.rec.Modem != "" {
+			continue
+		}
+		if n := parkedName(id); !f.removed[n].IsZero() {
+			out = append(out, n)
 		}
 	}
 	slices.Sort(out)

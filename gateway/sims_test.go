@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,5 +115,50 @@ func TestSIMHistoryFollowsTheSIM(t *testing.T) {
 	x = simIn(t, h2.d, "8901000000000000001", "b")
 	if x.Counters.Sent != 3 || x.Budget.Parts != 3 || !x.Draining || len(x.Balance) != 1 {
 		t.Errorf("X after a restart: %+v", x)
+	}
+}
+
+// TestSIMTakenOutParksItsContacts: a modem given another SIM while its own
+// is in no modem does not text the old SIM's contacts; they wait for that
+// SIM StickyTimeout and then move, as from a gone modem. Back in a modem
+// before that, the SIM takes them along.
+func TestSIMTakenOutParksItsContacts(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig()
+	cfg.StickyTimeout = 300 * time.Millisecond
+	st := gatewaytest.NewMemStore()
+	h := newHarness(t, cfg, st)
+	h.add("a", nil).SetSIM("8901000000000000001")
+	h.add("b", nil).SetSIM("8901000000000000002")
+	h.start()
+	simIn(t, h.d, "8901000000000000001", "a")
+	for _, c := range []string{"+12025550201", "+12025550202"} {
+		if err := st.SetSticky(ctx, c, gateway.Sticky{Modem: "a", SIM: "8901000000000000001", Since: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// X is taken out of a, which gets a new SIM; X is in no modem.
+	h.devs["a"].SetSIM("8901000000000000003")
+	simIn(t, h.d, "8901000000000000003", "a")
+	if x, _ := h.d.SIM("8901000000000000001"); x.InModem || x.Modem != "" {
+		t.Fatalf("X still in a modem: %+v", x)
+	}
+	s, _ := st.Sticky(ctx, "+12025550201")
+	if s.Modem == "a" || s.SIM != "8901000000000000001" || strings.Contains(s.Modem, "8901") {
+		t.Fatalf("X's contact while X is out: %+v (not a, and no ICCID in the stand-in)", s)
+	}
+	// Its message waits StickyTimeout, then goes out of a SIM that is in.
+	m := h.waitStatus(h.submit(gateway.SendRequest{To: "+12025550201", Body: "hi"}).ID, gateway.StatusSent)
+	if m.Modem != "a" && m.Modem != "b" {
+		t.Fatalf("sent through %q", m.Modem)
+	}
+	if s, _ := st.Sticky(ctx, "+12025550201"); s.Modem != m.Modem || len(s.Moves) != 1 {
+		t.Errorf("binding after the wait: %+v", s)
+	}
+	// X comes back (into b, in place of Y): its other contact follows it.
+	h.devs["b"].SetSIM("8901000000000000001")
+	simIn(t, h.d, "8901000000000000001", "b")
+	if s, _ := st.Sticky(ctx, "+12025550202"); s.Modem != "b" || s.SIM != "8901000000000000001" {
+		t.Errorf("X's other contact after X came back in b: %+v", s)
 	}
 }
