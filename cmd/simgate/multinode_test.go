@@ -145,7 +145,7 @@ func (n *mnNode) stop() {
 // answer is skipped and the message posted to the next with the same
 // Idempotency-Key (as a load balancer in front of the nodes would).
 type mnPoster struct {
-	nodes  []*mnNode // all of them
+	nodes  []*mnNode
 	key    string
 	client *http.Client
 
@@ -154,13 +154,13 @@ type mnPoster struct {
 	contact  map[int]string // message number -> recipient
 }
 
-func (p *mnPoster) post(n int, to string, via []*mnNode) error {
+func (p *mnPoster) post(n int, to string) error {
 	body, _ := mnBody(n)
 	// No status reports: the test is about sends (and halves the writes).
 	b, _ := json.Marshal(map[string]any{"to": to, "body": body, "status_report": false})
 	var last error
 	for try := 0; try < 60; try++ {
-		node := via[(n+try)%len(via)]
+		node := p.nodes[(n+try)%len(p.nodes)]
 		req, _ := http.NewRequest("POST", node.base+"/v1/messages", strings.NewReader(string(b)))
 		req.Header.Set("Authorization", "Bearer "+p.key)
 		req.Header.Set("Content-Type", "application/json")
@@ -191,11 +191,8 @@ func (p *mnPoster) post(n int, to string, via []*mnNode) error {
 }
 
 // batch posts messages from..to-1 (recipient of n: to(n)) with mnClients
-// clients at once, round-robin to via (default: every node).
-func (p *mnPoster) batch(from, to int, recipient func(int) string, via ...*mnNode) error {
-	if len(via) == 0 {
-		via = p.nodes
-	}
+// clients at once.
+func (p *mnPoster) batch(from, to int, recipient func(int) string) error {
 	var (
 		mu   sync.Mutex
 		next = from
@@ -214,7 +211,7 @@ func (p *mnPoster) batch(from, to int, recipient func(int) string, via ...*mnNod
 				if n >= to {
 					return
 				}
-				if err := p.post(n, recipient(n), via); err != nil {
+				if err := p.post(n, recipient(n)); err != nil {
 					mu.Lock()
 					errs = append(errs, err)
 					mu.Unlock()
