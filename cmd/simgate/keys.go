@@ -61,16 +61,25 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // storeFlags adds -config, -store and -timeout.
 type storeFlags struct {
+	fs            *flag.FlagSet
 	config, store *string
 	timeout       *time.Duration
 }
 
 func addStoreFlags(fs *flag.FlagSet) storeFlags {
 	return storeFlags{
+		fs:      fs,
 		config:  fs.String("config", "/etc/simgate/simgate.yaml", "configuration file naming the store (store.path)"),
 		store:   fs.String("store", "", "store file (overrides -config)"),
-		timeout: fs.Duration("timeout", time.Second, "how long to wait for the store's lock"),
+		timeout: fs.Duration("timeout", time.Second, "how long to wait for the store's lock (postgres: to connect and migrate; default store.open_timeout)"),
 	}
+}
+
+// timeoutSet reports whether -timeout was given.
+func (f storeFlags) timeoutSet() bool {
+	set := false
+	f.fs.Visit(func(fl *flag.Flag) { set = set || fl.Name == "timeout" })
+	return set
 }
 
 // storeConfig returns the store to open: the file -store, or store.* of
@@ -89,7 +98,11 @@ func (f storeFlags) storeConfig() (StoreConfig, error) {
 		return StoreConfig{}, fmt.Errorf("config %s: %w", *f.config, err)
 	}
 	s := cfg.Store
-	s.OpenTimeout = Duration(*f.timeout)
+	// A bbolt lock held by the daemon should fail fast; connecting to
+	// PostgreSQL and migrating a new schema takes what the config allows.
+	if s.Driver != driverPostgres || f.timeoutSet() {
+		s.OpenTimeout = Duration(*f.timeout)
+	}
 	var errs []error
 	s.validate(func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))

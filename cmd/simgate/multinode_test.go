@@ -412,7 +412,7 @@ shutdown_timeout: 5s
 			}
 		}
 	})
-	keyCmd := exec.Command(bin, "keys", "create", "-config", nodes[0].cfgPath, "-owner", "mn", "-scopes", "send,read", "-q", "-timeout", "60s")
+	keyCmd := exec.Command(bin, "keys", "create", "-config", nodes[0].cfgPath, "-owner", "mn", "-scopes", "send,read", "-q")
 	keyCmd.Env = env
 	out, err := keyCmd.CombinedOutput()
 	if err != nil {

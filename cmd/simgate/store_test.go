@@ -275,3 +275,35 @@ func TestServeReapedUnknownIsAnEvent(t *testing.T) {
 		t.Errorf("message after the reap: %+v, %v", m, err)
 	}
 }
+
+// The CLI's -timeout (1 s by default, for a bbolt lock the daemon holds)
+// does not cut short connecting to PostgreSQL and migrating a new schema:
+// unless given, store.open_timeout applies.
+func TestStoreFlagsTimeoutOnPostgres(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "simgate.yaml")
+	if err := os.WriteFile(cfgPath, []byte("store: {driver: postgres, open_timeout: 45s, postgres: {dsn_env: SIMGATE_TEST_DSN_X}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SIMGATE_TEST_DSN_X", "postgres://simgate@db.example/simgate")
+	for _, tt := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{[]string{"-config", cfgPath}, 45 * time.Second},
+		{[]string{"-config", cfgPath, "-timeout", "2s"}, 2 * time.Second},
+	} {
+		fs := newFlags("keys list", "", "", io.Discard)
+		sf := addStoreFlags(fs)
+		if err := fs.Parse(tt.args); err != nil {
+			t.Fatal(err)
+		}
+		s, err := sf.storeConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.OpenTimeout.D() != tt.want {
+			t.Errorf("%v: open timeout %s, want %s", tt.args, s.OpenTimeout, tt.want)
+		}
+	}
+}
