@@ -286,6 +286,11 @@ func reject(err error) error { return &rejected{err: err} }
 // error then says). A transaction that fails with a serialization failure
 // or deadlock is retried (fn may run more than once).
 func (db *DB) write(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	return db.writeTx(ctx, pgx.TxOptions{}, fn)
+}
+
+// writeTx is write with the transaction begun by opts.
+func (db *DB) writeTx(ctx context.Context, opts pgx.TxOptions, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	leave, err := db.enter(ctx)
 	if err != nil {
 		return err
@@ -294,7 +299,7 @@ func (db *DB) write(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx)
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), db.writeTimeout)
 	defer cancel()
 	for attempt := 0; ; attempt++ {
-		err = pgx.BeginFunc(wctx, db.pool, func(tx pgx.Tx) error { return fn(wctx, tx) })
+		err = pgx.BeginTxFunc(wctx, db.pool, opts, func(tx pgx.Tx) error { return fn(wctx, tx) })
 		if attempt < 5 && retryable(err) {
 			continue
 		}

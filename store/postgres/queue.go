@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -48,6 +49,9 @@ type Queue struct {
 	mu   sync.Mutex
 	wake map[string]chan struct{}
 	mine map[string]string // modems that claimed through this node → their groups
+	// versions holds, for each claim of this node that goes on, the row
+	// version its last transition wrote (Submitting's one-statement path).
+	versions map[string]int64
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -65,7 +69,7 @@ func (db *DB) NewQueue(ctx context.Context, cfg QueueConfig) (*Queue, error) {
 		cfg.Now = time.Now
 	}
 	q := &Queue{db: db, cfg: cfg, log: cfg.Logger, channel: "simgate_queue_" + db.schema,
-		wake: map[string]chan struct{}{}, mine: map[string]string{}}
+		wake: map[string]chan struct{}{}, mine: map[string]string{}, versions: map[string]int64{}}
 	if q.log == nil {
 		q.log = slog.New(slog.DiscardHandler)
 	}
@@ -271,6 +275,10 @@ ORDER BY m.q_priority DESC, m.created_ns, m.id
 LIMIT 1
 FOR UPDATE OF m SKIP LOCKED`
 
+// claimTx begins a claim's transaction, its commit asynchronous, in one
+// round trip.
+var claimTx = pgx.TxOptions{BeginQuery: "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit = off"}
+
 // maxPassOver bounds the candidates one Claim passes over before it says
 // there is nothing (the next Claim goes on from there).
 const maxPassOver = 32
@@ -291,8 +299,15 @@ func (q *Queue) Claim(ctx context.Context, r gateway.ClaimRequest) (*gateway.Cla
 	}
 	newOK := r.NewContacts && !r.Draining
 	groups := append([]string{}, r.Groups...)
-	var c *gateway.Claim
-	err := q.db.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	var (
+		c       *gateway.Claim
+		claimed int64 // the row version the claim wrote
+	)
+	// A claim need not wait for its commit to reach the disk: if the server
+	// loses it, the message is queued again and nothing was sent, since
+	// Submitting, which commits synchronously before any PDU is written,
+	// flushes the claim with it (the log is written in order).
+	err := q.db.writeTx(ctx, claimTx, func(ctx context.Context, tx pgx.Tx) error {
 		c = nil
 		passed := []string{}
 		for len(passed) < maxPassOver {
@@ -359,10 +374,11 @@ func (q *Queue) Claim(ctx context.Context, r gateway.ClaimRequest) (*gateway.Cla
 			}
 			m.Modem, m.Status, m.UpdatedAt = r.Modem, gateway.RollUp(m.Parts), now
 			until := nanos(now) + q.ttl()
-			epoch, err := q.store(ctx, tx, m, old, version, q.cfg.Node, until, true, qextra{})
+			epoch, v, err := q.storeV(ctx, tx, m, old, version, q.cfg.Node, until, true, qextra{})
 			if err != nil {
 				return err
 			}
+			claimed = v
 			claim.Message = m
 			claim.Lease = gateway.Lease{Node: q.cfg.Node, Epoch: uint64(epoch), Until: time.Unix(0, until)}
 			c = claim
@@ -372,6 +388,9 @@ func (q *Queue) Claim(ctx context.Context, r gateway.ClaimRequest) (*gateway.Cla
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: claim: %w", err)
+	}
+	if c != nil {
+		q.track(c.Message.ID, claimed)
 	}
 	return c, nil
 }
@@ -412,41 +431,67 @@ type qextra struct {
 // store writes m over old (read at version, its row locked by tx) with its
 // claim columns: node and until, the epoch bumped when claim, and x. It
 // returns the message's epoch. Both statements go in one round trip.
-func (q *Queue) store(ctx context.Context, tx pgx.Tx, m, old *gateway.Message, version int64, node string, until int64, claim bool, x qextra) (int64, error) {
+func (q *Queue) store(ctx context.Context, tx pgx.Tx, m, old *gateway.Message, version int64, node string, until int64, claim bool, x qextra) (epoch int64, err error) {
+	epoch, _, err = q.storeV(ctx, tx, m, old, version, node, until, claim, x)
+	return epoch, err
+}
+
+// storeV is store also returning the row's new version.
+func (q *Queue) storeV(ctx context.Context, tx pgx.Tx, m, old *gateway.Message, version int64, node string, until int64, claim bool, x qextra) (epoch, newVersion int64, err error) {
 	raw, err := json.Marshal(m)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	bump := int64(0)
 	if claim {
 		bump = 1
 	}
-	b := &pgx.Batch{}
-	b.Queue(updateMessageSQL, updateMessageArgs(m.ID, version, m, raw, old)...)
-	b.Queue(`UPDATE messages SET q_node = $2, q_until_ns = $3, q_epoch = q_epoch + $4,
-		q_ready_ns = CASE WHEN $5::bigint > 0 THEN $5::bigint ELSE q_ready_ns END,
-		q_avoid = CASE WHEN $6 THEN $7 ELSE q_avoid END,
-		q_avoid_until_ns = CASE WHEN $6 THEN $8::bigint ELSE q_avoid_until_ns END
-		WHERE id = $1 RETURNING q_epoch`,
-		m.ID, node, until, bump, x.readyNS, x.avoid, x.avoidModem, x.avoidUntil)
-	br := tx.SendBatch(ctx, b)
-	var n int
-	if err := br.QueryRow().Scan(&n); err != nil {
-		br.Close()
-		return 0, mapErr(err)
+	args := updateMessageArgs(m.ID, version, m, raw, old)
+	if x.readyNS > 0 {
+		args[15] = x.readyNS // q_ready_ns
 	}
-	var epoch int64
-	if err := br.QueryRow().Scan(&epoch); err != nil {
-		br.Close()
-		return 0, err
+	args = append(args, node, until, bump, x.avoid, x.avoidModem, x.avoidUntil)
+	err = tx.QueryRow(ctx, queueUpdateSQL, args...).Scan(&epoch, &newVersion)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, 0, fmt.Errorf("message %s changed under its row lock", m.ID)
 	}
-	if err := br.Close(); err != nil {
-		return 0, err
+	if err != nil {
+		return 0, 0, mapErr(err)
 	}
-	if n != 1 {
-		return 0, fmt.Errorf("message %s changed under its row lock", m.ID)
+	return epoch, newVersion, nil
+}
+
+// queueUpdateSQL is updateMessageSQL also setting the claim columns ($22
+// node, $23 until, $24 epoch bump, $25-$27 avoid), so that a transition
+// writes one row version, and returning the epoch and the new version (no
+// row: the version did not match).
+var queueUpdateSQL = func() string {
+	s := updateMessageSQL
+	for _, r := range [][2]string{
+		{"WHERE id = $1 AND version = $2 RETURNING id)", `, q_node = $22, q_until_ns = $23, q_epoch = q_epoch + $24,
+		q_avoid = CASE WHEN $25 THEN $26 ELSE q_avoid END,
+		q_avoid_until_ns = CASE WHEN $25 THEN $27::bigint ELSE q_avoid_until_ns END
+	WHERE id = $1 AND version = $2 RETURNING id, q_epoch, version)`},
+		{"SELECT count(*) FROM u", "SELECT q_epoch, version FROM u"},
+	} {
+		if !strings.Contains(s, r[0]) {
+			panic("postgres: updateMessageSQL changed; queueUpdateSQL needs " + r[0])
+		}
+		s = strings.Replace(s, r[0], r[1], 1)
 	}
-	return epoch, nil
+	return s
+}()
+
+// track records the row version c's last transition wrote while c goes
+// on, and forgets it when c ends (version 0).
+func (q *Queue) track(id string, version int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if version == 0 {
+		delete(q.versions, id)
+	} else {
+		q.versions[id] = version
+	}
 }
 
 // held locks c's message and checks that c's lease is still its current
@@ -477,8 +522,12 @@ func (q *Queue) held(ctx context.Context, tx pgx.Tx, c *gateway.Claim, inFlight 
 // keep says whether the claim goes on (and its lease until when).
 func (q *Queue) transition(ctx context.Context, c *gateway.Claim, inFlight bool,
 	fn func(ctx context.Context, tx pgx.Tx, m *gateway.Message, x *qextra) (keep bool, until int64, err error)) (*gateway.Message, error) {
-	var out *gateway.Message
+	var (
+		out  *gateway.Message
+		next int64 // the row version written while the claim goes on
+	)
 	err := q.db.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		next = 0
 		m, version, err := q.held(ctx, tx, c, inFlight)
 		if err != nil {
 			return err
@@ -495,12 +544,17 @@ func (q *Queue) transition(ctx context.Context, c *gateway.Claim, inFlight bool,
 		} else {
 			until = 0
 		}
-		if _, err := q.store(ctx, tx, m, old, version, node, until, false, x); err != nil {
+		_, v, err := q.storeV(ctx, tx, m, old, version, node, until, false, x)
+		if err != nil {
 			return err
+		}
+		if keep {
+			next = v
 		}
 		out = m
 		return nil
 	})
+	q.track(c.Message.ID, next) // forgotten when the claim ends or failed
 	if err != nil {
 		return nil, err
 	}
@@ -511,20 +565,85 @@ func (q *Queue) transition(ctx context.Context, c *gateway.Claim, inFlight bool,
 // Submitting marks part seq submitting. From now on the claim holds until
 // its node dies (the PDU may be on the wire): a lapsed node's submitting
 // parts become unknown, never resent.
+//
+// It is the last step before the modem's next PDU, so it takes one
+// statement when it can: the row is written only if it is still the
+// version this claim's last transition wrote and the lease still holds
+// (node, epoch, not lapsed), which is all the full transition checks.
+// Anything else (another writer touched the row, the claim was lost) takes
+// the full transition, which decides.
 func (q *Queue) Submitting(ctx context.Context, c *gateway.Claim, seq int) error {
 	now := q.now()
-	_, err := q.transition(ctx, c, false, func(_ context.Context, _ pgx.Tx, m *gateway.Message, _ *qextra) (bool, int64, error) {
+	mark := func(m *gateway.Message) bool {
 		i := seq - 1
 		if m.Status.Terminal() || i < 0 || i >= len(m.Parts) || m.Parts[i].State != gateway.PartAssigned {
-			return false, 0, reject(gateway.ErrClaimLost)
+			return false
 		}
 		p := &m.Parts[i]
 		p.State, p.Modem, p.UpdatedAt = gateway.PartSubmitting, c.Modem, now
 		p.Attempts++
 		m.Status, m.UpdatedAt = gateway.RollUp(m.Parts), now
+		return true
+	}
+	if ok, err := q.submittingFast(ctx, c, now, mark); ok || err != nil {
+		return err
+	}
+	_, err := q.transition(ctx, c, false, func(_ context.Context, _ pgx.Tx, m *gateway.Message, _ *qextra) (bool, int64, error) {
+		if !mark(m) {
+			return false, 0, reject(gateway.ErrClaimLost)
+		}
 		return true, math.MaxInt64, nil
 	})
 	return err
+}
+
+// submittingSQL writes Submitting's change in one statement, if the row is
+// as this claim last wrote it and its lease holds.
+const submittingSQL = `UPDATE messages SET status = $3, modem = $4, data = $5, version = version + 1,
+	q_waiting = $6, q_ready_ns = $7, q_parts = $8, q_pin = $9, q_until_ns = $10
+	WHERE id = $1 AND version = $2 AND q_node = $11 AND q_epoch = $12 AND q_until_ns >= $13
+	RETURNING version`
+
+// submittingFast is Submitting's one-statement path; false (with a nil
+// error) leaves the decision to the full transition.
+func (q *Queue) submittingFast(ctx context.Context, c *gateway.Claim, now time.Time, mark func(*gateway.Message) bool) (bool, error) {
+	q.mu.Lock()
+	version, ok := q.versions[c.Message.ID]
+	q.mu.Unlock()
+	if !ok || c.Message == nil {
+		return false, nil
+	}
+	m := c.Message.Clone()
+	if !mark(m) || !slices.Equal(mrRows(c.Message), mrRows(m)) {
+		return false, nil
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return false, err
+	}
+	leave, err := q.db.enter(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer leave()
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), q.db.writeTimeout)
+	defer cancel()
+	qc := queueColumns(m)
+	var next int64
+	err = q.db.pool.QueryRow(wctx, submittingSQL, m.ID, version, string(m.Status), nullable(m.Modem), raw,
+		qc.waiting, qc.readyNS, qc.parts, qc.pin, int64(math.MaxInt64),
+		c.Lease.Node, int64(c.Lease.Epoch), nanos(now)).Scan(&next)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		// Not known to be written: the full transition reads the row
+		// again and decides.
+		return false, nil
+	}
+	q.track(m.ID, next)
+	c.Message = m
+	return true, nil
 }
 
 // Submitted records +CMGS success for part seq; the first part submitted
