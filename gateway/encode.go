@@ -121,3 +121,18 @@ func (srrOption) ApplyTPDUOption(t *tpdu.TPDU) error {
 	t.FirstOctet |= tpdu.FoSRR
 	return nil
 }
+
+// ConcatRef returns the concatenation reference of an SMS-SUBMIT TPDU made
+// by EncodeSubmit (the ref given to it), or 0 if pdu is a single part or
+// not an SMS-SUBMIT. With the message's number, body and status report
+// flag it is all EncodeSubmit needs to make the same PDUs again.
+func ConcatRef(pdu []byte) int {
+	t := tpdu.TPDU{Direction: tpdu.MO}
+	if err := t.UnmarshalBinary(pdu); err != nil || t.SmsType() != tpdu.SmsSubmit {
+		return 0
+	}
+	if _, _, ref, ok := t.ConcatInfo(); ok {
+		return ref
+	}
+	return 0
+}

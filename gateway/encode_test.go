@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 
@@ -177,4 +179,101 @@ func ExampleEncodeSubmit() {
 	}
 	fmt.Println(enc.Encoding, len(enc.PDUs))
 	// Output: ucs2 1
+}
+
+func TestConcatRef(t *testing.T) {
+	long, err := EncodeSubmit("+12025550123", strings.Repeat("long body ", 40), true, 77)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, err := EncodeSubmit("+12025550123", "hi", false, 77)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ucs2, err := EncodeSubmit("+12025550123", strings.Repeat("👋 ", 40), false, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		pdu  []byte
+		want int
+	}{
+		{"first part", long.PDUs[0], 77},
+		{"last part", long.PDUs[len(long.PDUs)-1], 77},
+		{"ucs2 part", ucs2.PDUs[1], 200},
+		{"single part", short.PDUs[0], 0},
+		{"garbage", []byte{0x01, 0x02}, 0},
+		{"empty", nil, 0},
+	} {
+		if got := ConcatRef(tt.pdu); got != tt.want {
+			t.Errorf("%s: ConcatRef = %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestEncodeSubmitRepeatable: the store keeps no PDU that EncodeSubmit
+// makes again from the message (number, body, status report flag,
+// reference), so the same inputs must give the same bytes every time, from
+// any goroutine, and every part of a long message must carry the reference
+// given (8 bits: ref&0xff, 0 taken as 1).
+func TestEncodeSubmitRepeatable(t *testing.T) {
+	cases := []struct {
+		body string
+		srr  bool
+		ref  int
+	}{
+		{"hi", true, 5},
+		{strings.Repeat("Polls open 7-8 {ID} [€] ", 8), false, 77},
+		{strings.Repeat("Vote early 🗳️ bring ID 🪪 ", 9), true, 200},
+		{strings.Repeat("x", 1530), false, 255},
+	}
+	first := make([]Encoded, len(cases))
+	for i, c := range cases {
+		enc, err := EncodeSubmit("+12025550123", c.body, c.srr, c.ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first[i] = enc
+		if len(enc.PDUs) > 1 {
+			for j, p := range enc.PDUs {
+				if got := ConcatRef(p); got != c.ref {
+					t.Errorf("case %d part %d: reference %d, want %d", i, j+1, got, c.ref)
+				}
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 64)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				for i, c := range cases {
+					enc, err := EncodeSubmit("+12025550123", c.body, c.srr, c.ref)
+					if err != nil || !reflect.DeepEqual(enc, first[i]) {
+						select {
+						case errs <- fmt.Sprintf("case %d: other bytes (%v)", i, err):
+						default:
+						}
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	for _, ref := range []int{0, 256} {
+		enc, err := EncodeSubmit("+12025550123", cases[1].body, false, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ConcatRef(enc.PDUs[0]); got != 1 { // ref&0xff is 0, taken as 1
+			t.Errorf("ref %d: reference %d, want 1", ref, got)
+		}
+	}
 }

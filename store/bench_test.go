@@ -6,12 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"go.etcd.io/bbolt"
 
 	"github.com/simgate/simgate/gateway"
 )
@@ -225,4 +227,83 @@ func BenchmarkEncodeMessage(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(total)/float64(len(msgs)), "bytes/msg")
+}
+
+// BenchmarkStoreBytes measures the disk a campaign backlog takes: 100,000
+// queued messages of 69 characters (one GSM-7 part, status report asked
+// for, their PDUs made by gateway.EncodeSubmit as intake makes them) to as
+// many contacts in random order, created by 64 producers (NoSync: the layout is the same),
+// reported as file bytes per message, the bytes up to the file's high
+// water mark (used: free pages included) and those of the buckets holding
+// an entry per message.
+// SIMGATE_BENCH_MESSAGES sets another number of messages.
+func BenchmarkStoreBytes(b *testing.B) {
+	n := 100_000
+	if v, err := strconv.Atoi(os.Getenv("SIMGATE_BENCH_MESSAGES")); err == nil && v > 0 {
+		n = v
+	}
+	body := "Hi Sam, can you make it to the food bank on Saturday at 10? Reply YES"[:69]
+	contacts := rand.New(rand.NewPCG(7, 8)).Perm(n)
+	for range b.N {
+		path := filepath.Join(b.TempDir(), "size.db")
+		db, err := Open(path, Options{NoSync: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range 64 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := int(next.Add(1) - 1)
+					if i >= n {
+						return
+					}
+					to := fmt.Sprintf("+1202%07d", 2_000_000+contacts[i])
+					enc, err := gateway.EncodeSubmit(to, body, true, 1+i%255)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					now := time.Now().UTC()
+					m := &gateway.Message{ID: gateway.NewID(now), Direction: gateway.Outbound, Contact: to, ContactRaw: to,
+						Body: body, Agent: fmt.Sprintf("agent%02d", i%40), Encoding: enc.Encoding, Segments: 1, StatusReport: true,
+						Status: gateway.StatusQueued, RequestHash: fmt.Sprintf("%064x", i*7919), APIKeyID: "key_0123456789ab",
+						CreatedAt: now, UpdatedAt: now,
+						Parts: []gateway.Part{{Seq: 1, PDU: enc.PDUs[0], State: gateway.PartQueued, MR: -1, ReportStatus: -1, UpdatedAt: now}}}
+					if err := db.CreateMessage(ctx, m); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		var buckets int
+		var used int64
+		if err := db.view(func(tx *bbolt.Tx) error {
+			used = tx.Size()
+			return tx.ForEach(func(name []byte, bk *bbolt.Bucket) error {
+				if st := bk.Stats(); st.KeyN >= n/2 {
+					buckets += st.LeafAlloc + st.BranchAlloc
+					b.Logf("%-14s %6.1f bytes/msg", name, float64(st.LeafAlloc+st.BranchAlloc)/float64(n))
+				}
+				return nil
+			})
+		}); err != nil {
+			b.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			b.Fatal(err)
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(fi.Size())/float64(n), "file_bytes/msg")
+		b.ReportMetric(float64(used)/float64(n), "used_bytes/msg")
+		b.ReportMetric(float64(buckets)/float64(n), "msg_buckets_bytes/msg")
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -31,7 +32,9 @@ type CompactResult struct {
 // as many keys as before, fsyncs it and renames it over path while still
 // holding the lock. On any error path is left as it was.
 //
-// A file whose schema is newer than this binary is refused. Compact is for a
+// A file whose schema is older is migrated first, so every record of the
+// copy is in the current format (message records in format 1). A file
+// whose schema is newer than this binary is refused. Compact is for a
 // stopped daemon (simgate store compact); it must not run while this process
 // has path open.
 func Compact(path string, timeout time.Duration) (CompactResult, error) {
@@ -62,6 +65,12 @@ func Compact(path string, timeout time.Duration) (CompactResult, error) {
 		}
 		return nil
 	}); err != nil {
+		return res, fmt.Errorf("store: compact %s: %w", path, err)
+	}
+	// Bring the file to this binary's schema first (the migration to 9
+	// rewrites every message record in format 1), so that the copy is
+	// entirely in the current format.
+	if _, _, err := migrate(src, slog.New(slog.DiscardHandler)); err != nil {
 		return res, fmt.Errorf("store: compact %s: %w", path, err)
 	}
 

@@ -10,32 +10,38 @@
 // Options.Timeout (default 1s) for it: a second process, or a second Open of
 // the same file in this process, gets an error wrapping
 // gateway.ErrStoreLocked instead of hanging. The file is mode 0600. Open
-// then applies the pending schema migrations (see migrate.go) in one
-// transaction and refuses a file whose schema version is newer than the
-// binary's.
+// then applies the pending schema migrations (see migrate.go), each in one
+// transaction with the version it reaches, or, for the move of every
+// message into the schema-9 layout, in batches of 4096 messages that an
+// interrupted Open resumes (older binaries refuse the file meanwhile). It
+// refuses a file whose schema version is newer than the binary's.
 //
 // # Layout
 //
 // All integers are big-endian so that byte order is numeric order. Times
 // are 8 bytes: Unix nanoseconds with the sign bit flipped (the zero
 // time.Time is 0). An index value v is written prefix(v) = 2-byte length | v,
-// so that one value's keys never run into another's.
+// so that one value's keys never run into another's; a message status is
+// its one-byte record code (0x00 | prefix(status) for a status without
+// one). A message id in a key, idKey(id), is its 16 bytes when it is a
+// canonical ULID (what the gateway makes), else its bytes and a marker
+// (keys.go); message keys are thus 16 bytes and a queued message's index
+// entries 25 to 40.
 //
 //	meta                 "schema" → version (8 bytes); "probe" → time of the last Writable;
 //	                     "outbox" → sequence of the last event turned into deliveries
-//	messages             id (ULID) → message record (format byte, then fields; record.go)
-//	ix_time              prefix("") | createdAt | id → ""     all messages by time
-//	ix_status            prefix(status) | createdAt | id      by status
-//	ix_direction         prefix(direction) | createdAt | id
-//	ix_contact           prefix(contact) | createdAt | id     (set when Contact != "")
-//	ix_modem             prefix(modem) | createdAt | id       (set when Modem != "")
-//	ix_agent             prefix(agent) | createdAt | id       (set when Agent != "")
-//	ix_mr                prefix(modem) | mr (4) | submittedAt | id → seq (2)   one per submitted part
+//	msg                  idKey(id) → message record (format byte, then fields; record.go)
+//	ix_t                 createdAt | idKey(id) → direction code    all messages by time
+//	ix_s                 status code (1) | createdAt | idKey(id)   by status
+//	ix_c                 prefix(contact) | createdAt | idKey(id)   (set when Contact != "")
+//	ix_m                 prefix(modem) | createdAt | idKey(id)     (set when Modem != "")
+//	ix_a                 prefix(agent) | createdAt | idKey(id)     (set when Agent != "")
+//	ix_r                 prefix(modem) | mr (4) | submittedAt | idKey(id) → seq (2)   one per submitted part
 //	ix_idempotency       idempotency key → id
 //	queue                id → gateway.QueueEntry, binary (queue.go)   only messages with a
 //	                     part to send or in flight; QueueEntries streams it at start-up
-//	counts               index bucket name | 0x00 | value → number of entries (8),
-//	                     for every message index but ix_contact;
+//	counts               namespace | 0x00 | value → number of messages (8), namespaces
+//	                     ix_time (""), ix_status, ix_direction, ix_modem, ix_agent;
 //	                     "deliveries_pending", "unmatched_reports", "events" → count
 //	unmatched_reports    received | sequence (8) → status report JSON
 //	fragments            prefix(set key) | seq (2) → fragment JSON
@@ -98,7 +104,11 @@
 // back after each chunk: a read fault maps the neighbouring pages of the
 // file too (the kernel's fault-around, 64 KiB), so a walk that never gave
 // them back would make most of the file resident.
-// ActiveMessages seeks over the terminal statuses of ix_status and reads
+// Direction is counted but has no index of its own (nearly every message
+// is outbound, and the inbound ones are "received"): a direction filter
+// walks ix_t and skips the other direction by the entry's value, without
+// reading its messages.
+// ActiveMessages seeks over the terminal statuses of ix_s and reads
 // only the non-terminal ones, so start-up cost does not grow with the
 // number of delivered messages (nor with sent ones once their report window
 // ended: they become unconfirmed, a terminal status); it gives the mapped
@@ -112,11 +122,11 @@
 // PruneMessages, PruneEvents, PruneDeliveries and PruneUnmatchedReports
 // (gateway.RetentionStore, driven by gateway.Retention) each delete one
 // bounded batch per transaction, oldest first, with every index entry and
-// counter of each record: messages through the final statuses of ix_status
+// counter of each record: messages through the final statuses of ix_s
 // (never queued, sending or sent ones), deliveries through
 // ix_delivery_webhook (never pending ones), events through event_log (never
 // past the outbox cursor); PruneSticky drops the bindings of contacts
-// left without any message in ix_contact. Freed pages are reused by bbolt but the file does
+// left without any message in ix_c. Freed pages are reused by bbolt but the file does
 // not shrink; Compact (simgate store compact, daemon stopped) rewrites it.
 //
 // # Concurrency and durability

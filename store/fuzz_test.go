@@ -1,11 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"math"
 	"testing"
 	"time"
+
+	"github.com/oklog/ulid/v2"
 
 	"github.com/simgate/simgate/gateway"
 )
@@ -76,3 +79,33 @@ func compareStrings(a, b string) int {
 }
 
 func compareBytes(a, b []byte) int { return compareStrings(string(a), string(b)) }
+
+// FuzzIDKey checks that every id survives its key form, that the key is 16
+// bytes exactly for a canonical ULID, and that ULID keys sort as the ids.
+func FuzzIDKey(f *testing.F) {
+	f.Add("01JDQ3ZK8H0000000000000000", "01JDQ3ZK8H0000000000000001")
+	f.Add("0123456789abcde", "m1")
+	f.Add("01jdq3zk8h0000000000000000", "x\x01")
+	f.Add("x\x02\x02", "")
+	f.Add("81JDQ3ZK8H0000000000000000", "0123456789abcdef")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		ka, kb := idKey(nil, a), idKey(nil, b)
+		for _, c := range []struct {
+			id string
+			k  []byte
+		}{{a, ka}, {b, kb}} {
+			got, ok := parseIDKey(c.k)
+			if !ok || got != c.id {
+				t.Fatalf("id %q: key %x parses as %q, %v", c.id, c.k, got, ok)
+			}
+			u, err := ulid.ParseStrict(c.id)
+			isULID := err == nil && u.String() == c.id
+			if (len(c.k) == 16) != isULID {
+				t.Fatalf("id %q (ULID %v): key of %d bytes", c.id, isULID, len(c.k))
+			}
+		}
+		if len(ka) == 16 && len(kb) == 16 && cmp.Compare(a, b) != bytes.Compare(ka, kb) {
+			t.Fatalf("ULIDs %q, %q: keys sort otherwise", a, b)
+		}
+	})
+}

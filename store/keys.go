@@ -3,7 +3,10 @@ package store
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 	"time"
+
+	"github.com/oklog/ulid/v2"
 
 	"github.com/simgate/simgate/gateway"
 )
@@ -11,14 +14,13 @@ import (
 // Bucket names (see doc.go for what each holds).
 var (
 	bMeta       = []byte("meta")
-	bMessages   = []byte("messages")
-	bIxTime     = []byte("ix_time")
-	bIxStatus   = []byte("ix_status")
-	bIxContact  = []byte("ix_contact")
-	bIxModem    = []byte("ix_modem")
-	bIxAgent    = []byte("ix_agent")
-	bIxDir      = []byte("ix_direction")
-	bIxMR       = []byte("ix_mr")
+	bMessages   = []byte("msg")
+	bIxTime     = []byte("ix_t")
+	bIxStatus   = []byte("ix_s")
+	bIxContact  = []byte("ix_c")
+	bIxModem    = []byte("ix_m")
+	bIxAgent    = []byte("ix_a")
+	bIxMR       = []byte("ix_r")
 	bIxIdem     = []byte("ix_idempotency")
 	bCounts     = []byte("counts")
 	bUnmatched  = []byte("unmatched_reports")
@@ -37,11 +39,34 @@ var (
 	bQueue      = []byte("queue")
 )
 
+// The message buckets of schema 8 and before (string ids in every key,
+// 2-byte-length status and direction values, ix_direction), moved into the
+// ones above by the migration to schema 9 (moveMessages).
+var (
+	v8Messages = []byte("messages")
+	v8IxTime   = []byte("ix_time")
+	v8IxStatus = []byte("ix_status")
+	v8IxDir    = []byte("ix_direction")
+	v8Indexes  = [][]byte{v8IxTime, v8IxStatus, []byte("ix_contact"), []byte("ix_modem"), []byte("ix_agent"), v8IxDir, []byte("ix_mr")}
+)
+
+// Counter namespaces of the message indexes in bCounts: the schema-8
+// bucket names, kept so that the counts carry over unchanged. Direction is
+// counted although it has no index of its own any more.
+var (
+	nsStatus = v8IxStatus
+	nsDir    = v8IxDir
+	nsModem  = []byte("ix_modem")
+	nsAgent  = []byte("ix_agent")
+	nsTime   = v8IxTime
+)
+
 // Keys in bMeta and bCounts.
 var (
 	keySchema  = []byte("schema")
 	keyProbe   = []byte("probe")
 	keyOutbox  = []byte("outbox")
+	keyMoving  = []byte("moving") // set while a batched migration runs (migrate.go)
 	cntPending = []byte("deliveries_pending")
 	cntUnmatch = []byte("unmatched_reports")
 	cntEvents  = []byte("events")
@@ -119,6 +144,92 @@ func splitIx(k []byte, plen int) (time.Time, string, bool) {
 func bound(p []byte, bits uint64) []byte {
 	b := append([]byte(nil), p...)
 	return binary.BigEndian.AppendUint64(b, bits)
+}
+
+// Message ids in keys. A canonical ULID (26 characters, what NewID makes)
+// is written as its 16 bytes, in the same order; any other id as its bytes
+// and a marker byte 0x01, or 0x02 0x02 if that would make it 16 bytes
+// long. So an id key is 16 bytes exactly when it is a ULID. Among messages
+// created at the same instant, ULID ids therefore need not sort with other
+// ids as strings do; among ULIDs, and among other ids, they do.
+
+// idKey appends the key form of id to b.
+func idKey(b []byte, id string) []byte {
+	if len(id) == ulid.EncodedSize {
+		if u, err := ulid.ParseStrict(id); err == nil && u.String() == id {
+			return append(b, u[:]...)
+		}
+	}
+	if len(id) == 15 { // 16 bytes with one marker: a ULID's length
+		return append(append(b, id...), 2, 2)
+	}
+	return append(append(b, id...), 1)
+}
+
+// parseIDKey is the id written by idKey as k.
+func parseIDKey(k []byte) (string, bool) {
+	switch {
+	case len(k) == 16:
+		var u ulid.ULID
+		copy(u[:], k)
+		return u.String(), true
+	case len(k) >= 2 && k[len(k)-1] == 2 && k[len(k)-2] == 2:
+		return string(k[:len(k)-2]), true
+	case len(k) >= 1 && k[len(k)-1] == 1:
+		return string(k[:len(k)-1]), true
+	}
+	return "", false
+}
+
+// messageKey is the key of message id in bMessages.
+func messageKey(id string) []byte { return idKey(make([]byte, 0, 16), id) }
+
+// Status values in ix_s are one byte, the record's status code (record.go);
+// a status without a code is 0x00 then prefix(status).
+func statusPrefix(s gateway.Status) []byte {
+	if i := slices.Index(statusCodes, string(s)); i >= 0 {
+		return []byte{byte(i + 1)}
+	}
+	return append([]byte{0}, prefix(string(s))...)
+}
+
+// splitStatus returns the status of an ix_s key and its prefix length.
+func splitStatus(k []byte) (gateway.Status, int, bool) {
+	switch {
+	case len(k) == 0:
+		return "", 0, false
+	case k[0] != 0:
+		if int(k[0]) > len(statusCodes) {
+			return "", 0, false
+		}
+		return gateway.Status(statusCodes[k[0]-1]), 1, true
+	case len(k) < 3:
+		return "", 0, false
+	}
+	plen := 3 + int(binary.BigEndian.Uint16(k[1:]))
+	if len(k) < plen {
+		return "", 0, false
+	}
+	return gateway.Status(k[3:plen]), plen, true
+}
+
+// msgIxKey is p | t | idKey(id): a message's entry in a value index
+// (p = prefix(value), or a status prefix), or in ix_t (p empty).
+func msgIxKey(p []byte, t time.Time, id string) []byte {
+	b := make([]byte, 0, len(p)+8+17)
+	b = append(b, p...)
+	b = binary.BigEndian.AppendUint64(b, timeBits(t))
+	return idKey(b, id)
+}
+
+// splitMsgIx splits a message index key with a prefix of plen bytes into
+// its encoded time and id.
+func splitMsgIx(k []byte, plen int) (uint64, string, bool) {
+	if len(k) < plen+8 {
+		return 0, "", false
+	}
+	id, ok := parseIDKey(k[plen+8:])
+	return binary.BigEndian.Uint64(k[plen:]), id, ok
 }
 
 func u64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }

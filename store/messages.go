@@ -5,13 +5,11 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"time"
 
 	"go.etcd.io/bbolt"
-	bbolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/simgate/simgate/gateway"
 )
@@ -43,23 +41,26 @@ func countKey(b []byte, v string) []byte {
 // are the difference between the entries of the old and the new message.
 func messageEntries(m *gateway.Message) []entry {
 	es := make([]entry, 0, 8+len(m.Parts))
-	add := func(b []byte, v string) {
-		es = append(es, entry{bucket: b, key: ixKey(v, m.CreatedAt, m.ID), count: countKey(b, v)})
+	add := func(b, p, ns []byte, v string) {
+		es = append(es, entry{bucket: b, key: msgIxKey(p, m.CreatedAt, m.ID), count: countKey(ns, v)})
 	}
-	add(bIxTime, "")
-	add(bIxStatus, string(m.Status))
-	add(bIxDir, string(m.Direction))
+	// ix_t's value is the direction code: a direction filter walks ix_t
+	// and skips the other direction without reading its messages.
+	es = append(es, entry{bucket: bIxTime, key: msgIxKey(nil, m.CreatedAt, m.ID), val: dirValue(m.Direction), count: countKey(nsTime, "")})
+	add(bIxStatus, statusPrefix(m.Status), nsStatus, string(m.Status))
+	// Direction: counted, not indexed (see above).
+	es = append(es, entry{count: countKey(nsDir, string(m.Direction))})
 	if m.Contact != "" {
 		// Not counted: a contact's conversation is always the most
 		// selective listing, and per-contact counters would add a random
 		// page write per message to every commit.
-		es = append(es, entry{bucket: bIxContact, key: ixKey(m.Contact, m.CreatedAt, m.ID)})
+		es = append(es, entry{bucket: bIxContact, key: msgIxKey(prefix(m.Contact), m.CreatedAt, m.ID)})
 	}
 	if m.Modem != "" {
-		add(bIxModem, m.Modem)
+		add(bIxModem, prefix(m.Modem), nsModem, m.Modem)
 	}
 	if m.Agent != "" {
-		add(bIxAgent, m.Agent)
+		add(bIxAgent, prefix(m.Agent), nsAgent, m.Agent)
 	}
 	for _, p := range m.Parts {
 		if p.Modem == "" || p.MR < 0 || p.SubmittedAt.IsZero() {
@@ -76,12 +77,15 @@ func messageEntries(m *gateway.Message) []entry {
 	return es
 }
 
-// mrKey is prefix(modem) | mr (4 bytes) | submittedAt | id.
+// dirValue is the ix_t value of direction d: its record code, or 0 and
+// the direction for one without a code.
+func dirValue(d gateway.Direction) []byte {
+	return appendEnum(nil, directionCodes, string(d))
+}
+
+// mrKey is prefix(modem) | mr (4 bytes) | submittedAt | idKey(id).
 func mrKey(modem string, mr int, at time.Time, id string) []byte {
-	b := prefix(modem)
-	b = binary.BigEndian.AppendUint32(b, uint32(mr))
-	b = binary.BigEndian.AppendUint64(b, timeBits(at))
-	return append(b, id...)
+	return msgIxKey(binary.BigEndian.AppendUint32(prefix(modem), uint32(mr)), at, id)
 }
 
 func addCount(tx *bbolt.Tx, key []byte, delta int64) error {
@@ -108,12 +112,18 @@ func getCount(tx *bbolt.Tx, key []byte) int64 {
 // new that old lacks (either may be nil), keeping the counters in step.
 func applyEntries(tx *bbolt.Tx, old, new []entry) error {
 	seen := make(map[string]int, len(old))
+	id := func(e entry) string {
+		if e.bucket == nil {
+			return "\x00" + string(e.count) // a counter without an index entry
+		}
+		return string(e.bucket) + "\x00" + string(e.key)
+	}
 	for i, e := range old {
-		seen[string(e.bucket)+"\x00"+string(e.key)] = i
+		seen[id(e)] = i
 	}
 	keep := make([]bool, len(old))
 	for _, e := range new {
-		id := string(e.bucket) + "\x00" + string(e.key)
+		id := id(e)
 		if i, ok := seen[id]; ok {
 			keep[i] = true
 			if bytes.Equal(old[i].val, e.val) {
@@ -124,6 +134,9 @@ func applyEntries(tx *bbolt.Tx, old, new []entry) error {
 				return err
 			}
 		}
+		if e.bucket == nil {
+			continue
+		}
 		if err := writeBucket(tx, e.bucket).Put(e.key, e.val); err != nil {
 			return err
 		}
@@ -132,8 +145,10 @@ func applyEntries(tx *bbolt.Tx, old, new []entry) error {
 		if keep[i] {
 			continue
 		}
-		if err := tx.Bucket(e.bucket).Delete(e.key); err != nil {
-			return err
+		if e.bucket != nil {
+			if err := tx.Bucket(e.bucket).Delete(e.key); err != nil {
+				return err
+			}
 		}
 		if e.count != nil {
 			if err := addCount(tx, e.count, -1); err != nil {
@@ -148,7 +163,7 @@ func applyEntries(tx *bbolt.Tx, old, new []entry) error {
 // (ULIDs, creation times): their pages are filled before they split, which
 // halves the pages written and the file size compared with bbolt's default
 // of splitting at half full.
-var appendMostly = map[string]bool{string(bMessages): true, string(bIxTime): true, string(bIxStatus): true, string(bIxDir): true, string(bQueue): true}
+var appendMostly = map[string]bool{string(bMessages): true, string(bIxTime): true, string(bIxStatus): true, string(bIxAgent): true, string(bIxModem): true, string(bQueue): true}
 
 // writeBucket returns bucket name of tx for writing.
 func writeBucket(tx *bbolt.Tx, name []byte) *bbolt.Bucket {
@@ -162,7 +177,7 @@ func writeBucket(tx *bbolt.Tx, name []byte) *bbolt.Bucket {
 // putNew stores a new message and its entries; the caller has checked that
 // neither its id nor its idempotency key is taken.
 func putNew(tx *bbolt.Tx, id string, raw []byte, es []entry) error {
-	if err := writeBucket(tx, bMessages).Put([]byte(id), raw); err != nil {
+	if err := writeBucket(tx, bMessages).Put(messageKey(id), raw); err != nil {
 		return err
 	}
 	return applyEntries(tx, nil, es)
@@ -170,7 +185,7 @@ func putNew(tx *bbolt.Tx, id string, raw []byte, es []entry) error {
 
 // createFn returns the write function storing m (already encoded as raw).
 func createFn(m *gateway.Message, raw []byte, es []entry) func(tx *bbolt.Tx) error {
-	id := []byte(m.ID)
+	id := messageKey(m.ID)
 	return func(tx *bbolt.Tx) error {
 		if tx.Bucket(bMessages).Get(id) != nil {
 			return reject(fmt.Errorf("store: message %s: %w", m.ID, gateway.ErrExists))
@@ -241,7 +256,7 @@ func (db *DB) GetMessage(ctx context.Context, id string) (*gateway.Message, erro
 }
 
 func getMessage(tx *bbolt.Tx, id string) (*gateway.Message, error) {
-	raw := tx.Bucket(bMessages).Get([]byte(id))
+	raw := tx.Bucket(bMessages).Get(messageKey(id))
 	if raw == nil {
 		return nil, fmt.Errorf("store: message %s: %w", id, gateway.ErrNotFound)
 	}
@@ -308,7 +323,7 @@ func (db *DB) UpdateMessage(ctx context.Context, id string, fn func(*gateway.Mes
 		if err != nil {
 			return reject(fmt.Errorf("encode message: %w", err))
 		}
-		if err := tx.Bucket(bMessages).Put([]byte(id), raw); err != nil {
+		if err := writeBucket(tx, bMessages).Put(messageKey(id), raw); err != nil {
 			return err
 		}
 		if err := applyEntries(tx, messageEntries(old), messageEntries(m)); err != nil {
@@ -349,11 +364,10 @@ func (db *DB) ListMessages(ctx context.Context, f gateway.MessageFilter) (gatewa
 		cur = &c
 	}
 	err := db.view(func(tx *bbolt.Tx) error {
-		b, v, ok := pickIndex(tx, f)
+		b, p, dir, ok := pickIndex(tx, f)
 		if !ok {
 			return nil
 		}
-		p := prefix(v)
 		lo, hi := bound(p, 0), bound(p, math.MaxUint64)
 		if !f.Since.IsZero() {
 			lo = bound(p, timeBits(f.Since))
@@ -363,11 +377,11 @@ func (db *DB) ListMessages(ctx context.Context, f gateway.MessageFilter) (gatewa
 		}
 		var ck []byte
 		if cur != nil {
-			ck = append(bound(p, cur.bits), cur.id...)
+			ck = idKey(bound(p, cur.bits), cur.id)
 		}
 		msgs := tx.Bucket(bMessages)
 		c := tx.Bucket(b).Cursor()
-		var k []byte
+		var k, v []byte
 		step := c.Next
 		inRange := func(k []byte) bool { return bytes.Compare(k, hi) < 0 }
 		if f.Ascending {
@@ -375,9 +389,9 @@ func (db *DB) ListMessages(ctx context.Context, f gateway.MessageFilter) (gatewa
 			if ck != nil && bytes.Compare(ck, start) > 0 {
 				start = ck
 			}
-			k, _ = c.Seek(start)
+			k, v = c.Seek(start)
 			if ck != nil && bytes.Equal(k, ck) {
-				k, _ = c.Next()
+				k, v = c.Next()
 			}
 		} else {
 			step = c.Prev
@@ -386,27 +400,30 @@ func (db *DB) ListMessages(ctx context.Context, f gateway.MessageFilter) (gatewa
 			if ck != nil && bytes.Compare(ck, end) < 0 {
 				end = ck
 			}
-			k, _ = c.Seek(end)
+			k, v = c.Seek(end)
 			if k == nil {
-				k, _ = c.Last()
+				k, v = c.Last()
 			}
 			for k != nil && bytes.Compare(k, end) >= 0 {
-				k, _ = c.Prev()
+				k, v = c.Prev()
 			}
 		}
 		var lastKey []byte
 		var scanned int64
 		defer func() { db.scanned.Add(scanned) }()
-		for ; k != nil && bytes.HasPrefix(k, p) && inRange(k); k, _ = step() {
+		for ; k != nil && bytes.HasPrefix(k, p) && inRange(k); k, v = step() {
 			scanned++
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			_, id, ok := splitIx(k, len(p))
+			if dir != nil && !bytes.Equal(v, dir) {
+				continue // the other direction (ix_t)
+			}
+			_, id, ok := splitMsgIx(k, len(p))
 			if !ok {
 				continue
 			}
-			raw := msgs.Get([]byte(id))
+			raw := msgs.Get(k[len(p)+8:])
 			if raw == nil {
 				db.log.Warn("store: index entry without message", "index", string(b), "id", id)
 				continue
@@ -419,7 +436,8 @@ func (db *DB) ListMessages(ctx context.Context, f gateway.MessageFilter) (gatewa
 				continue
 			}
 			if len(page.Messages) == limit {
-				page.Next = encodeCursor(cursor{asc: f.Ascending, bits: binary.BigEndian.Uint64(lastKey[len(p):]), id: string(lastKey[len(p)+8:])})
+				bits, id, _ := splitMsgIx(lastKey, len(p))
+				page.Next = encodeCursor(cursor{asc: f.Ascending, bits: bits, id: id})
 				return nil
 			}
 			page.Messages = append(page.Messages, m)
@@ -433,44 +451,53 @@ func (db *DB) ListMessages(ctx context.Context, f gateway.MessageFilter) (gatewa
 	return page, nil
 }
 
-// pickIndex chooses the index bucket and value to walk for f: the contact
-// if set, else the filter field with the fewest stored messages. ok is false
-// when a counted filter value has no messages at all (the page is empty).
-func pickIndex(tx *bbolt.Tx, f gateway.MessageFilter) (b []byte, v string, ok bool) {
+// pickIndex chooses the index bucket and key prefix to walk for f: the
+// contact's if set, else the filter field with the fewest stored messages.
+// Direction has no index of its own: it walks ix_t and dir, the direction's
+// ix_t value, is set for the walk to skip the other direction's entries. ok
+// is false when a counted filter value has no messages at all (the page is
+// empty).
+func pickIndex(tx *bbolt.Tx, f gateway.MessageFilter) (b, p, dir []byte, ok bool) {
 	type cand struct {
-		b []byte
-		v string
+		b, p, dir []byte
+		count     []byte
 	}
 	if f.Contact != "" {
-		return bIxContact, f.Contact, true
+		return bIxContact, prefix(f.Contact), nil, true
 	}
 	var cs []cand
 	if f.Agent != "" {
-		cs = append(cs, cand{bIxAgent, f.Agent})
+		cs = append(cs, cand{b: bIxAgent, p: prefix(f.Agent), count: countKey(nsAgent, f.Agent)})
 	}
 	if f.Modem != "" {
-		cs = append(cs, cand{bIxModem, f.Modem})
+		cs = append(cs, cand{b: bIxModem, p: prefix(f.Modem), count: countKey(nsModem, f.Modem)})
 	}
 	if f.Status != "" {
-		cs = append(cs, cand{bIxStatus, string(f.Status)})
+		cs = append(cs, cand{b: bIxStatus, p: statusPrefix(f.Status), count: countKey(nsStatus, string(f.Status))})
 	}
 	if f.Direction != "" {
-		cs = append(cs, cand{bIxDir, string(f.Direction)})
+		cs = append(cs, cand{b: bIxTime, dir: dirValue(f.Direction), count: countKey(nsDir, string(f.Direction))})
 	}
 	if len(cs) == 0 {
-		return bIxTime, "", true
+		return bIxTime, nil, nil, true
 	}
 	best, bestN := cs[0], int64(math.MaxInt64)
 	for _, c := range cs {
-		n := getCount(tx, countKey(c.b, c.v))
+		n := getCount(tx, c.count)
 		if n == 0 {
-			return nil, "", false
+			return nil, nil, nil, false
+		}
+		if c.dir != nil {
+			// The walk reads every entry of ix_t, but only the direction's
+			// messages: cheaper than reading as many messages, dearer than
+			// walking an index of n entries.
+			n = max(n, getCount(tx, countKey(nsTime, ""))/4)
 		}
 		if n < bestN {
 			best, bestN = c, n
 		}
 	}
-	return best.b, best.v, true
+	return best.b, best.p, best.dir, true
 }
 
 func matches(f gateway.MessageFilter, m *gateway.Message) bool {
@@ -513,16 +540,12 @@ func (db *DB) ActiveMessages(ctx context.Context, fn func(*gateway.Message) erro
 		defer func() { db.scanned.Add(visited) }()
 		for k, _ := c.First(); k != nil; {
 			visited++
-			if len(k) < 2 {
+			st, plen, ok := splitStatus(k)
+			if !ok {
 				k, _ = c.Next()
 				continue
 			}
-			plen := 2 + int(binary.BigEndian.Uint16(k))
-			if len(k) < plen+8 {
-				k, _ = c.Next()
-				continue
-			}
-			if gateway.Status(k[2:plen]).Terminal() {
+			if st.Terminal() {
 				next := nextPrefix(k[:plen])
 				if next == nil {
 					break
@@ -530,7 +553,9 @@ func (db *DB) ActiveMessages(ctx context.Context, fn func(*gateway.Message) erro
 				k, _ = c.Seek(next)
 				continue
 			}
-			ids = append(ids, string(k[plen+8:]))
+			if _, id, ok := splitMsgIx(k, plen); ok {
+				ids = append(ids, id)
+			}
 			k, _ = c.Next()
 		}
 		return nil
@@ -547,7 +572,7 @@ func (db *DB) ActiveMessages(ctx context.Context, fn func(*gateway.Message) erro
 		err := db.view(func(tx *bbolt.Tx) error {
 			msgs := tx.Bucket(bMessages)
 			for _, id := range chunk {
-				raw := msgs.Get([]byte(id))
+				raw := msgs.Get(messageKey(id))
 				if raw == nil {
 					continue
 				}
@@ -630,7 +655,10 @@ func (db *DB) PartByMR(ctx context.Context, modem string, mr int, since time.Tim
 		if !since.IsZero() && at < timeBits(since) {
 			return fmt.Errorf("store: part with mr %d since %s: %w", mr, since.Format(time.RFC3339), gateway.ErrNotFound)
 		}
-		id = string(k[len(p)+8:])
+		var ok bool
+		if _, id, ok = splitMsgIx(k, len(p)); !ok {
+			return fmt.Errorf("store: part on %s with mr %d: bad index key", modem, mr)
+		}
 		if len(v) == 2 {
 			seq = int(binary.BigEndian.Uint16(v))
 		}
@@ -705,7 +733,7 @@ func (db *DB) CountByStatus(ctx context.Context) (map[gateway.Status]int, error)
 	}
 	out := map[gateway.Status]int{}
 	err := db.view(func(tx *bbolt.Tx) error {
-		p := countKey(bIxStatus, "")
+		p := countKey(nsStatus, "")
 		c := tx.Bucket(bCounts).Cursor()
 		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
 			if len(v) == 8 {
@@ -718,36 +746,4 @@ func (db *DB) CountByStatus(ctx context.Context) (map[gateway.Status]int, error)
 		return nil, db.fail("count_by_status", err)
 	}
 	return out, nil
-}
-
-// reindex rebuilds every message index and the counts bucket from the
-// messages, deliveries and unmatched reports (a migration step).
-func reindex(tx *bbolt.Tx) error {
-	for _, name := range [][]byte{bIxTime, bIxStatus, bIxContact, bIxModem, bIxAgent, bIxDir, bIxMR, bIxIdem, bCounts, bQueue} {
-		if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bbolterrors.ErrBucketNotFound) {
-			return fmt.Errorf("drop %s: %w", name, err)
-		}
-		if _, err := tx.CreateBucket(name); err != nil {
-			return fmt.Errorf("create %s: %w", name, err)
-		}
-	}
-	c := tx.Bucket(bMessages).Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		m, err := decodeMessage(string(k), v)
-		if err != nil {
-			return fmt.Errorf("message %s: %w", k, err)
-		}
-		if err := applyEntries(tx, nil, messageEntries(m)); err != nil {
-			return err
-		}
-	}
-	for b, key := range map[string][]byte{string(bIxPending): cntPending, string(bUnmatched): cntUnmatch, string(bEvents): cntEvents} {
-		n := tx.Bucket([]byte(b)).Stats().KeyN
-		if n > 0 {
-			if err := tx.Bucket(bCounts).Put(key, u64(uint64(n))); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }

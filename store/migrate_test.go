@@ -60,7 +60,7 @@ func TestMigrateFromV1(t *testing.T) {
 	// Schema 1: the buckets and the records, no counts bucket and (here)
 	// no index entries at all.
 	writeRaw(t, path, func(tx *bbolt.Tx) error {
-		if err := migrations[0](tx); err != nil {
+		if err := migrations[0].tx(tx); err != nil {
 			return err
 		}
 		meta, err := tx.CreateBucket(bMeta)
@@ -72,7 +72,7 @@ func TestMigrateFromV1(t *testing.T) {
 		}
 		for _, m := range []*gateway.Message{active, delivered} {
 			raw, _ := json.Marshal(m)
-			if err := tx.Bucket(bMessages).Put([]byte(m.ID), raw); err != nil {
+			if err := tx.Bucket(v8Messages).Put([]byte(m.ID), raw); err != nil {
 				return err
 			}
 		}
@@ -82,7 +82,7 @@ func TestMigrateFromV1(t *testing.T) {
 		return tx.Bucket(bIxPending).Put(append(encTime(t0), "d1"...), nil)
 	})
 	db := openTest(t, path)
-	if v := schemaOf(t, db); v != uint64(SchemaVersion) || SchemaVersion != 8 {
+	if v := schemaOf(t, db); v != uint64(SchemaVersion) || SchemaVersion != 9 {
 		t.Fatalf("schema after open: %d, want %d", v, SchemaVersion)
 	}
 	var seen []string
@@ -131,15 +131,11 @@ func TestMigrateFromV2(t *testing.T) {
 			return err
 		}
 		for _, mig := range migrations[:2] {
-			if err := mig(tx); err != nil {
+			if err := mig.tx(tx); err != nil {
 				return err
 			}
 		}
-		raw, es, err := prepare(m)
-		if err != nil {
-			return err
-		}
-		if err := putNew(tx, m.ID, raw, es); err != nil {
+		if err := putV8(tx, m); err != nil {
 			return err
 		}
 		for _, id := range []string{"01JDQ3ZK8H0000000000000001", "01JDQ3ZK8H0000000000000002"} {
@@ -177,22 +173,15 @@ func TestMigrateQueueEntries(t *testing.T) {
 			return err
 		}
 		for _, mig := range migrations[:6] {
-			if err := mig(tx); err != nil {
+			if err := mig.tx(tx); err != nil {
 				return err
 			}
 		}
+		// Schema 6 had no queue bucket (putV8 writes no queue entry then).
 		for _, m := range []*gateway.Message{queued, sending, delivered} {
-			raw, es, err := prepare(m)
-			if err != nil {
+			if err := putV8(tx, m); err != nil {
 				return err
 			}
-			if err := putNew(tx, m.ID, raw, es); err != nil {
-				return err
-			}
-		}
-		// Schema 6 had no queue bucket.
-		if err := tx.DeleteBucket(bQueue); err != nil {
-			return err
 		}
 		return meta.Put(keySchema, u64(6))
 	})

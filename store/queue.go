@@ -208,8 +208,9 @@ func (db *DB) QueueEntries(ctx context.Context, fn func(gateway.QueueEntry) erro
 	}
 }
 
-// fillQueue (a migration) rebuilds the queue bucket from the active
-// messages, found through the non-terminal statuses of ix_status.
+// fillQueue (a migration, 6 → 7) rebuilds the queue bucket from the
+// active messages, found through the non-terminal statuses of ix_status
+// (the message buckets of schema 8 and before: 8 → 9 moves them).
 func fillQueue(tx *bbolt.Tx) error {
 	if err := tx.DeleteBucket(bQueue); err != nil && !errors.Is(err, bbolterrors.ErrBucketNotFound) {
 		return fmt.Errorf("drop %s: %w", bQueue, err)
@@ -219,8 +220,8 @@ func fillQueue(tx *bbolt.Tx) error {
 		return fmt.Errorf("create %s: %w", bQueue, err)
 	}
 	qb.FillPercent = 0.9
-	msgs := tx.Bucket(bMessages)
-	c := tx.Bucket(bIxStatus).Cursor()
+	msgs := tx.Bucket(v8Messages)
+	c := tx.Bucket(v8IxStatus).Cursor()
 	n := 0
 	for k, _ := c.First(); k != nil; {
 		if len(k) < 2 {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -29,6 +30,8 @@ import (
 // after it), times the seconds as a zigzag varint and the nanoseconds as a
 // uvarint: CreatedAt as Unix time, every other time relative to CreatedAt
 // (a few bytes). RequestHash, hex in the message, is stored as its bytes.
+// A part's PDU that gateway.EncodeSubmit makes again from the message is
+// not stored (derivedPDUs).
 // The message id is the record's key and is not repeated in it.
 //
 // A hand-written codec rather than a library (protobuf, msgpack, gob):
@@ -73,6 +76,7 @@ const (
 	fUpdatedAt
 	fNextAttemptAt
 	fSentAt
+	fPDURef     // the concatenation reference of derived PDUs (pPDUDerived)
 	fMessageAll = 1<<iota - 1
 )
 
@@ -92,7 +96,8 @@ const (
 	pUpdatedAt
 	pSubmittedAt
 	pDeliveredAt
-	pPartAll = 1<<iota - 1
+	pPDUDerived // PDU is what EncodeSubmit makes of the message (no payload)
+	pPartAll    = 1<<iota - 1
 )
 
 // Enum tables: append only (a code, once written, means its value forever).
@@ -169,6 +174,8 @@ func appendMessage(b []byte, m *gateway.Message) []byte {
 	set(fUpdatedAt, !m.UpdatedAt.IsZero())
 	set(fNextAttemptAt, !m.NextAttemptAt.IsZero())
 	set(fSentAt, !m.SentAt.IsZero())
+	ref, derived := derivedPDUs(m)
+	set(fPDURef, derived != nil)
 
 	base := m.CreatedAt
 	b = append(b, formatBinary1)
@@ -226,7 +233,7 @@ func appendMessage(b []byte, m *gateway.Message) []byte {
 	if mask&fParts != 0 {
 		b = binary.AppendUvarint(b, uint64(len(m.Parts)))
 		for i := range m.Parts {
-			b = appendPart(b, &m.Parts[i], i, m.Modem, base)
+			b = appendPart(b, &m.Parts[i], i, m.Modem, base, derived != nil && derived[i])
 		}
 	}
 	if mask&fIdempotencyKey != 0 {
@@ -250,10 +257,45 @@ func appendMessage(b []byte, m *gateway.Message) []byte {
 			b = appendTime(b, f.t, base)
 		}
 	}
+	if mask&fPDURef != 0 {
+		b = binary.AppendUvarint(b, uint64(ref))
+	}
 	return b
 }
 
-func appendPart(b []byte, p *gateway.Part, i int, modem string, base time.Time) []byte {
+// derivedPDUs reports which parts' PDUs gateway.EncodeSubmit makes again,
+// byte for byte, from the message's contact, body and status report flag
+// and the concatenation reference ref (nil if none does). Those PDUs are
+// not stored: a queued 1-part message is 75 bytes smaller, and the record
+// is read back by encoding again (about 5 µs, less than decoding the JSON
+// record took). The PDUs the gateway makes (gateway.intake) are all
+// derivable; TestDerivedPDUsStable pins EncodeSubmit's output so that a
+// change of the SMS library cannot silently change stored messages.
+func derivedPDUs(m *gateway.Message) (ref int, derived []bool) {
+	if len(m.Parts) == 0 || m.Contact == "" || m.Body == "" || len(m.Parts) > gateway.MaxParts {
+		return 0, nil
+	}
+	if len(m.Parts) > 1 {
+		if ref = gateway.ConcatRef(m.Parts[0].PDU); ref == 0 {
+			return 0, nil
+		}
+	}
+	enc, err := gateway.EncodeSubmit(m.Contact, m.Body, m.StatusReport, ref)
+	if err != nil || len(enc.PDUs) != len(m.Parts) {
+		return 0, nil
+	}
+	for i := range m.Parts {
+		if bytes.Equal(enc.PDUs[i], m.Parts[i].PDU) && m.Parts[i].PDU != nil {
+			if derived == nil {
+				derived = make([]bool, len(m.Parts))
+			}
+			derived[i] = true
+		}
+	}
+	return ref, derived
+}
+
+func appendPart(b []byte, p *gateway.Part, i int, modem string, base time.Time, derived bool) []byte {
 	var mask uint64
 	set := func(bit uint64, ok bool) {
 		if ok {
@@ -261,7 +303,8 @@ func appendPart(b []byte, p *gateway.Part, i int, modem string, base time.Time) 
 		}
 	}
 	set(pSeq, p.Seq != i+1)
-	set(pPDU, p.PDU != nil)
+	set(pPDUDerived, derived)
+	set(pPDU, p.PDU != nil && !derived)
 	set(pState, p.State != "")
 	set(pModemSame, p.Modem != "" && p.Modem == modem)
 	set(pModem, p.Modem != "" && p.Modem != modem)
@@ -514,10 +557,13 @@ func readMessage(id string, b []byte) (*gateway.Message, error) {
 	}
 	num(fErrorCode, &m.ErrorCode)
 	str(fError, &m.Error)
+	var derive []int // parts whose PDU EncodeSubmit gives back
 	if mask&fParts != 0 {
 		m.Parts = make([]gateway.Part, r.count(1))
 		for i := range m.Parts {
-			readPart(r, &m.Parts[i], i, m)
+			if readPart(r, &m.Parts[i], i, m) {
+				derive = append(derive, i)
+			}
 		}
 	}
 	str(fIdempotencyKey, &m.IdempotencyKey)
@@ -529,20 +575,42 @@ func readMessage(id string, b []byte) (*gateway.Message, error) {
 	tm(fUpdatedAt, &m.UpdatedAt)
 	tm(fNextAttemptAt, &m.NextAttemptAt)
 	tm(fSentAt, &m.SentAt)
+	var ref int
+	if mask&fPDURef != 0 {
+		if ref = int(r.uvarint()); ref > 0xff {
+			r.fail(fmt.Errorf("record: concatenation reference %d", ref))
+		}
+	}
 	if r.err != nil {
 		return nil, r.err
 	}
 	if len(r.b) != 0 {
 		return nil, fmt.Errorf("record: %d bytes after the last field", len(r.b))
 	}
+	if derive != nil {
+		if mask&fPDURef == 0 {
+			return nil, errors.New("record: derived PDUs without a reference")
+		}
+		enc, err := gateway.EncodeSubmit(m.Contact, m.Body, m.StatusReport, ref)
+		if err != nil {
+			return nil, fmt.Errorf("record: derive PDUs: %w", err)
+		}
+		if len(enc.PDUs) != len(m.Parts) {
+			return nil, fmt.Errorf("record: derive PDUs: %d parts, the message has %d", len(enc.PDUs), len(m.Parts))
+		}
+		for _, i := range derive {
+			m.Parts[i].PDU = enc.PDUs[i]
+		}
+	}
 	return m, nil
 }
 
-func readPart(r *reader, p *gateway.Part, i int, m *gateway.Message) {
+// readPart reads part i of m and reports whether its PDU is derived.
+func readPart(r *reader, p *gateway.Part, i int, m *gateway.Message) bool {
 	mask := r.uvarint()
-	if mask&^pPartAll != 0 {
-		r.fail(fmt.Errorf("record: part %d: unknown fields %#x", i+1, mask&^pPartAll))
-		return
+	if mask&^pPartAll != 0 || mask&pPDU != 0 && mask&pPDUDerived != 0 {
+		r.fail(fmt.Errorf("record: part %d: bad fields %#x", i+1, mask))
+		return false
 	}
 	p.Seq, p.MR, p.ReportStatus = i+1, -1, -1
 	num := func(bit uint64, dst *int) {
@@ -581,4 +649,5 @@ func readPart(r *reader, p *gateway.Part, i int, m *gateway.Message) {
 			*f.dst = r.time(m.CreatedAt)
 		}
 	}
+	return mask&pPDUDerived != 0
 }

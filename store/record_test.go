@@ -151,7 +151,7 @@ func TestJSONRecordsStillRead(t *testing.T) {
 	want := viaJSON(t, m)
 	// Put the record back as JSON, as an older binary wrote it.
 	raw, _ := json.Marshal(m)
-	if err := db.update(ctx, func(tx *bbolt.Tx) error { return tx.Bucket(bMessages).Put([]byte(m.ID), raw) }); err != nil {
+	if err := db.update(ctx, func(tx *bbolt.Tx) error { return tx.Bucket(bMessages).Put(messageKey(m.ID), raw) }); err != nil {
 		t.Fatal(err)
 	}
 	got, err := db.GetMessage(ctx, m.ID)
@@ -165,7 +165,7 @@ func TestJSONRecordsStillRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	var format byte
-	if err := db.view(func(tx *bbolt.Tx) error { format = tx.Bucket(bMessages).Get([]byte(m.ID))[0]; return nil }); err != nil {
+	if err := db.view(func(tx *bbolt.Tx) error { format = tx.Bucket(bMessages).Get(messageKey(m.ID))[0]; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if format != formatBinary1 {

@@ -26,7 +26,7 @@ func pruneLimit(limit int) int {
 
 // PruneMessages deletes up to limit messages in a final status (delivered,
 // failed, unknown, cancelled, expired, unconfirmed, received) created before before,
-// oldest first, with all their index entries (time, status, direction,
+// oldest first, with all their index entries (time, status,
 // contact, modem, agent, message references, idempotency key) and counts.
 // Messages in any other status (queued, sending, sent) are never deleted.
 func (db *DB) PruneMessages(ctx context.Context, before time.Time, limit int) (int, error) {
@@ -41,18 +41,14 @@ func (db *DB) PruneMessages(ctx context.Context, before time.Time, limit int) (i
 		var victims []*gateway.Message
 		c := tx.Bucket(bIxStatus).Cursor()
 		for k, _ := c.First(); k != nil && len(victims) < limit; {
-			if len(k) < 2 {
-				k, _ = c.Next()
-				continue
-			}
-			plen := 2 + int(binary.BigEndian.Uint16(k))
-			if len(k) < plen+8 {
+			st, plen, ok := splitStatus(k)
+			if !ok || len(k) < plen+8 {
 				k, _ = c.Next()
 				continue
 			}
 			// Skip a status that is not final, and the rest of a final
 			// status once its entries are too new.
-			if !gateway.Status(k[2:plen]).Terminal() || binary.BigEndian.Uint64(k[plen:]) >= end {
+			if !st.Terminal() || binary.BigEndian.Uint64(k[plen:]) >= end {
 				next := nextPrefix(k[:plen])
 				if next == nil {
 					break
@@ -60,18 +56,19 @@ func (db *DB) PruneMessages(ctx context.Context, before time.Time, limit int) (i
 				k, _ = c.Seek(next)
 				continue
 			}
-			raw := tx.Bucket(bMessages).Get(k[plen+8:])
-			if raw != nil {
-				m, err := decodeMessage(string(k[plen+8:]), raw)
-				if err != nil {
-					return err
+			if _, id, ok := splitMsgIx(k, plen); ok {
+				if raw := tx.Bucket(bMessages).Get(k[plen+8:]); raw != nil {
+					m, err := decodeMessage(id, raw)
+					if err != nil {
+						return err
+					}
+					victims = append(victims, m)
 				}
-				victims = append(victims, m)
 			}
 			k, _ = c.Next()
 		}
 		for _, m := range victims {
-			if err := tx.Bucket(bMessages).Delete([]byte(m.ID)); err != nil {
+			if err := tx.Bucket(bMessages).Delete(messageKey(m.ID)); err != nil {
 				return err
 			}
 			if err := applyEntries(tx, messageEntries(m), nil); err != nil {
@@ -165,7 +162,7 @@ func (db *DB) PruneUnmatchedReports(ctx context.Context, before time.Time, limit
 }
 
 // PruneSticky deletes up to limit SIM bindings of contacts with no stored
-// message (no entry in ix_contact). The bindings are read in a read
+// message (no entry in ix_c). The bindings are read in a read
 // transaction; each is checked again before it is deleted.
 func (db *DB) PruneSticky(ctx context.Context, limit int) (int, error) {
 	if err := ctx.Err(); err != nil {
