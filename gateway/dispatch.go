@@ -33,6 +33,10 @@ type Config struct {
 	PauseFor time.Duration
 	// BlockWatch tunes the carrier-block detector (blockwatch.go).
 	BlockWatch BlockWatchConfig
+	// PreferHealthy: a SIM whose health score is below PreferHealthy × the
+	// score of another SIM that could take the new contact takes no new
+	// contacts while that SIM can (healthpref.go); 0 turns it off.
+	PreferHealthy float64
 	// ReportWindow: status reports are matched to parts submitted within it.
 	ReportWindow time.Duration
 	// StatusReports is the default of SendRequest.StatusReport (TP-SRR).
@@ -73,6 +77,7 @@ func DefaultConfig() Config {
 		PauseFor:           30 * time.Minute,
 		ReportWindow:       48 * time.Hour,
 		BlockWatch:         DefaultBlockWatch(),
+		PreferHealthy:      0.8,
 		StatusReports:      true,
 		Destinations:       &Destinations{},
 		Location:           time.Local,
@@ -83,6 +88,9 @@ func DefaultConfig() Config {
 
 // Validate names the first field that is wrong.
 func (c Config) Validate() error {
+	if c.PreferHealthy < 0 || c.PreferHealthy > 1 {
+		return Invalid("prefer_healthy", "must be between 0 (off) and 1")
+	}
 	switch {
 	case c.Pacing.MinInterval < 0 || c.Pacing.Jitter < 0:
 		return Invalid("pacing", "intervals must not be negative")
@@ -187,6 +195,7 @@ type Dispatcher struct {
 	q       dispatchQueue
 	reports *reports
 	intake  *intake
+	pref    *healthPref
 
 	mu      sync.Mutex // guards the lifecycle fields below
 	running bool
@@ -245,6 +254,7 @@ func NewDispatcher(cfg Config, st DispatcherStore, em Emitter) (*Dispatcher, err
 	d.reports = &reports{st: st, fleet: d.fleet, met: m, log: d.log, now: d.now, emit: d.emit, window: cfg.ReportWindow,
 		blocks: newBlockWatch(cfg.BlockWatch, d.fleet, m, d.log, d.now, d.emit)}
 	d.reports.blocks.st = st
+	d.pref = &healthPref{share: cfg.PreferHealthy, fleet: d.fleet, blocks: d.reports.blocks}
 	d.intake = &intake{st: st, q: d.q, fleet: d.fleet, met: m, log: d.log, now: d.now,
 		defaultRegion: cfg.DefaultRegion, statusReports: cfg.StatusReports, destinations: cfg.Destinations}
 	return d, nil
@@ -311,7 +321,7 @@ func (d *Dispatcher) startWorkerLocked(m *modemEntry) {
 		return
 	}
 	m.runs = true
-	w := &worker{m: m, q: d.q, fleet: d.fleet, optouts: d.st, reports: d.reports, met: d.met,
+	w := &worker{m: m, q: d.q, fleet: d.fleet, pref: d.pref, optouts: d.st, reports: d.reports, met: d.met,
 		log: d.log, now: d.now, emit: d.emit, cfg: d.cfg, wg: &d.wg}
 	d.wg.Add(1)
 	go w.run(d.runCtx)

@@ -72,9 +72,10 @@ type modemEntry struct {
 	pausedUntil time.Time
 	draining    bool
 
-	usable        bool       // last seen Status().Usable()
-	state         ModemState // last seen state
-	unusableSince time.Time  // when it stopped being usable; zero while usable
+	usable        bool        // last seen Status().Usable()
+	state         ModemState  // last seen state
+	status        ModemStatus // last seen status (the health preference reads it, not the device)
+	unusableSince time.Time   // when it stopped being usable; zero while usable
 
 	counters Counters
 	cms500   int // consecutive +CMS ERROR: 500
@@ -131,6 +132,7 @@ func (f *fleet) add(dev Device, mc ModemConfig) (*modemEntry, bool) {
 		customPacing: mc.Pacing != nil,
 		usable:       st.Usable(),
 		state:        st.State,
+		status:       st,
 		stop:         make(chan struct{}),
 		done:         make(chan struct{}),
 	}
@@ -411,6 +413,7 @@ func (f *fleet) observe(name string, st ModemStatus) (Event, bool) {
 	}
 	u := st.Usable()
 	m.state = st.State
+	m.status = st
 	if u == m.usable {
 		return Event{}, false
 	}

@@ -203,7 +203,8 @@ type ClaimRequest struct {
 	// contact it is not bound to.
 	NewContacts bool
 	// Draining: the modem takes no new contacts except for messages whose
-	// From names it.
+	// From names it (it is drained, or a healthier SIM should take the new
+	// contacts: Config.PreferHealthy, healthpref.go).
 	Draining bool
 	// Now is the claim's time (the injectable clock): readiness, windows
 	// and leases are judged by it.

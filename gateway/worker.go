@@ -32,6 +32,7 @@ type worker struct {
 	m       *modemEntry
 	q       Queue
 	fleet   *fleet
+	pref    *healthPref
 	optouts OptOutChecker
 	reports *reports
 	met     *metrics
@@ -132,7 +133,7 @@ func (w *worker) awaitTurn(ctx context.Context) bool {
 func (w *worker) claim(ctx context.Context) *Claim {
 	bg := context.WithoutCancel(ctx)
 	now := w.now()
-	c, err := w.q.Claim(bg, w.fleet.claimRequest(w.m, now))
+	c, err := w.q.Claim(bg, w.pref.claimRequest(w.m, now))
 	if err != nil {
 		w.log.Error("claim", "modem", w.m.name, "err", err)
 		return nil

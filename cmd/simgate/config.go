@@ -49,6 +49,9 @@ type Config struct {
 	Pacing PacingConfig `yaml:"pacing"`
 	// StickyTimeout is how long a contact's SIM may be gone before the contact moves.
 	StickyTimeout Duration `yaml:"sticky_timeout"`
+	// PreferHealthy: new contacts go to SIMs with a health score at least
+	// this share of the best that can take them (README "SIM health"); 0 = off.
+	PreferHealthy float64 `yaml:"prefer_healthy"`
 	// Retries governs temporary send failures.
 	Retries RetryConfig `yaml:"retries"`
 	// Pause governs pausing a SIM that keeps failing (a likely carrier block).
@@ -421,6 +424,7 @@ func DefaultConfig() Config {
 			NewContactsPerDay: p.NewContactsPerDay,
 		},
 		StickyTimeout: Duration(g.StickyTimeout),
+		PreferHealthy: g.PreferHealthy,
 		Retries:       RetryConfig{MaxAttempts: g.MaxAttempts, Base: Duration(g.RetryBase), Max: Duration(g.RetryMax)},
 		Pause: PauseConfig{AfterFailures: g.PauseAfterFailures, CMS500Burst: g.CMS500Burst, For: Duration(g.PauseFor),
 			BlockWatch: BlockWatchConfig{
@@ -761,6 +765,9 @@ func (c *Config) Validate() error {
 		bad("discovery.interval", "must not be negative")
 	}
 	validatePacing("pacing", c.Pacing, bad)
+	if c.PreferHealthy < 0 || c.PreferHealthy > 1 {
+		bad("prefer_healthy", "must be between 0 (off) and 1")
+	}
 	if c.StickyTimeout <= 0 {
 		bad("sticky_timeout", "must be positive")
 	}
@@ -973,6 +980,7 @@ func (c *Config) Gateway() gateway.Config {
 	g.DefaultRegion = c.DefaultRegion
 	g.Pacing = c.Pacing.Gateway()
 	g.StickyTimeout = c.StickyTimeout.D()
+	g.PreferHealthy = c.PreferHealthy
 	g.MaxAttempts = c.Retries.MaxAttempts
 	g.RetryBase = c.Retries.Base.D()
 	g.RetryMax = c.Retries.Max.D()

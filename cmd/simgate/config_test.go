@@ -120,6 +120,7 @@ func TestValidateMessages(t *testing.T) {
 		{"discovery", "discovery: {enabled: true, globs: []}\n", []string{"discovery.globs: required"}},
 		{"pacing", "pacing: {per_minute: -1, min_interval: -1s}\n", []string{"pacing.per_minute:", "pacing.min_interval:"}},
 		{"sticky", "sticky_timeout: 0s\n", []string{"sticky_timeout: must be positive"}},
+		{"prefer healthy", "prefer_healthy: 1.5\n", []string{"prefer_healthy: must be between 0 (off) and 1"}},
 		{"retries", "retries: {max_attempts: 0, base: 10s, max: 1s}\n", []string{"retries.max_attempts:", "retries.max:"}},
 		{"pause", "pause: {for: 0s}\n", []string{"pause.for:"}},
 		{"block watch ratios", "pause: {block_watch: {min_report_ratio: 0.7, baseline_report_ratio: 0.6}}\n", []string{"pause.block_watch.baseline_report_ratio:"}},
