@@ -56,8 +56,8 @@ type Options struct {
 	MinFree int64
 	// ReleaseInterval is how often, while writes go on, the committer gives
 	// back the database pages mapped into memory (see ReleaseMapped), so that
-	// the resident set does not grow with the file. Default 2s; negative
-	// never.
+	// the resident set does not grow with the file, and how long after the
+	// last write it gives them back once more. Default 2s; negative never.
 	ReleaseInterval time.Duration
 }
 
@@ -411,10 +411,24 @@ func (db *DB) commitLoop() {
 	defer db.wg.Done()
 	batch := make([]*writeOp, 0, maxBatchOps)
 	lastRelease := time.Now()
+	release := func() {
+		lastRelease = time.Now()
+		if err := db.ReleaseMapped(); err != nil && !errors.Is(err, gateway.ErrClosed) {
+			db.log.Warn("store: release mapped pages", "err", err)
+		}
+	}
+	// idle fires releaseEvery after the last commit that was not followed
+	// by a release: the pages the last writes touched are given back when
+	// the writes stop too, not only while they go on.
+	var idle <-chan time.Time
 	for {
 		select {
 		case op := <-db.writes:
 			batch = append(batch[:0], op)
+		case <-idle:
+			idle = nil
+			release()
+			continue
 		case <-db.stop:
 			// Close holds no writer any more (closed is set under the
 			// lock), so what is queued now is all there will be.
@@ -430,11 +444,13 @@ func (db *DB) commitLoop() {
 		batch = db.gather(batch)
 		db.commit(batch)
 		clear(batch)
-		if db.releaseEvery > 0 && time.Since(lastRelease) >= db.releaseEvery {
-			lastRelease = time.Now()
-			if err := db.ReleaseMapped(); err != nil && !errors.Is(err, gateway.ErrClosed) {
-				db.log.Warn("store: release mapped pages", "err", err)
-			}
+		switch {
+		case db.releaseEvery <= 0:
+		case time.Since(lastRelease) >= db.releaseEvery:
+			idle = nil
+			release()
+		case idle == nil:
+			idle = time.After(db.releaseEvery)
 		}
 	}
 }

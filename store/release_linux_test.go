@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/simgate/simgate/gateway"
 	"go.etcd.io/bbolt"
@@ -95,4 +96,47 @@ func touchAll(tx *bbolt.Tx, count *int) error {
 		*count++
 		return nil
 	})
+}
+
+// When the writes stop, the committer gives back the pages they (and
+// whatever read the file meanwhile) mapped in, once more, ReleaseInterval
+// after the last one: an idle daemon does not keep its last burst resident.
+func TestCommitterReleasesAfterLastWrite(t *testing.T) {
+	db, err := Open(t.TempDir()+"/simgate.db", Options{ReleaseInterval: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	const n = 2000
+	var wg sync.WaitGroup
+	for w := range 16 { // group-committed, so the test stays short
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 16 {
+				mustCreate(t, db, newMsg(i))
+			}
+		}()
+	}
+	wg.Wait()
+	if err := db.ReleaseMapped(); err != nil {
+		t.Fatal(err)
+	}
+	base := rssFileKB(t)
+	count := 0
+	if err := db.view(func(tx *bboltTx) error { return touchAll(tx, &count) }); err != nil {
+		t.Fatal(err)
+	}
+	touched := rssFileKB(t)
+	if touched-base < 512 {
+		t.Skipf("reading %d messages mapped in only %d kB", n, touched-base)
+	}
+	mustCreate(t, db, newMsg(n)) // the last write
+	deadline := time.Now().Add(30 * time.Second)
+	for rssFileKB(t) > base+(touched-base)/2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("RssFile still %d kB (%d kB after reading every message) 30 s after the last write", rssFileKB(t), touched)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
