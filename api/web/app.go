@@ -16,6 +16,7 @@ import (
 
 	"github.com/simgate/simgate/gateway"
 	"github.com/simgate/simgate/gateway/account"
+	"github.com/simgate/simgate/gateway/balance"
 	"github.com/simgate/simgate/gateway/campaign"
 )
 
@@ -45,6 +46,14 @@ type Deps struct {
 	Events gateway.Emitter
 	// Campaigns is the P2P campaign workflow (nil: no campaign pages).
 	Campaigns *campaign.Service
+	// Balances tells each modem's last balance check for the modems page
+	// (nil: no balances). balance.Checker implements it.
+	Balances Balances
+}
+
+// Balances tells a modem's last balance check.
+type Balances interface {
+	Last(modem string) (balance.Result, bool)
 }
 
 // Config configures the App.
@@ -72,6 +81,7 @@ type App struct {
 	now      func() time.Time
 	accounts *account.Service
 	fleet    Fleet
+	balances Balances
 	optouts  gateway.OptOutStore
 	events   gateway.Emitter
 	camps    *campaign.Service
@@ -103,7 +113,7 @@ func New(cfg Config, deps Deps) (*App, error) {
 	}
 	a := &App{
 		cfg: cfg, log: cfg.Logger, now: cfg.Now,
-		accounts: deps.Accounts, fleet: deps.Fleet, optouts: deps.OptOuts, events: deps.Events, camps: deps.Campaigns,
+		accounts: deps.Accounts, fleet: deps.Fleet, balances: deps.Balances, optouts: deps.OptOuts, events: deps.Events, camps: deps.Campaigns,
 		limiter: newLoginLimiter(cfg.LoginBurst, cfg.LoginEvery),
 	}
 	var err error

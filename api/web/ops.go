@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/simgate/simgate/gateway"
 	"github.com/simgate/simgate/gateway/account"
+	"github.com/simgate/simgate/gateway/balance"
 )
 
 func (a *App) home(c echo.Context) error {
@@ -33,6 +35,23 @@ func (a *App) help(c echo.Context) error {
 type modemRow struct {
 	gateway.ModemView
 	Signal string
+	// Factors are the health score's parts known, as "signal 93%".
+	Factors []string
+	Balance *balance.Result
+}
+
+// healthFactors lists h's known parts in the order of the README.
+func healthFactors(h gateway.SIMHealth) []string {
+	var out []string
+	for _, f := range []struct {
+		name string
+		v    *float64
+	}{{"signal", h.Signal}, {"registration", h.Registration}, {"failures", h.Failures}, {"reports", h.Reports}, {"replies", h.Replies}, {"budget", h.Budget}} {
+		if f.v != nil {
+			out = append(out, fmt.Sprintf("%s %.0f%%", f.name, 100**f.v))
+		}
+	}
+	return out
 }
 
 func (a *App) modemRows() []modemRow {
@@ -40,7 +59,12 @@ func (a *App) modemRows() []modemRow {
 	slices.SortFunc(ms, func(x, y gateway.ModemView) int { return strings.Compare(x.Name, y.Name) })
 	rows := make([]modemRow, len(ms))
 	for i, m := range ms {
-		rows[i] = modemRow{ModemView: m, Signal: signalText(m.Status)}
+		rows[i] = modemRow{ModemView: m, Signal: signalText(m.Status), Factors: healthFactors(m.Health)}
+		if a.balances != nil {
+			if b, ok := a.balances.Last(m.Name); ok {
+				rows[i].Balance = &b
+			}
+		}
 	}
 	return rows
 }

@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"github.com/simgate/simgate/api/web"
 	"github.com/simgate/simgate/gateway"
 	"github.com/simgate/simgate/gateway/account"
+	"github.com/simgate/simgate/gateway/balance"
 	"github.com/simgate/simgate/gateway/campaign"
 	"github.com/simgate/simgate/modem"
 	"github.com/simgate/simgate/modem/modemsim"
@@ -93,7 +95,7 @@ func newEnv(t testing.TB, cfg web.Config, sim bool) *env {
 		t.Fatal(err)
 	}
 	cfg.DefaultRegion = "US"
-	app, err := web.New(cfg, web.Deps{Accounts: accounts, Fleet: disp, OptOuts: db, Campaigns: camps})
+	app, err := web.New(cfg, web.Deps{Accounts: accounts, Fleet: disp, OptOuts: db, Campaigns: camps, Balances: testBalances})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,6 +359,46 @@ func TestRolesEnforced(t *testing.T) {
 	}
 	if code, _, _ := b.get("/app/nowhere"); code != http.StatusNotFound {
 		t.Errorf("unknown page: %d", code)
+	}
+}
+
+// testBalances: sim1's last balance check read 4.20 at 08:30 UTC.
+var testBalances = fixedBalances{"sim1": {Amount: 4.2, Known: true, Text: "Your balance is 4.20", At: time.Date(2026, 12, 1, 8, 30, 0, 0, time.UTC)}}
+
+type fixedBalances map[string]balance.Result
+
+func (f fixedBalances) Last(modem string) (balance.Result, bool) { r, ok := f[modem]; return r, ok }
+
+// TestOpsModemHealthBalanceAndBlock: the modems page shows each SIM's
+// health score with its parts, its balance and when it was read, and the
+// reason of a suspected-block pause.
+func TestOpsModemHealthBalanceAndBlock(t *testing.T) {
+	if testing.Short() {
+		t.Skip("PTYs and a simulated network")
+	}
+	e := newEnv(t, web.Config{}, true)
+	e.user("olu", account.RoleOrganiser)
+	b := e.browser()
+	b.login("olu", "olu-password")
+	eventually(t, "signal known", func() bool {
+		m, _ := e.disp.Modem("sim1")
+		return m.Health.Signal != nil
+	})
+	m, _ := e.disp.Modem("sim1")
+	code, body, _ := b.get("/app/ops/modems")
+	want := []string{fmt.Sprintf(`<td class="health"><strong>%d</strong>`, m.Health.Score), "signal ", "registration 100%",
+		`<td class="balance">4.20`, "read " /* the time as the app formats it */}
+	for _, w := range want {
+		if code != http.StatusOK || !strings.Contains(body, w) {
+			t.Fatalf("modems: %d, want %q in\n%s", code, w, body)
+		}
+	}
+	reason := gateway.RepliesStoppedReason + ": 0 of last 50 sends got a reply while the pool got 22%"
+	if err := e.disp.Pause("sim1", reason, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, body, _ := b.get("/app/ops/modems"); !strings.Contains(body, reason) || !strings.Contains(body, `<td class="health"><strong>0</strong>`) {
+		t.Fatalf("block reason or score 0 missing:\n%s", body)
 	}
 }
 

@@ -32,6 +32,14 @@ func (d *daemon) accounts() *account.Service {
 	return account.NewService(d.db, account.Config{SessionTTL: d.cfg.Web.SessionTTL.D()})
 }
 
+// webBalances is the balance checker for the web app (nil when none runs).
+func (d *daemon) webBalances() web.Balances {
+	if d.balances == nil {
+		return nil
+	}
+	return d.balances
+}
+
 // mountWeb serves the web app on the API's Echo server.
 func (d *daemon) mountWeb() error {
 	if !d.cfg.Web.Enabled {
@@ -47,6 +55,7 @@ func (d *daemon) mountWeb() error {
 		OptOuts:   d.db,
 		Events:    d.events,
 		Campaigns: d.camp, // nil when the store keeps no campaigns
+		Balances:  d.webBalances(),
 	})
 	if err != nil {
 		return err
