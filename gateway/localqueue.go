@@ -119,6 +119,7 @@ const (
 // Item flags.
 const (
 	flagExplicit uint8 = 1 << iota // From names the pinned modem
+	flagPartial                    // some parts went out through the pinned SIM
 )
 
 // item is a message waiting to be sent, as lean as possible (48 bytes, a
@@ -623,7 +624,8 @@ func (q *LocalQueue) enqueue(ctx context.Context, e QueueEntry, now time.Time, h
 	case e.From != "" && q.dir.IsModem(e.From):
 		it.pinned, it.flags = it.from, it.flags|flagExplicit
 	case e.Submitted && e.Modem != "":
-		it.pinned = q.names.id(e.Modem) // later parts go out through the same SIM
+		// Later parts go out through the same SIM.
+		it.pinned, it.flags = q.names.id(e.Modem), it.flags|flagPartial
 	case b.modem != 0 && !q.dir.Gone(q.names.name(b.modem), now):
 		if e.From == "" || q.dir.InGroup(q.names.name(b.modem), e.From) {
 			it.pinned = b.modem
@@ -867,7 +869,7 @@ func (q *LocalQueue) undo(c *Claim) {
 		b.modem = c.state.prev
 		q.bound[it.contact] = b
 	}
-	if it.flags&flagExplicit == 0 && it.pinned == mid {
+	if it.flags&(flagExplicit|flagPartial) == 0 && it.pinned == mid {
 		it.pinned = 0 // any SIM may take it again
 	}
 }
@@ -959,6 +961,10 @@ func (q *LocalQueue) Submitted(ctx context.Context, c *Claim, seq, mr int, at ti
 	c.Message = msg
 	if countPending(msg) == 0 {
 		q.end(c)
+	} else {
+		q.mu.Lock()
+		c.state.it.flags |= flagPartial // the rest must follow through this SIM
+		q.mu.Unlock()
 	}
 	return msg, nil
 }
@@ -1020,6 +1026,9 @@ func (q *LocalQueue) Retry(ctx context.Context, c *Claim, seq int, f Failure, at
 	q.mu.Lock()
 	mid := q.names.id(c.Modem)
 	it.parts = uint8(min(countPending(msg), 255))
+	if partial {
+		it.flags |= flagPartial
+	}
 	switch {
 	case partial || it.flags&flagExplicit != 0:
 		it.pinned = mid
@@ -1239,6 +1248,8 @@ func (q *LocalQueue) Expire(ctx context.Context, now time.Time) ([]*Message, err
 // moveBindings binds the contacts bound to from to modem to, and moves
 // their waiting messages (those whose From names from stay): the SIM they
 // are bound to was found in to (or, to a parked stand-in, taken out).
+// Half-sent messages (flagPartial) move too: they follow their SIM, so
+// the sender number stays the same.
 func (q *LocalQueue) moveBindings(from, to string, now time.Time) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -1274,8 +1285,11 @@ func (q *LocalQueue) moveBindings(from, to string, now time.Time) int {
 }
 
 // Rebind moves the waiting messages of gone modem's sticky contacts to
-// the shared queues; messages whose From names it, or whose earlier parts
-// it sent, stay.
+// the shared queues; messages whose From names it (flagExplicit), or
+// whose earlier parts it sent (flagPartial), stay: the rest of a half-sent
+// message must leave through the same SIM (the same sender number), or
+// the recipient's phone could never reassemble it. Such a message waits
+// for its SIM, follows it to another modem (moveBindings), or expires.
 func (q *LocalQueue) Rebind(ctx context.Context, modem, reason string) (int, error) {
 	now := q.cfg.Now()
 	q.mu.Lock()
@@ -1290,7 +1304,7 @@ func (q *LocalQueue) Rebind(ctx context.Context, modem, reason string) (int, err
 	}
 	var keep, move []*item
 	for _, it := range *rq {
-		if it.flags&flagExplicit != 0 {
+		if it.flags&(flagExplicit|flagPartial) != 0 {
 			keep = append(keep, it)
 		} else {
 			move = append(move, it)

@@ -453,6 +453,73 @@ func testRebind(t *testing.T, h Harness) {
 	send(t, b, f, mustClaim(t, b, f.Request("a"), m2.ID))
 }
 
+// A half-sent message stays with its SIM when the SIM is gone / rebound
+// (also after a restart): its other parts going out from another SIM, under
+// the same concatenation reference, could never be reassembled. It goes
+// out when the SIM is back; past its validity, its unsent parts expire and
+// the submitted ones keep their state.
+func testRebindPartial(t *testing.T, h Harness) {
+	f := NewFleet("a", "b")
+	b := open(t, h, f)
+	half := func(m *gateway.Message) {
+		t.Helper()
+		add(t, b, m)
+		c := mustClaim(t, b, f.Request("a"), m.ID)
+		if err := b.Queue.Submitting(ctx, c, 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Queue.Submitted(ctx, c, 1, 1, f.Now()); err != nil {
+			t.Fatal(err)
+		}
+		retry(t, b, f, c, 2, time.Second, false)
+	}
+	m1 := NewMultipart(f, contact(1), 2)
+	half(m1)
+	m2 := NewMultipart(f, contact(2), 2)
+	m2.ExpiresAt = f.Now().Add(time.Hour)
+	half(m2)
+	f.Advance(2 * time.Second)
+
+	f.SetGone("a", true)
+	rebind := func() {
+		t.Helper()
+		if n, err := b.Queue.Rebind(ctx, "a", "modem gone"); err != nil || n != 0 {
+			t.Errorf("Rebind moved %d half-sent messages (err %v), want 0", n, err)
+		}
+		none(t, b, f.Request("b"))
+	}
+	rebind()
+	b = h.Restart(t, f, b)
+	if _, err := b.Queue.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rebind()
+
+	f.SetGone("a", false)
+	c := mustClaim(t, b, f.Request("a"), m1.ID)
+	if got := send(t, b, f, c); got.Status != gateway.StatusSent {
+		t.Errorf("half-sent message after its SIM came back: %s", got.Status)
+	}
+
+	f.SetGone("a", true)
+	f.Advance(2 * time.Hour)
+	rebind()
+	out, err := b.Queue.Expire(ctx, f.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 1 || out[0].ID != m2.ID {
+		t.Fatalf("Expire = %v, want %s", out, m2.ID)
+	}
+	got := status(t, b, m2.ID)
+	if got.Parts[0].State != gateway.PartSubmitted || got.Parts[1].State != gateway.PartExpired {
+		t.Errorf("expired half-sent message: parts %s, %s, want submitted, expired", got.Parts[0].State, got.Parts[1].State)
+	}
+	f.SetGone("a", false)
+	none(t, b, f.Request("a"))
+	none(t, b, f.Request("b"))
+}
+
 // Cancel takes a claimed message from its claim (ErrClaimLost at the next
 // transition), refuses one being submitted, and says ErrNotFound for none.
 func testCancel(t *testing.T, h Harness) {

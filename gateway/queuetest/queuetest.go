@@ -196,6 +196,7 @@ var Tests = []Test{
 	{"SendAtAndBackoff", testSendAt},
 	{"TextingWindowClosed", testWindow},
 	{"RebindGoneSIMRecordsMove", testRebind},
+	{"RebindKeepsHalfSentMessage", testRebindPartial},
 	{"CancelLosesClaim", testCancel},
 	{"ExpireWaiting", testExpire},
 	{"RecoverAfterCrash", testRecover},
