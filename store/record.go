@@ -542,7 +542,9 @@ func readMessage(id string, b []byte) (*gateway.Message, error) {
 	}
 	if mask&fMetadata != 0 {
 		n := r.count(2)
-		m.Metadata = make(map[string]string, n)
+		if n > 0 { // an empty map is no metadata, as the encoder writes it
+			m.Metadata = make(map[string]string, n)
+		}
 		for range n {
 			k := r.string()
 			m.Metadata[k] = r.string()
@@ -559,7 +561,9 @@ func readMessage(id string, b []byte) (*gateway.Message, error) {
 	str(fError, &m.Error)
 	var derive []int // parts whose PDU EncodeSubmit gives back
 	if mask&fParts != 0 {
-		m.Parts = make([]gateway.Part, r.count(1))
+		if n := r.count(1); n > 0 { // no parts is nil, as the encoder writes it
+			m.Parts = make([]gateway.Part, n)
+		}
 		for i := range m.Parts {
 			if readPart(r, &m.Parts[i], i, m) {
 				derive = append(derive, i)
