@@ -222,13 +222,20 @@ func (b *blockWatch) simLocked(name string) *simWatch {
 
 // settleLocked adds o to s's window; the oldest leaves it for the history.
 func (b *blockWatch) settleLocked(s *simWatch, o outcome) {
-	s.window = append(s.window, o)
-	s.win.add(o, 1)
-	if len(s.window) > b.cfg.Window {
-		old := s.window[0]
-		s.window = s.window[1:]
-		s.win.add(old, -1)
-		s.hist.add(old, 1)
+	slide(&s.window, &s.win, &s.hist, o, b.cfg.Window)
+}
+
+// slide appends o to a window of at most size settled outcomes counted in
+// win; the oldest leaves it and is counted in hist instead. The report and
+// the reply windows both slide this way.
+func slide[T any](window *[]T, win, hist interface{ add(T, int) }, o T, size int) {
+	*window = append(*window, o)
+	win.add(o, 1)
+	if len(*window) > size {
+		old := (*window)[0]
+		*window = (*window)[1:]
+		win.add(old, -1)
+		hist.add(old, 1)
 	}
 }
 

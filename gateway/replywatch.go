@@ -42,14 +42,7 @@ func (r *replyRecord) reset() { r.window, r.win = nil, replyTally{} }
 // leaves it for the history.
 func (b *blockWatch) settleReplyLocked(s *simWatch, answered bool) {
 	r := &s.replies
-	r.window = append(r.window, answered)
-	r.win.add(answered, 1)
-	if len(r.window) > b.cfg.ReplyWindow {
-		old := r.window[0]
-		r.window = r.window[1:]
-		r.win.add(old, -1)
-		r.hist.add(old, 1)
-	}
+	slide(&r.window, &r.win, &r.hist, answered, b.cfg.ReplyWindow)
 }
 
 // unansweredLocked settles as unanswered every send of s that waited

@@ -65,6 +65,23 @@ type MessageFilter struct {
 	Ascending bool      // oldest first (conversations)
 }
 
+// Matches reports whether m passes f's conditions (direction, status,
+// contact, modem, agent, Since/Until); Cursor, Limit and order are the
+// lister's.
+func (f MessageFilter) Matches(m *Message) bool {
+	switch {
+	case f.Direction != "" && m.Direction != f.Direction,
+		f.Status != "" && m.Status != f.Status,
+		f.Contact != "" && m.Contact != f.Contact,
+		f.Modem != "" && m.Modem != f.Modem,
+		f.Agent != "" && m.Agent != f.Agent,
+		!f.Since.IsZero() && m.CreatedAt.Before(f.Since),
+		!f.Until.IsZero() && !m.CreatedAt.Before(f.Until):
+		return false
+	}
+	return true
+}
+
 // MessagePage is one page of ListMessages.
 type MessagePage struct {
 	Messages []*Message

@@ -432,7 +432,7 @@ func (db *DB) ListMessages(ctx context.Context, f gateway.MessageFilter) (gatewa
 			if err != nil {
 				return err
 			}
-			if !matches(f, m) {
+			if !f.Matches(m) {
 				continue
 			}
 			if len(page.Messages) == limit {
@@ -498,20 +498,6 @@ func pickIndex(tx *bbolt.Tx, f gateway.MessageFilter) (b, p, dir []byte, ok bool
 		}
 	}
 	return best.b, best.p, best.dir, true
-}
-
-func matches(f gateway.MessageFilter, m *gateway.Message) bool {
-	switch {
-	case f.Direction != "" && m.Direction != f.Direction,
-		f.Status != "" && m.Status != f.Status,
-		f.Contact != "" && m.Contact != f.Contact,
-		f.Modem != "" && m.Modem != f.Modem,
-		f.Agent != "" && m.Agent != f.Agent,
-		!f.Since.IsZero() && m.CreatedAt.Before(f.Since),
-		!f.Until.IsZero() && !m.CreatedAt.Before(f.Until):
-		return false
-	}
-	return true
 }
 
 // activeChunk is how many messages ActiveMessages loads per read transaction.

@@ -114,14 +114,7 @@ func (s *MemStore) ListMessages(_ context.Context, f gateway.MessageFilter) (gat
 	defer s.mu.Unlock()
 	var out []*gateway.Message
 	for _, m := range s.msgs {
-		switch {
-		case f.Direction != "" && m.Direction != f.Direction,
-			f.Status != "" && m.Status != f.Status,
-			f.Contact != "" && m.Contact != f.Contact,
-			f.Modem != "" && m.Modem != f.Modem,
-			f.Agent != "" && m.Agent != f.Agent,
-			!f.Since.IsZero() && m.CreatedAt.Before(f.Since),
-			!f.Until.IsZero() && !m.CreatedAt.Before(f.Until):
+		if !f.Matches(m) {
 			continue
 		}
 		out = append(out, m.Clone())
