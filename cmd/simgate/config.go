@@ -91,7 +91,9 @@ type Config struct {
 	// GCHeadroom is how far the heap may grow past what the last garbage
 	// collection found live before the next one runs, when that is less
 	// than Go's default (GOGC=100: as much again as is live). Bytes with an
-	// optional K, M or G; "0" keeps Go's default. See gcheadroom.go.
+	// optional K, M or G; "0" keeps Go's default. With it, the daemon also
+	// collects and returns a burst's garbage once it goes quiet. See
+	// gcheadroom.go.
 	GCHeadroom string `yaml:"gc_headroom"`
 }
 

@@ -24,10 +24,31 @@ import (
 // can never pin the collector below what is live (the limit is recomputed
 // from live ten times a second), so it cannot send the collector into a spin;
 // while the heap is small GOGC triggers first and nothing changes.
+//
+// When the daemon goes quiet after a burst (an ingest of a campaign's
+// messages, a long export), the garbage of the burst — up to the headroom —
+// would stay resident until something allocates again. So once a burst has
+// left at least quietGarbage of garbage and the last quietAfter allocated
+// less than quietRate, run collects and gives the free pages back to the
+// system (debug.FreeOSMemory), at most once per quietEvery.
 type gcHeadroom struct {
 	headroom int64
 	samples  []metrics.Sample
+	// collect is debug.FreeOSMemory (tests replace it).
+	collect func()
+	// quiet's state: allocation totals over the last quietAfter, and when
+	// it last collected.
+	allocs    []int64
+	collected time.Time
 }
+
+// The quiet-time collection's thresholds (see gcHeadroom).
+const (
+	quietGarbage = 8 << 20
+	quietRate    = 1 << 20 // bytes allocated per quietAfter
+	quietAfter   = time.Second
+	quietEvery   = 10 * time.Second
+)
 
 func newGCHeadroom(headroom int64) *gcHeadroom {
 	names := []string{
@@ -36,16 +57,17 @@ func newGCHeadroom(headroom int64) *gcHeadroom {
 		"/memory/classes/heap/objects:bytes",
 		"/memory/classes/heap/free:bytes",
 		"/memory/classes/heap/released:bytes",
+		"/gc/heap/allocs:bytes",
 	}
-	g := &gcHeadroom{headroom: headroom}
+	g := &gcHeadroom{headroom: headroom, collect: debug.FreeOSMemory}
 	for _, n := range names {
 		g.samples = append(g.samples, metrics.Sample{Name: n})
 	}
 	return g
 }
 
-// limit is the soft memory limit for the runtime's state now.
-func (g *gcHeadroom) limit() int64 {
+// read returns the samples' values now.
+func (g *gcHeadroom) read() []int64 {
 	metrics.Read(g.samples)
 	v := make([]int64, len(g.samples))
 	for i, s := range g.samples {
@@ -53,9 +75,40 @@ func (g *gcHeadroom) limit() int64 {
 			v[i] = int64(min(s.Value.Uint64(), math.MaxInt64))
 		}
 	}
+	return v
+}
+
+// limit is the soft memory limit for the runtime's state now.
+func (g *gcHeadroom) limit() int64 {
+	return g.limitOf(g.read())
+}
+
+func (g *gcHeadroom) limitOf(v []int64) int64 {
 	live, total, objects, free, released := v[0], v[1], v[2], v[3], v[4]
 	other := max(total-objects-free-released, 0)
 	return live + other + g.headroom
+}
+
+// quiet notes the runtime's state v at now, one call per tick, and reports
+// whether the daemon has gone quiet with a burst's garbage still held: at
+// least quietGarbage more in heap objects than the last collection found
+// live, less than quietRate allocated over the last quietAfter, and no
+// quiet-time collection within quietEvery.
+func (g *gcHeadroom) quiet(v []int64, now time.Time, every time.Duration) bool {
+	live, objects, allocs := v[0], v[2], v[5]
+	keep := max(int(quietAfter/every), 1) + 1
+	g.allocs = append(g.allocs, allocs)
+	if len(g.allocs) > keep {
+		g.allocs = g.allocs[len(g.allocs)-keep:]
+	}
+	if len(g.allocs) < keep || allocs-g.allocs[0] >= quietRate {
+		return false
+	}
+	if objects-live < quietGarbage || now.Sub(g.collected) < quietEvery {
+		return false
+	}
+	g.collected = now
+	return true
 }
 
 // gcHeadroomEvery is how often run recomputes the limit: often enough
@@ -86,7 +139,12 @@ func (g *gcHeadroom) run(ctx context.Context, start <-chan struct{}, log *slog.L
 	t := time.NewTicker(gcHeadroomEvery)
 	defer t.Stop()
 	for {
-		debug.SetMemoryLimit(g.limit())
+		v := g.read()
+		debug.SetMemoryLimit(g.limitOf(v))
+		if g.quiet(v, time.Now(), gcHeadroomEvery) {
+			g.collect()
+			log.Debug("quiet: garbage collected and returned", "garbage_bytes", v[2]-v[0])
+		}
 		select {
 		case <-ctx.Done():
 			return

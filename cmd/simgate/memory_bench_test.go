@@ -116,6 +116,8 @@ shutdown_timeout: 30s
 	}
 	time.Sleep(2 * time.Second) // let the committer's madvise and the GC settle
 	rss1, hwm1 := procStatus(b, d.cmd.Process.Pid)
+	anon1, file1 := rssParts(b, d.cmd.Process.Pid)
+	heap1 := goHeap(b, client, base)
 	d.stop(b)
 
 	fi, err := os.Stat(dbPath)
@@ -127,6 +129,8 @@ shutdown_timeout: 30s
 	loaded, api := d2.loaded.Sub(restart), d2.api.Sub(restart)
 	time.Sleep(2 * time.Second)
 	rss2, hwm2 := procStatus(b, d2.cmd.Process.Pid)
+	anon2, file2 := rssParts(b, d2.cmd.Process.Pid)
+	heap2 := goHeap(b, client, base)
 	d2.stop(b)
 
 	perMsg := float64(fi.Size()) / float64(n)
@@ -140,6 +144,72 @@ shutdown_timeout: 30s
 	b.Logf("queued=%d accepted=%.0f/s | after posts: VmRSS %.1f MB VmHWM %.1f MB | after restart: VmRSS %.1f MB, start-up VmHWM %.1f MB, API answering after %s, queue loaded after %s | store %.1f MB = %.0f B/message",
 		n, float64(n)/took.Seconds(), float64(rss1)/1024, float64(hwm1)/1024, float64(rss2)/1024, float64(hwm2)/1024,
 		api.Round(time.Millisecond), loaded.Round(time.Millisecond), float64(fi.Size())/1e6, perMsg)
+	b.Logf("RSS parts | after posts: anonymous %.1f MB, file-backed %.1f MB (the store's mapped pages and the binary), %s | after restart: anonymous %.1f MB, file-backed %.1f MB, %s",
+		float64(anon1)/1024, float64(file1)/1024, heap1, float64(anon2)/1024, float64(file2)/1024, heap2)
+}
+
+// rssParts returns RssAnon and RssFile (+ RssShmem) of pid in kB, from
+// /proc/<pid>/status: what the process allocated, and the file pages it has
+// mapped in (bbolt's mmap of the store, the binary's text).
+func rssParts(tb testing.TB, pid int) (anon, file int64) {
+	tb.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		v, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "RssAnon:":
+			anon = v
+		case "RssFile:", "RssShmem:":
+			file += v
+		}
+	}
+	return anon, file
+}
+
+// goHeap reads the daemon's own Go memory figures from /metrics (the
+// client library's Go collector): heap in use, idle and released.
+func goHeap(tb testing.TB, client *http.Client, base string) string {
+	tb.Helper()
+	resp, err := client.Get(base + "/metrics")
+	if err != nil {
+		return "no /metrics: " + err.Error()
+	}
+	defer resp.Body.Close()
+	want := map[string]string{
+		"go_memstats_heap_inuse_bytes":    "heap in use",
+		"go_memstats_heap_idle_bytes":     "heap idle",
+		"go_memstats_heap_released_bytes": "released",
+		"go_memstats_stack_inuse_bytes":   "stacks",
+	}
+	got := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 2 {
+			if _, ok := want[f[0]]; ok {
+				v, _ := strconv.ParseFloat(f[1], 64)
+				got[f[0]] = v
+			}
+		}
+	}
+	var parts []string
+	for _, k := range []string{"go_memstats_heap_inuse_bytes", "go_memstats_heap_idle_bytes", "go_memstats_heap_released_bytes", "go_memstats_stack_inuse_bytes"} {
+		if v, ok := got[k]; ok {
+			parts = append(parts, fmt.Sprintf("%s %.1f MB", want[k], v/1e6))
+		}
+	}
+	if len(parts) == 0 {
+		return "Go heap: not on /metrics"
+	}
+	return "Go " + strings.Join(parts, ", ")
 }
 
 // measured is a running daemon, when its API first answered and when its
