@@ -81,12 +81,17 @@ func (db *DB) SetSticky(ctx context.Context, contact string, s gateway.Sticky) e
 				}
 			}
 		}
-		raw, err := json.Marshal(n)
-		if err != nil {
-			return reject(err)
-		}
-		return tx.Bucket(bSticky).Put(key, raw)
+		return putSticky(tx, contact, n)
 	}))
+}
+
+// putSticky stores s as contact's binding.
+func putSticky(tx *bbolt.Tx, contact string, s gateway.Sticky) error {
+	raw, err := json.Marshal(s)
+	if err != nil {
+		return reject(err)
+	}
+	return tx.Bucket(bSticky).Put([]byte(contact), raw)
 }
 
 // Budgets returns the stored budget usage of every modem.
