@@ -12,9 +12,10 @@
 // gateway.ErrStoreLocked instead of hanging. The file is mode 0600. Open
 // then applies the pending schema migrations (see migrate.go), each in one
 // transaction with the version it reaches, or, for the move of every
-// message into the schema-9 layout, in batches of 4096 messages that an
-// interrupted Open resumes (older binaries refuse the file meanwhile). It
-// refuses a file whose schema version is newer than the binary's.
+// message into the schema-9 layout and of every queue entry under its
+// short key (schema 10), in batches of 4096 records that an interrupted
+// Open resumes (older binaries refuse the file meanwhile). It refuses a
+// file whose schema version is newer than the binary's.
 //
 // # Layout
 //
@@ -38,14 +39,15 @@
 //	ix_a                 prefix(agent) | createdAt | idKey(id)     (set when Agent != "")
 //	ix_r                 prefix(modem) | mr (4) | submittedAt | idKey(id) → seq (2)   one per submitted part
 //	ix_idempotency       idempotency key → id
-//	queue                id → gateway.QueueEntry, binary (queue.go)   only messages with a
-//	                     part to send or in flight; QueueEntries streams it at start-up
+//	q                    idKey(id) → gateway.QueueEntry, binary (queue.go)   only messages
+//	                     with a part to send or in flight; QueueEntries streams it at
+//	                     start-up ("queue", keyed by the id string, before schema 10)
 //	counts               namespace | 0x00 | value → number of messages (8), namespaces
 //	                     ix_time (""), ix_status, ix_direction, ix_modem, ix_agent;
 //	                     "deliveries_pending", "unmatched_reports", "events" → count
 //	unmatched_reports    received | sequence (8) → status report JSON
 //	fragments            prefix(set key) | seq (2) → fragment JSON
-//	sticky               contact → gateway.Sticky JSON (Modem, and SIM: the SIM's ID)
+//	sticky               contact → gateway.Sticky JSON (Modem first, SIM: the SIM's ID, Moves)
 //	budgets              modem → gateway.BudgetUsage JSON
 //	sims                 SIM ID (ICCID, or "imsi:" IMSI) → gateway.SIM JSON: the SIM
 //	                     inventory; RebindSIM rewrites the sticky bindings of a
@@ -99,8 +101,13 @@
 // Since/Until bounds, and checks the other fields on the message.
 // The queue bucket is a derived entry too: a message that gets nothing
 // left to send (or a terminal status) loses it in the same transaction.
-// QueueEntries walks it a chunk per read transaction, looks up each
-// contact's sticky SIM in the same transaction, and gives the mapped pages
+// QueueEntries walks it a chunk (4096 entries) per read transaction in a
+// goroutine of its own, one chunk ahead of its caller's function, which
+// runs outside any transaction. It looks up each contact's sticky SIM in
+// the chunk's transaction, with one cursor, reading only the modem from
+// the start of the JSON record (json.Marshal writes it first) unless the
+// record needs encoding/json, and interns the names that repeat (From,
+// Modem, the sticky modem, texting windows). It gives the mapped pages
 // back after each chunk: a read fault maps the neighbouring pages of the
 // file too (the kernel's fault-around, 64 KiB), so a walk that never gave
 // them back would make most of the file resident.

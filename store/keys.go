@@ -36,8 +36,12 @@ var (
 	bIxPending  = []byte("ix_delivery_pending")
 	bIxHookDel  = []byte("ix_delivery_webhook")
 	bEventLog   = []byte("event_log")
-	bQueue      = []byte("queue")
+	bQueue      = []byte("q")
 )
+
+// The queue bucket of schemas 7 to 9, keyed by the id string, moved into
+// bQueue by the migration to schema 10 (moveQueue).
+var v9Queue = []byte("queue")
 
 // The message buckets of schema 8 and before (string ids in every key,
 // 2-byte-length status and direction values, ix_direction), moved into the

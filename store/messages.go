@@ -72,7 +72,7 @@ func messageEntries(m *gateway.Message) []entry {
 		es = append(es, entry{bucket: bIxIdem, key: []byte(m.IdempotencyKey), val: []byte(m.ID)})
 	}
 	if q, ok := gateway.EntryOf(m); ok {
-		es = append(es, entry{bucket: bQueue, key: []byte(m.ID), val: encodeQueueEntry(q)})
+		es = append(es, entry{bucket: bQueue, key: messageKey(m.ID), val: encodeQueueEntry(q)})
 	}
 	return es
 }

@@ -62,6 +62,9 @@ var migrations = []migration{
 	// 8 → 9: messages in record format 1 under short binary keys, their
 	// indexes rebuilt in the shorter layout (doc.go), in batches.
 	{batch: moveMessages},
+	// 9 → 10: the queue entries under the message's short key (bQueue), in
+	// batches.
+	{batch: moveQueue},
 }
 
 // createBuckets creates each bucket that does not exist yet.
@@ -198,6 +201,11 @@ var moveBatch = 4096
 // that stores it in the new one, so an interrupted migration resumes with
 // exactly the messages not moved yet.
 func moveMessages(tx *bbolt.Tx) (bool, error) {
+	// messageEntries writes each message's queue entry into bQueue, which
+	// schema 10 added (9 → 10 then moves what is left in the old one).
+	if err := createBuckets(tx, [][]byte{bQueue}); err != nil {
+		return false, err
+	}
 	if tx.Bucket(bMessages) == nil {
 		if err := createBuckets(tx, [][]byte{bMessages, bIxTime, bIxStatus, bIxContact, bIxModem, bIxAgent, bIxMR, bIxIdem}); err != nil {
 			return false, err

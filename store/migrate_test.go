@@ -82,7 +82,7 @@ func TestMigrateFromV1(t *testing.T) {
 		return tx.Bucket(bIxPending).Put(append(encTime(t0), "d1"...), nil)
 	})
 	db := openTest(t, path)
-	if v := schemaOf(t, db); v != uint64(SchemaVersion) || SchemaVersion != 9 {
+	if v := schemaOf(t, db); v != uint64(SchemaVersion) || SchemaVersion != 10 {
 		t.Fatalf("schema after open: %d, want %d", v, SchemaVersion)
 	}
 	var seen []string

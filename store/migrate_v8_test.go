@@ -55,8 +55,8 @@ func putV8(tx *bbolt.Tx, m *gateway.Message) error {
 	if m.IdempotencyKey != "" {
 		es = append(es, e{bIxIdem, []byte(m.IdempotencyKey), []byte(m.ID), false})
 	}
-	if q, ok := gateway.EntryOf(m); ok && tx.Bucket(bQueue) != nil { // schema 7 on
-		es = append(es, e{bQueue, []byte(m.ID), encodeQueueEntry(q), false})
+	if q, ok := gateway.EntryOf(m); ok && tx.Bucket(v9Queue) != nil { // schema 7 on
+		es = append(es, e{v9Queue, []byte(m.ID), encodeQueueEntry(q), false})
 	}
 	for _, x := range es {
 		if err := tx.Bucket(x.b).Put(x.k, x.v); err != nil {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -85,7 +86,7 @@ func checkMigrated(t *testing.T, db *DB, ms []*gateway.Message) {
 			}
 		}
 		return tx.Bucket(bMessages).ForEach(func(k, v []byte) error {
-			if len(k) != 16 || v[0] != formatBinary1 {
+			if id, ok := parseIDKey(k); !ok || !bytes.Equal(messageKey(id), k) || v[0] != formatBinary1 {
 				t.Errorf("record %x: key of %d bytes, format %#x", k, len(k), v[0])
 			}
 			return nil
@@ -155,7 +156,9 @@ func TestMigrateFromV8(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "v8.db")
 	ms := v8Corpus()
 	writeV8(t, path, ms)
-	checkMigrated(t, openTest(t, path), ms)
+	db := openTest(t, path)
+	checkMigrated(t, db, ms)
+	checkQueueMigrated(t, db, ms)
 }
 
 // TestMigrateV8Interrupted stops the batched migration twice, as a crash
@@ -207,7 +210,9 @@ func TestMigrateV8Interrupted(t *testing.T) {
 		}
 	}()
 	moveBatchHook = nil
-	checkMigrated(t, openTest(t, path), ms)
+	db := openTest(t, path)
+	checkMigrated(t, db, ms)
+	checkQueueMigrated(t, db, ms)
 }
 
 // TestCompactMigratesV8: simgate store compact on a schema-8 file writes a
