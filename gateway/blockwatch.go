@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -174,7 +175,10 @@ func ratioOf(a, b int) float64 {
 	return float64(a) / float64(b)
 }
 
-// simWatch is one SIM's record. Guarded by blockWatch.mu.
+// simWatch is one SIM's record, kept by the SIM's watch key (watchKey):
+// the SIM's inventory ID, so that it follows the SIM into another modem,
+// or the modem's name for a modem that reports no SIM identity. Guarded
+// by blockWatch.mu.
 type simWatch struct {
 	pending map[int]time.Time // MR -> when submitted, awaiting a report
 	window  []outcome         // the last settled parts, oldest first
@@ -187,8 +191,9 @@ type simWatch struct {
 // blockWatch is the carrier-block detector (see BlockWatchConfig). It is
 // fed by the worker (sent) and the report matcher (reported), and it
 // pauses a SIM through the fleet's one pause path (fleet.pause), then
-// emits modem.block_suspected. Its record is in memory; after a restart it
-// is rebuilt from the store (blockwatch_restore.go).
+// emits modem.block_suspected. Its records are in memory, one per SIM
+// (simWatch); after a restart each is rebuilt from the store
+// (blockwatch_restore.go).
 //
 // Concurrency: safe for concurrent use; mu guards sims. It calls the fleet
 // and the emitter only after releasing mu.
@@ -203,21 +208,67 @@ type blockWatch struct {
 	st watchStore // nil: no rebuild after a restart (blockwatch_restore.go)
 
 	mu      sync.Mutex
-	sims    map[string]*simWatch
-	rebuilt map[string]bool // modems whose record was rebuilt (or tried)
+	sims    map[string]*simWatch // by watch key
+	rebuilt map[string]bool      // watch keys whose record was rebuilt (or tried)
 }
 
 func newBlockWatch(cfg BlockWatchConfig, f *fleet, met *metrics, log *slog.Logger, now func() time.Time, emit func(Event)) *blockWatch {
 	return &blockWatch{cfg: cfg, fleet: f, met: met, log: log, now: now, emit: emit, sims: map[string]*simWatch{}, rebuilt: map[string]bool{}}
 }
 
-func (b *blockWatch) simLocked(name string) *simWatch {
-	s := b.sims[name]
+func newSIMWatch() *simWatch {
+	return &simWatch{pending: map[int]time.Time{}, replies: replyRecord{awaiting: map[string]time.Time{}}}
+}
+
+func (b *blockWatch) simLocked(key string) *simWatch {
+	s := b.sims[key]
 	if s == nil {
-		s = &simWatch{pending: map[int]time.Time{}, replies: replyRecord{awaiting: map[string]time.Time{}}}
-		b.sims[name] = s
+		s = newSIMWatch()
+		b.sims[key] = s
 	}
 	return s
+}
+
+// keyOf is the watch key of the SIM in modem now (the modem's name without
+// a fleet: tests of the rules). Called without b.mu.
+func (b *blockWatch) keyOf(modem string) string {
+	if b.fleet == nil {
+		return modem
+	}
+	return b.fleet.watchKey(modem)
+}
+
+// arrived tells the watch that SIM sim appeared in modem (applySIMChange).
+// Adopted (the first SIM the modem reports), the modem's own record becomes
+// the SIM's. A SIM known from elsewhere keeps its record, rebuilt from the
+// store if it was not yet since the start, less the reports it still
+// awaits: they reach the SIM through its new modem and cannot be matched
+// to the parts sent through the old one. A new SIM starts empty.
+func (b *blockWatch) arrived(ctx context.Context, modem, sim string, adopt, known bool) {
+	if b == nil {
+		return
+	}
+	switch {
+	case adopt:
+		b.mu.Lock()
+		if s := b.sims[modem]; s != nil && b.sims[sim] == nil {
+			b.sims[sim] = s
+			delete(b.sims, modem)
+		}
+		b.rebuilt[sim] = b.rebuilt[sim] || b.rebuilt[modem]
+		b.mu.Unlock()
+	case known:
+		b.rebuild(ctx, modem)
+		b.mu.Lock()
+		if s := b.sims[sim]; s != nil {
+			clear(s.pending)
+		}
+		b.mu.Unlock()
+	default:
+		b.mu.Lock()
+		b.rebuilt[sim] = true // nothing to read: the store has nothing of it
+		b.mu.Unlock()
+	}
 }
 
 // settleLocked adds o to s's window; the oldest leaves it for the history.
@@ -256,15 +307,16 @@ func (b *blockWatch) sent(modem string, mr int, at time.Time, srr bool) {
 	if b == nil || b.cfg.Window == 0 || !srr {
 		return
 	}
+	key := b.keyOf(modem)
 	b.mu.Lock()
-	s := b.simLocked(modem)
+	s := b.simLocked(key)
 	if _, ok := s.pending[mr]; ok { // the MR wrapped: the older part's report never came
 		delete(s.pending, mr)
 		b.settleLocked(s, outMissing)
 	}
 	b.overdueLocked(s, b.now())
 	s.pending[mr] = at
-	v, ok := b.judgeLocked(modem, s)
+	v, ok := b.judgeLocked(key, modem, s)
 	b.mu.Unlock()
 	if ok {
 		b.act(modem, v)
@@ -277,8 +329,9 @@ func (b *blockWatch) reported(modem string, mr, st int) {
 	if b == nil || b.cfg.Window == 0 {
 		return
 	}
+	key := b.keyOf(modem)
 	b.mu.Lock()
-	s := b.simLocked(modem)
+	s := b.simLocked(key)
 	if _, ok := s.pending[mr]; ok {
 		delete(s.pending, mr)
 		o := outReported
@@ -288,16 +341,17 @@ func (b *blockWatch) reported(modem string, mr, st int) {
 		b.settleLocked(s, o)
 	}
 	b.overdueLocked(s, b.now())
-	v, ok := b.judgeLocked(modem, s)
+	v, ok := b.judgeLocked(key, modem, s)
 	b.mu.Unlock()
 	if ok {
 		b.act(modem, v)
 	}
 }
 
-// sweep settles every SIM's overdue parts and judges them (once a second
-// from the dispatcher's housekeeping), so that a SIM that stopped sending
-// is judged too.
+// sweep settles every SIM's overdue parts and judges those of the SIMs in
+// a modem (once a second from the dispatcher's housekeeping), so that a
+// SIM that stopped sending is judged too. A SIM in no modem is judged when
+// it is back in one.
 func (b *blockWatch) sweep(now time.Time) {
 	if b == nil || (b.cfg.Window == 0 && b.cfg.ReplyWindow == 0) {
 		return
@@ -307,12 +361,23 @@ func (b *blockWatch) sweep(now time.Time) {
 		v     BlockSuspectedData
 	}
 	var vs []verdict
+	var holders map[string]string // watch key -> modem
+	if b.fleet != nil {
+		holders = b.fleet.watchHolders()
+	}
 	b.mu.Lock()
-	for name, s := range b.sims {
+	for key, s := range b.sims {
 		b.overdueLocked(s, now)
 		b.unansweredLocked(s, now)
-		if v, ok := b.judgeLocked(name, s); ok {
-			vs = append(vs, verdict{name, v})
+		modem, in := key, true
+		if holders != nil {
+			modem, in = holders[key]
+		}
+		if !in {
+			continue
+		}
+		if v, ok := b.judgeLocked(key, modem, s); ok {
+			vs = append(vs, verdict{modem, v})
 		}
 	}
 	b.mu.Unlock()
@@ -321,11 +386,11 @@ func (b *blockWatch) sweep(now time.Time) {
 	}
 }
 
-// judgeLocked applies the rules to s; on a verdict it empties s's window
-// (the window that caused it is not history), so that a resumed SIM is
-// judged on fresh parts.
-func (b *blockWatch) judgeLocked(modem string, s *simWatch) (BlockSuspectedData, bool) {
-	if v, ok := b.judgeRepliesLocked(modem, s); ok {
+// judgeLocked applies the rules to s, the record of watch key key, whose
+// SIM is in modem; on a verdict it empties s's window (the window that
+// caused it is not history), so that a resumed SIM is judged on fresh parts.
+func (b *blockWatch) judgeLocked(key, modem string, s *simWatch) (BlockSuspectedData, bool) {
+	if v, ok := b.judgeRepliesLocked(key, modem, s); ok {
 		s.window, s.win = nil, tally{}
 		return v, true
 	}
@@ -339,8 +404,8 @@ func (b *blockWatch) judgeLocked(modem string, s *simWatch) (BlockSuspectedData,
 		return BlockSuspectedData{}, false
 	}
 	var pool tally
-	for n, o := range b.sims {
-		if n != modem {
+	for k, o := range b.sims {
+		if k != key {
 			pool.n, pool.reported, pool.failed = pool.n+o.win.n, pool.reported+o.win.reported, pool.failed+o.win.failed
 		}
 	}
@@ -451,4 +516,30 @@ func (f *fleet) isPaused(name string) bool {
 	defer f.mu.Unlock()
 	m := f.modems[name]
 	return m != nil && m.paused
+}
+
+// watchKey is the block watch's key for what modem name sends and receives
+// now: the ID of the SIM in it, or the modem's name while it reports none.
+func (f *fleet) watchKey(name string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if m := f.modems[name]; m != nil && m.sim != "" {
+		return m.sim
+	}
+	return name
+}
+
+// watchHolders maps the watch key of every modem to the modem.
+func (f *fleet) watchHolders() map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[string]string, len(f.modems))
+	for name, m := range f.modems {
+		if m.sim != "" {
+			out[m.sim] = name
+		} else {
+			out[name] = name
+		}
+	}
+	return out
 }

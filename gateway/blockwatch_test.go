@@ -39,7 +39,7 @@ func feed(b *blockWatch, c *bwClock, modem string, n, st int) []BlockSuspectedDa
 			}
 			b.settleLocked(s, o)
 		}
-		if v, ok := b.judgeLocked(modem, s); ok {
+		if v, ok := b.judgeLocked(modem, modem, s); ok {
 			out = append(out, v)
 		}
 		b.mu.Unlock()
@@ -124,7 +124,7 @@ func sendReplies(b *blockWatch, c *bwClock, modem string, n, k int) []BlockSuspe
 			delete(s.replies.awaiting, modem+contact)
 			b.settleReplyLocked(s, true)
 		}
-		if v, ok := b.judgeLocked(modem, s); ok {
+		if v, ok := b.judgeLocked(modem, modem, s); ok {
 			out = append(out, v)
 		}
 		b.mu.Unlock()
@@ -136,7 +136,7 @@ func sendReplies(b *blockWatch, c *bwClock, modem string, n, k int) []BlockSuspe
 	b.mu.Lock()
 	s := b.simLocked(modem)
 	b.unansweredLocked(s, c.t)
-	if v, ok := b.judgeLocked(modem, s); ok {
+	if v, ok := b.judgeLocked(modem, modem, s); ok {
 		out = append(out, v)
 	}
 	b.mu.Unlock()
@@ -267,5 +267,41 @@ func TestBlockWatchRebuild(t *testing.T) {
 	}
 	if _, ok := r.awaiting["+12025550050"]; !ok {
 		t.Fatalf("awaiting %v", r.awaiting)
+	}
+}
+
+// TestOwnersOf: which SIM a modem's messages belong to, from the
+// inventory: X adopted a's history, went to b, came back to a after W
+// (no move: back into the same modem), and c never reported a SIM.
+func TestOwnersOf(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	at := func(h int) time.Time { return t0.Add(time.Duration(h) * time.Hour) }
+	o := ownersOf([]SIM{
+		{ID: "X", FirstSeen: at(1), Modem: "a", LastModem: "a", InsertedAt: at(5),
+			Moves: []SIMMove{{From: "a", To: "b", At: at(2)}}},
+		{ID: "W", FirstSeen: at(3), LastModem: "a", InsertedAt: at(3)},
+		{ID: "Z", FirstSeen: at(0), Modem: "b", LastModem: "b", InsertedAt: at(4)},
+	})
+	for _, c := range []struct {
+		modem string
+		hour  int
+		want  string
+	}{
+		{"a", 0, "X"}, {"a", 1, "X"}, {"a", 2, "X"}, {"a", 3, "W"}, {"a", 4, "W"}, {"a", 5, "X"}, {"a", 9, "X"},
+		{"b", 1, "Z"}, {"b", 2, "X"}, {"b", 3, "X"}, {"b", 4, "Z"},
+		{"c", 1, "c"},
+	} {
+		if got := o.of(c.modem, at(c.hour)); got != c.want {
+			t.Errorf("%s at %d: %s, want %s", c.modem, c.hour, got, c.want)
+		}
+	}
+	if got, want := o.stays("X"), []stay{{"a", time.Time{}}, {"b", at(4)}}; !slices.Equal(got, want) {
+		t.Errorf("X's stays %v, want %v", got, want)
+	}
+	if got, want := o.stays("W"), []stay{{"a", at(5)}}; !slices.Equal(got, want) {
+		t.Errorf("W's stays %v, want %v", got, want)
+	}
+	if got, want := o.stays("c"), []stay{{"c", time.Time{}}}; !slices.Equal(got, want) {
+		t.Errorf("c's stays %v, want %v", got, want)
 	}
 }

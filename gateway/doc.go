@@ -17,7 +17,8 @@
 // worker per modem (worker.go: the send loop) and the report matcher
 // (reports.go). Waiting (waiting.go) says why a queued message has not left.
 // The fleet also keeps the SIM inventory (sims.go): what belongs to a SIM
-// (budgets, pause or drain, counters, balance readings, sticky contacts)
+// (budgets, pause or drain, counters, balance readings, sticky contacts,
+// the carrier-block watch's record)
 // rather than to the modem it is in, and follows it when it moves
 // (Dispatcher.SIMs, Store.RebindSIM).
 //

@@ -68,15 +68,16 @@ func healthOf(v ModemView, w watchSignals) SIMHealth {
 	return h
 }
 
-// ratio is modem's report ratio over its window, known once the window
-// holds at least half of Window settled parts.
+// ratio is the report ratio over the window of the SIM in modem, known
+// once the window holds at least half of Window settled parts.
 func (b *blockWatch) ratio(modem string) (float64, bool) {
 	if b == nil || b.cfg.Window == 0 {
 		return 0, false
 	}
+	key := b.keyOf(modem)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	s := b.sims[modem]
+	s := b.sims[key]
 	if s == nil || 2*s.win.n < b.cfg.Window {
 		return 0, false
 	}

@@ -66,13 +66,14 @@ func (b *blockWatch) sentTo(modem, contact string, at time.Time) {
 	if b == nil || b.cfg.ReplyWindow == 0 || contact == "" {
 		return
 	}
+	key := b.keyOf(modem)
 	b.mu.Lock()
-	s := b.simLocked(modem)
+	s := b.simLocked(key)
 	b.unansweredLocked(s, b.now())
 	if _, ok := s.replies.awaiting[contact]; !ok {
 		s.replies.awaiting[contact] = at
 	}
-	v, ok := b.judgeLocked(modem, s)
+	v, ok := b.judgeLocked(key, modem, s)
 	b.mu.Unlock()
 	if ok {
 		b.act(modem, v)
@@ -85,9 +86,10 @@ func (b *blockWatch) notSent(modem, contact string, at time.Time) {
 	if b == nil || b.cfg.ReplyWindow == 0 {
 		return
 	}
+	key := b.keyOf(modem)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if s := b.sims[modem]; s != nil && s.replies.awaiting[contact].Equal(at) {
+	if s := b.sims[key]; s != nil && s.replies.awaiting[contact].Equal(at) {
 		delete(s.replies.awaiting, contact)
 	}
 }
@@ -97,25 +99,26 @@ func (b *blockWatch) replied(modem, contact string) {
 	if b == nil || b.cfg.ReplyWindow == 0 {
 		return
 	}
+	key := b.keyOf(modem)
 	b.mu.Lock()
-	s := b.simLocked(modem)
+	s := b.simLocked(key)
 	b.unansweredLocked(s, b.now())
 	if _, ok := s.replies.awaiting[contact]; ok {
 		delete(s.replies.awaiting, contact)
 		b.settleReplyLocked(s, true)
 	}
-	v, ok := b.judgeLocked(modem, s)
+	v, ok := b.judgeLocked(key, modem, s)
 	b.mu.Unlock()
 	if ok {
 		b.act(modem, v)
 	}
 }
 
-// replyPoolLocked is the other SIMs' reply windows together.
-func (b *blockWatch) replyPoolLocked(modem string) replyTally {
+// replyPoolLocked is the reply windows of the SIMs but key's together.
+func (b *blockWatch) replyPoolLocked(key string) replyTally {
 	var pool replyTally
-	for n, o := range b.sims {
-		if n != modem {
+	for k, o := range b.sims {
+		if k != key {
 			pool.n += o.replies.win.n
 			pool.answered += o.replies.win.answered
 		}
@@ -123,9 +126,9 @@ func (b *blockWatch) replyPoolLocked(modem string) replyTally {
 	return pool
 }
 
-// judgeRepliesLocked applies the reply rule to s; on a verdict it empties
-// s's reply window.
-func (b *blockWatch) judgeRepliesLocked(modem string, s *simWatch) (BlockSuspectedData, bool) {
+// judgeRepliesLocked applies the reply rule to s (see judgeLocked); on a
+// verdict it empties s's reply window.
+func (b *blockWatch) judgeRepliesLocked(key, modem string, s *simWatch) (BlockSuspectedData, bool) {
 	w := b.cfg.ReplyWindow
 	if w == 0 {
 		return BlockSuspectedData{}, false
@@ -137,7 +140,7 @@ func (b *blockWatch) judgeRepliesLocked(modem string, s *simWatch) (BlockSuspect
 	if len(r.window) < w {
 		return BlockSuspectedData{}, false
 	}
-	pool := b.replyPoolLocked(modem)
+	pool := b.replyPoolLocked(key)
 	if pool.n < w {
 		return BlockSuspectedData{}, false
 	}
@@ -162,20 +165,21 @@ func (b *blockWatch) judgeRepliesLocked(modem string, s *simWatch) (BlockSuspect
 	return v, true
 }
 
-// replyRatio is modem's reply rate relative to the pool's (capped at 1),
-// known once its window holds half of ReplyWindow sends and the pool's
-// rate promises MinExpectedReplies in a window.
+// replyRatio is the reply rate of the SIM in modem relative to the pool's
+// (capped at 1), known once its window holds half of ReplyWindow sends and
+// the pool's rate promises MinExpectedReplies in a window.
 func (b *blockWatch) replyRatio(modem string) (float64, bool) {
 	if b == nil || b.cfg.ReplyWindow == 0 {
 		return 0, false
 	}
+	key := b.keyOf(modem)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	s := b.sims[modem]
+	s := b.sims[key]
 	if s == nil || 2*s.replies.win.n < b.cfg.ReplyWindow {
 		return 0, false
 	}
-	pool := b.replyPoolLocked(modem)
+	pool := b.replyPoolLocked(key)
 	base := pool.ratio()
 	if pool.n < b.cfg.ReplyWindow || base*float64(b.cfg.ReplyWindow) < b.cfg.MinExpectedReplies {
 		return 0, false

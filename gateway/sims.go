@@ -17,8 +17,9 @@ import (
 // contacts), its pause or drain (every automatic pause — failure streaks,
 // +CMS ERROR: 500 bursts, a suspected carrier block, a low balance — is
 // about the number, and an operator's drain retires a number), its sticky
-// contacts, its counters and its balance readings. All of that follows the
-// SIM when it is moved to another modem. A modem is hardware: its port,
+// contacts, its counters, its balance readings and the carrier-block
+// watch's record of it (blockwatch.go, keyed by watchKey). All of that
+// follows the SIM when it is moved to another modem. A modem is hardware: its port,
 // state, signal, registration, resets, AT timeouts, its configured groups
 // and pacing, and its counters since the gateway started (ModemView).
 //
@@ -43,6 +44,10 @@ type SIM struct {
 	// out, or its modem holds another SIM); LastModem the last one it was in.
 	Modem     string `json:"modem,omitempty"`
 	LastModem string `json:"last_modem,omitempty"`
+	// InsertedAt is when the SIM was last put into LastModem (seen there
+	// after another SIM, or after none); with FirstSeen and Moves it says
+	// which SIM sent what a modem sent, for the block watch's rebuild.
+	InsertedAt time.Time `json:"inserted_at,omitzero"`
 	// Counters are the SIM's totals over its life.
 	Counters SIMCounters `json:"counters"`
 	// Budget is the SIM's budget usage today, with its pause or drain.
@@ -280,7 +285,7 @@ func (f *fleet) identify(m *modemEntry) (simChange, bool) {
 	if info.MSISDN != "" {
 		e.rec.MSISDN = info.MSISDN
 	}
-	e.rec.Modem, e.rec.LastModem, e.rec.LastSeen, e.dirty = m.name, m.name, now, true
+	e.rec.Modem, e.rec.LastModem, e.rec.LastSeen, e.rec.InsertedAt, e.dirty = m.name, m.name, now, now, true
 	m.sim, m.simGone = id, false
 	f.loadSIMLocked(m, e)
 	if ch.left != "" && ch.left != id {
@@ -466,6 +471,7 @@ func (d *Dispatcher) applySIMChange(ctx context.Context, ch simChange) {
 		}
 		d.q.moveBindings(ch.modem, park, now)
 	}
+	d.reports.blocks.arrived(ctx, ch.modem, ch.sim, ch.adopt, ch.holder != "")
 	switch {
 	case ch.adopt:
 		if _, err := d.st.RebindSIM(ctx, ch.sim, ch.modem, ch.modem); err != nil {
