@@ -33,6 +33,8 @@ const Prefix = "/app"
 // gateway.Dispatcher implements it.
 type Fleet interface {
 	Modems() []gateway.ModemView
+	// SIMs is the SIM inventory, by ID (as GET /v1/sims shows it).
+	SIMs() []gateway.SIMView
 	Pause(name, reason string, until time.Time) error
 	Resume(name string) error
 }
@@ -139,6 +141,7 @@ func (a *App) Mount(e *echo.Echo) {
 	g.GET("/help", a.help, user)
 	g.GET("/ops", a.ops, org...)
 	g.GET("/ops/modems", a.opsModems, org...)
+	g.GET("/ops/sims", a.opsSIMs, org...)
 	g.POST("/ops/modems/:name/pause", a.pauseModem, org...)
 	g.POST("/ops/modems/:name/resume", a.resumeModem, org...)
 	g.GET("/ops/optouts", a.optOuts, org...)
@@ -306,6 +309,7 @@ func parsePages() (map[string]*template.Template, error) {
 			return t.Local().Format("2006-01-02 15:04")
 		},
 		"signal":   signalText,
+		"simtail":  simTail,
 		"list":     func(v ...any) []any { return v },
 		"mask":     gateway.MaskNumber,
 		"when":     when,

@@ -347,7 +347,7 @@ func TestRolesEnforced(t *testing.T) {
 	if code, body, _ := b.get("/app/"); code != http.StatusOK || strings.Contains(body, "/app/ops") {
 		t.Fatalf("texter home: %d (organiser links shown?)", code)
 	}
-	for _, p := range []string{"/app/ops", "/app/ops/modems", "/app/ops/optouts", "/app/users"} {
+	for _, p := range []string{"/app/ops", "/app/ops/modems", "/app/ops/sims", "/app/ops/optouts", "/app/users"} {
 		if code, _, _ := b.get(p); code != http.StatusForbidden {
 			t.Errorf("texter GET %s: %d", p, code)
 		}
