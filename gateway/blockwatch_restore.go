@@ -87,7 +87,7 @@ func (b *blockWatch) rebuild(ctx context.Context, modem string) {
 	}
 	now := b.now()
 	s := newSIMWatch()
-	b.replay(s, func(m string, at time.Time) bool { return own.of(m, at) == key }, out, in, from, now)
+	b.replay(s, modem, func(m string, at time.Time) bool { return own.of(m, at) == key }, out, in, from, now)
 
 	b.mu.Lock()
 	if cur := b.sims[key]; cur != nil { // fed while we read: keep that too
@@ -225,8 +225,9 @@ func (b *blockWatch) list(ctx context.Context, f MessageFilter, limit int) ([]*M
 // inbound ones in (oldest first), counting only the parts sent and the
 // messages received through a modem while owns says the SIM was in it,
 // and only what went out at or after from, as the live detector would
-// have seen it by now.
-func (b *blockWatch) replay(s *simWatch, owns func(modem string, at time.Time) bool, out, in []*Message, from, now time.Time) {
+// have seen it by now. A part still awaiting its report waits only if it
+// went out through modem, where the SIM is now (as arrived drops them).
+func (b *blockWatch) replay(s *simWatch, modem string, owns func(modem string, at time.Time) bool, out, in []*Message, from, now time.Time) {
 	type send struct {
 		contact string
 		at      time.Time
@@ -250,7 +251,7 @@ func (b *blockWatch) replay(s *simWatch, owns func(modem string, at time.Time) b
 				b.settleLocked(s, outReported)
 			case now.Sub(p.SubmittedAt) >= b.cfg.ReportWait:
 				b.settleLocked(s, outMissing)
-			default:
+			case p.Modem == modem:
 				s.pending[p.MR] = p.SubmittedAt
 			}
 		}
