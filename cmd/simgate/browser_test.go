@@ -329,9 +329,10 @@ func (tb *tab) shot(name string) {
 }
 
 // TestBrowserOperations: an organiser logs in, pauses and resumes a modem
-// on the operations view without a reload, adds an opt-out (an invalid
-// number is refused beside the field), and a texter cannot open it; the
-// pages fit a 375-px-wide phone; no request leaves 127.0.0.1.
+// on the operations view without a reload, follows a modem's SIM link to
+// the SIMs page, adds an opt-out (an invalid number is refused beside the
+// field), and a texter cannot open it; the pages fit a 375-px-wide phone;
+// no request leaves 127.0.0.1.
 func TestBrowserOperations(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a real browser and a demo daemon")
@@ -376,6 +377,21 @@ func TestBrowserOperations(t *testing.T) {
 		t.Fatal("pausing reloaded the page")
 	}
 
+	// The SIMs page, from sim1's row: its SIM is listed in sim1.
+	simLink := `#modem-sim1 a[href^="/app/ops/sims#sim-"]`
+	org.waitJS("sim1's SIM link", `!!document.querySelector('`+simLink+`')`)
+	simID := strings.TrimPrefix(evalIn[string](org, `document.querySelector('`+simLink+`').getAttribute("href")`), "/app/ops/sims#sim-")
+	org.do("SIMs page", chromedp.Click(chromedp.CSS(simLink)), chromedp.WaitVisible(chromedp.CSS("table.sims")))
+	org.ready()
+	if loc := evalIn[string](org, "location.pathname"); loc != "/app/ops/sims" {
+		t.Fatalf("the SIM link opened %s", loc)
+	}
+	if row := evalIn[string](org, `(document.getElementById("sim-`+simID+`") || {textContent: ""}).textContent`); !strings.Contains(row, "sim1") {
+		t.Fatalf("SIM %s's row does not show it in sim1: %q", simID, row)
+	}
+	org.shot("sims")
+	org.accessible("sims")
+
 	// Opt-outs: a bad number is refused beside the field, a good one listed.
 	org.do("bad opt-out",
 		chromedp.Navigate(d.addr+"/app/ops/optouts"),
@@ -403,6 +419,10 @@ func TestBrowserOperations(t *testing.T) {
 		t.Errorf("the operations page is %d px wide at 375 px", w)
 	}
 	org.shot("modems-phone")
+	org.do("SIMs on a phone", chromedp.Navigate(d.addr+"/app/ops/sims"), chromedp.WaitVisible(chromedp.CSS("table.sims")))
+	if w := evalIn[int](org, "document.documentElement.scrollWidth"); w > 375 {
+		t.Errorf("the SIMs page is %d px wide at 375 px", w)
+	}
 
 	// A texter sees neither the operations view nor its links.
 	tx := b.tab()
