@@ -56,10 +56,12 @@ type LocalQueueConfig struct {
 // LocalQueue is the Queue of a single host: the store (bbolt) holds the
 // messages; the queue keeps in memory only what ordering needs — for each
 // waiting message its id, contact, priority, order, times, texting window
-// and binding: about 100 bytes a message (a 48-byte item, its slot in the
-// id index, its contact's binding, its heap slot) — and reads the message
-// itself (PDUs included) when a worker claims it. A mutex serialises
-// claims; a channel per modem wakes idle workers.
+// and binding: about 75 bytes a message (74 measured with 100,000 queued,
+// BenchmarkQueueMemory: a 48-byte item in a pointer-free block, its 4-byte
+// ref in the id index and in a heap, its contact's 12-byte binding slot,
+// each table at most 4/5 full; queuemem.go) — and reads the message itself
+// (PDUs included) when a worker claims it. A mutex serialises claims; a
+// channel per modem wakes idle workers.
 //
 // Whether a bound SIM is gone is the fleet's live view (ModemDirectory);
 // Rebind moves the gone SIM's waiting messages to the shared queues at once.
@@ -74,12 +76,13 @@ type LocalQueue struct {
 	mu         sync.Mutex
 	names      nameTable
 	windows    windowTable
+	items      itemArena            // every item (queuemem.go)
 	byID       idIndex              // every item, by id
 	odd        map[ulid.ULID]string // ids that are not ULIDs (tests, imports), by their stand-in
-	overflow   map[*item]uint32     // window ids of items whose window field says windowOverflow
+	overflow   map[itemRef]uint32   // window ids of items whose window field says windowOverflow
 	ready      map[qkey]*readyQueue
 	delayed    delayQueue
-	bound      map[uint64]binding // contact → SIM, for the contacts of the messages here
+	bound      bindTable // contact → SIM, for the contacts of the messages here
 	wakes      map[string]chan struct{}
 	seq        uint32
 	epoch      uint64
@@ -93,7 +96,6 @@ func NewLocalQueue(st QueueStore, dir ModemDirectory, cfg LocalQueueConfig) *Loc
 	q := &LocalQueue{
 		st: st, dir: dir, cfg: cfg, log: cfg.Logger,
 		ready: map[qkey]*readyQueue{},
-		bound: map[uint64]binding{},
 		wakes: map[string]chan struct{}{},
 	}
 	if q.log == nil {
@@ -114,6 +116,7 @@ const (
 	inReady
 	inDelayed
 	inFlight
+	inFree // a free slot of the itemArena
 )
 
 // Item flags.
@@ -122,11 +125,14 @@ const (
 	flagPartial                    // some parts went out through the pinned SIM
 )
 
-// item is a message waiting to be sent, as lean as possible (48 bytes, a
-// size class of Go's allocator): 1,000,000 of them must fit in well under
-// 150 MB with everything else. Bodies and PDUs stay in the store. Names
-// are indexes into the queue's nameTable. When it waits for a time (send_at,
-// a retry's backoff, a closed window) the time is in its delayQueue entry.
+// item is a message waiting to be sent, as lean as possible (48 bytes, in
+// the queue's itemArena): 1,000,000 of them must fit in well under 150 MB
+// with everything else. Bodies and PDUs stay in the store. Names are
+// indexes into the queue's nameTable. When it waits for a time (send_at, a
+// retry's backoff, a closed window) the time is in its delayQueue entry.
+// A free slot of the arena has where == inFree and idx linking the free
+// list; seq, unique to each enqueue, tells a reused slot's item from the
+// one a Claim took.
 type item struct {
 	id      ulid.ULID
 	contact uint64 // contactKey of Message.Contact
@@ -297,16 +303,79 @@ func (q *LocalQueue) keyLocked(it *item) qkey {
 	return qkey{qGroup, it.from}
 }
 
-// readyQueue holds items that may go now, highest priority first, then oldest.
-type readyQueue []*item
+// readyQueue holds items that may go now, highest priority first, then
+// oldest (readyLess).
+type readyQueue []itemRef
 
 func (h readyQueue) Len() int { return len(h) }
-func (h readyQueue) less(i, j int) bool {
-	if h[i].prio != h[j].prio {
-		return h[i].prio > h[j].prio
+
+// readyLess orders a ready queue: highest priority first, then oldest.
+func readyLess(x, y *item) bool {
+	if x.prio != y.prio {
+		return x.prio > y.prio
 	}
-	return h[i].seq < h[j].seq
+	return x.seq < y.seq
 }
+
+func (h readyQueue) less(a *itemArena, i, j int) bool { return readyLess(a.at(h[i]), a.at(h[j])) }
+
+func (h readyQueue) swap(a *itemArena, i, j int) {
+	h[i], h[j] = h[j], h[i]
+	a.at(h[i]).idx, a.at(h[j]).idx = int32(i), int32(j)
+}
+
+func (h readyQueue) up(a *itemArena, j int) {
+	for j > 0 {
+		i := (j - 1) / 2
+		if !h.less(a, j, i) {
+			break
+		}
+		h.swap(a, i, j)
+		j = i
+	}
+}
+
+func (h readyQueue) down(a *itemArena, i0 int) bool {
+	i, n := i0, len(h)
+	for {
+		j := 2*i + 1
+		if j >= n || j < 0 {
+			break
+		}
+		if j2 := j + 1; j2 < n && h.less(a, j2, j) {
+			j = j2
+		}
+		if !h.less(a, j, i) {
+			break
+		}
+		h.swap(a, i, j)
+		i = j
+	}
+	return i > i0
+}
+
+func (h *readyQueue) push(a *itemArena, r itemRef) {
+	a.at(r).idx = int32(len(*h))
+	*h = append(*h, r)
+	h.up(a, len(*h)-1)
+}
+
+// remove takes out the entry at i and returns it.
+func (h *readyQueue) remove(a *itemArena, i int) itemRef {
+	old := *h
+	n := len(old) - 1
+	if n != i {
+		old.swap(a, i, n)
+		if !old[:n].down(a, i) {
+			old[:n].up(a, i)
+		}
+	}
+	r := old[n]
+	*h = old[:n]
+	return r
+}
+
+func (h *readyQueue) pop(a *itemArena) itemRef { return h.remove(a, 0) }
 
 // delayQueue holds items not yet due, soonest first, each with its time.
 type delayQueue []delayed
@@ -314,28 +383,28 @@ type delayQueue []delayed
 // delayed is an item not due before at (unix nanos).
 type delayed struct {
 	at int64
-	it *item
+	it itemRef
 }
 
 func (h delayQueue) Len() int { return len(h) }
 
-func (h delayQueue) swap(i, j int) {
+func (h delayQueue) swap(a *itemArena, i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].it.idx, h[j].it.idx = int32(i), int32(j)
+	a.at(h[i].it).idx, a.at(h[j].it).idx = int32(i), int32(j)
 }
 
-func (h delayQueue) up(j int) {
+func (h delayQueue) up(a *itemArena, j int) {
 	for j > 0 {
 		i := (j - 1) / 2
 		if h[i].at <= h[j].at {
 			break
 		}
-		h.swap(i, j)
+		h.swap(a, i, j)
 		j = i
 	}
 }
 
-func (h delayQueue) down(i0 int) bool {
+func (h delayQueue) down(a *itemArena, i0 int) bool {
 	i, n := i0, len(h)
 	for {
 		j := 2*i + 1
@@ -348,99 +417,34 @@ func (h delayQueue) down(i0 int) bool {
 		if h[j].at >= h[i].at {
 			break
 		}
-		h.swap(i, j)
+		h.swap(a, i, j)
 		i = j
 	}
 	return i > i0
 }
 
-func (h *delayQueue) push(it *item, at int64) {
-	it.idx = int32(len(*h))
-	*h = append(*h, delayed{at: at, it: it})
-	h.up(len(*h) - 1)
+func (h *delayQueue) push(a *itemArena, r itemRef, at int64) {
+	a.at(r).idx = int32(len(*h))
+	*h = append(*h, delayed{at: at, it: r})
+	h.up(a, len(*h)-1)
 }
 
 // remove takes out the entry at i and returns it.
-func (h *delayQueue) remove(i int) delayed {
+func (h *delayQueue) remove(a *itemArena, i int) delayed {
 	old := *h
 	n := len(old) - 1
 	if n != i {
-		old.swap(i, n)
-		if !old[:n].down(i) {
-			old[:n].up(i)
+		old.swap(a, i, n)
+		if !old[:n].down(a, i) {
+			old[:n].up(a, i)
 		}
 	}
 	d := old[n]
-	old[n] = delayed{}
 	*h = old[:n]
 	return d
 }
 
-func (h *delayQueue) pop() delayed { return h.remove(0) }
-
-// The ready heaps' implementation over their less function.
-
-func heapUp(h []*item, less func(i, j int) bool, j int) {
-	for {
-		i := (j - 1) / 2
-		if i == j || !less(j, i) {
-			break
-		}
-		h[i], h[j] = h[j], h[i]
-		h[i].idx, h[j].idx = int32(i), int32(j)
-		j = i
-	}
-}
-
-func heapDown(h []*item, less func(i, j int) bool, i0, n int) bool {
-	i := i0
-	for {
-		j1 := 2*i + 1
-		if j1 >= n || j1 < 0 {
-			break
-		}
-		j := j1
-		if j2 := j1 + 1; j2 < n && less(j2, j1) {
-			j = j2
-		}
-		if !less(j, i) {
-			break
-		}
-		h[i], h[j] = h[j], h[i]
-		h[i].idx, h[j].idx = int32(i), int32(j)
-		i = j
-	}
-	return i > i0
-}
-
-func heapPush(h *[]*item, less func(hh []*item) func(i, j int) bool, it *item) {
-	it.idx = int32(len(*h))
-	*h = append(*h, it)
-	heapUp(*h, less(*h), len(*h)-1)
-}
-
-func heapRemove(h *[]*item, less func(hh []*item) func(i, j int) bool, i int) *item {
-	old := *h
-	n := len(old) - 1
-	if n != i {
-		old[i], old[n] = old[n], old[i]
-		old[i].idx, old[n].idx = int32(i), int32(n)
-		l := less(old[:n])
-		if !heapDown(old[:n], l, i, n) {
-			heapUp(old[:n], l, i)
-		}
-	}
-	it := old[n]
-	old[n] = nil
-	*h = old[:n]
-	return it
-}
-
-func readyLess(h []*item) func(i, j int) bool { return readyQueue(h).less }
-
-func (h *readyQueue) push(it *item) { heapPush((*[]*item)(h), readyLess, it) }
-func (h *readyQueue) pop() *item    { return heapRemove((*[]*item)(h), readyLess, 0) }
-func (h *readyQueue) remove(i int)  { heapRemove((*[]*item)(h), readyLess, i) }
+func (h *delayQueue) pop(a *itemArena) delayed { return h.remove(a, 0) }
 
 // Wake returns modem's wake-up channel.
 func (q *LocalQueue) Wake(modem string) <-chan struct{} {
@@ -484,12 +488,13 @@ func (q *LocalQueue) wakeForLocked(k qkey) {
 	}
 }
 
-// pushLocked puts it where it belongs: the delay queue if not due before
+// pushLocked puts r where it belongs: the delay queue if not due before
 // at (unix nanos; 0: now), else its ready queue, and wakes who may claim it.
-func (q *LocalQueue) pushLocked(it *item, at int64, now time.Time) {
+func (q *LocalQueue) pushLocked(r itemRef, at int64, now time.Time) {
+	it := q.items.at(r)
 	if at > now.UnixNano() {
 		it.where = inDelayed
-		q.delayed.push(it, at)
+		q.delayed.push(&q.items, r, at)
 		return
 	}
 	k := q.keyLocked(it)
@@ -499,43 +504,48 @@ func (q *LocalQueue) pushLocked(it *item, at int64, now time.Time) {
 		q.ready[k] = rq
 	}
 	it.where = inReady
-	rq.push(it)
+	rq.push(&q.items, r)
 	q.wakeForLocked(k)
 }
 
-// removeLocked takes it out of whatever heap holds it, and returns the
+// removeLocked takes r out of whatever heap holds it, and returns the
 // time it was waiting for (0: none), for pushLocked to put it back.
-func (q *LocalQueue) removeLocked(it *item) (at int64) {
+func (q *LocalQueue) removeLocked(r itemRef) (at int64) {
+	it := q.items.at(r)
 	switch it.where {
 	case inReady:
-		if rq := q.ready[q.keyLocked(it)]; rq != nil && int(it.idx) < rq.Len() && (*rq)[it.idx] == it {
-			rq.remove(int(it.idx))
+		if rq := q.ready[q.keyLocked(it)]; rq != nil && int(it.idx) < rq.Len() && (*rq)[it.idx] == r {
+			rq.remove(&q.items, int(it.idx))
 		}
 	case inDelayed:
-		if int(it.idx) < q.delayed.Len() && q.delayed[it.idx].it == it {
-			at = q.delayed.remove(int(it.idx)).at
+		if int(it.idx) < q.delayed.Len() && q.delayed[it.idx].it == r {
+			at = q.delayed.remove(&q.items, int(it.idx)).at
 		}
 	}
 	it.where = inNone
 	return at
 }
 
-// forgetLocked drops it from the queue.
-func (q *LocalQueue) forgetLocked(it *item) {
-	q.removeLocked(it)
-	if !q.byID.del(it) {
+// forgetLocked drops r, a live item, from the queue and frees its slot.
+func (q *LocalQueue) forgetLocked(r itemRef) {
+	q.removeLocked(r)
+	it := q.items.at(r)
+	if !q.byID.del(&q.items, r) {
 		return
 	}
 	delete(q.odd, it.id)
-	delete(q.overflow, it)
-	if b, ok := q.bound[it.contact]; ok {
+	if it.window == windowOverflow {
+		delete(q.overflow, r)
+	}
+	if b, ok := q.bound.get(it.contact); ok {
 		if b.refs <= 1 {
-			delete(q.bound, it.contact)
+			q.bound.del(it.contact)
 		} else {
 			b.refs--
-			q.bound[it.contact] = b
+			q.bound.put(it.contact, b)
 		}
 	}
+	q.items.release(r)
 }
 
 // Enqueue indexes a stored message's pending parts, pinning it to its
@@ -560,7 +570,7 @@ func (q *LocalQueue) enqueue(ctx context.Context, e QueueEntry, now time.Time, h
 	sticky := e.Sticky
 	if !haveSticky {
 		q.mu.Lock()
-		_, known := q.bound[ck]
+		_, known := q.bound.get(ck)
 		q.mu.Unlock()
 		sticky = ""
 		if !known {
@@ -578,33 +588,38 @@ func (q *LocalQueue) enqueue(ctx context.Context, e QueueEntry, now time.Time, h
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	id := q.keyOfLocked(e.ID, true)
-	if q.byID.get(id) != nil {
-		return nil
+	q.enqueueLocked(&e, ck, sticky, now)
+	return nil
+}
+
+// enqueueLocked indexes e (with parts to send, contactKey ck, the contact's
+// SIM as the store knew it sticky) unless the queue holds it already.
+func (q *LocalQueue) enqueueLocked(e *QueueEntry, ck uint64, sticky string, now time.Time) {
+	r, it := q.items.alloc()
+	it.id = q.keyOfLocked(e.ID, true)
+	if q.byID.add(&q.items, r) != 0 {
+		q.items.release(r)
+		return
 	}
-	b := q.bound[ck]
+	b := q.bound.upsert(ck)
 	if b.modem == 0 && sticky != "" {
 		b.modem = q.names.id(sticky)
 	}
 	b.refs++
-	q.bound[ck] = b
 	q.seq++
-	it := &item{
-		id:      id,
-		contact: ck,
-		from:    q.names.id(e.From),
-		prio:    int8(e.Priority),
-		parts:   uint8(min(e.Pending, 255)),
-		seq:     q.seq,
-	}
+	it.contact = ck
+	it.from = q.names.id(e.From)
+	it.prio = int8(e.Priority)
+	it.parts = uint8(min(e.Pending, 255))
+	it.seq = q.seq
 	if w := q.windows.id(&e.TextingWindow); w < windowOverflow {
 		it.window = uint16(w)
 	} else {
 		it.window = windowOverflow
 		if q.overflow == nil {
-			q.overflow = map[*item]uint32{}
+			q.overflow = map[itemRef]uint32{}
 		}
-		q.overflow[it] = w
+		q.overflow[r] = w
 	}
 	ready := e.SendAt
 	if e.NextAttemptAt.After(ready) {
@@ -631,9 +646,7 @@ func (q *LocalQueue) enqueue(ctx context.Context, e QueueEntry, now time.Time, h
 			it.pinned = b.modem
 		}
 	}
-	q.byID.put(it)
-	q.pushLocked(it, at, now)
-	return nil
+	q.pushLocked(r, at, now)
 }
 
 // keyOfLocked is the 16-byte key of message id: the ULID itself, or a
@@ -655,20 +668,18 @@ func (q *LocalQueue) keyOfLocked(id string, add bool) ulid.ULID {
 	return u
 }
 
-// idOf is the message id of it.
-func (q *LocalQueue) idOf(it *item) string {
-	q.mu.Lock()
-	defer q.mu.Unlock()
+// idLocked is the message id of it.
+func (q *LocalQueue) idLocked(it *item) string {
 	if s, ok := q.odd[it.id]; ok {
 		return s
 	}
 	return it.id.String()
 }
 
-// windowLocked is it's texting window.
-func (q *LocalQueue) windowLocked(it *item) window {
+// windowLocked is r's texting window.
+func (q *LocalQueue) windowLocked(r itemRef, it *item) window {
 	if it.window == windowOverflow {
-		return q.windows.get(q.overflow[it])
+		return q.windows.get(q.overflow[r])
 	}
 	return q.windows.get(uint32(it.window))
 }
@@ -677,9 +688,9 @@ func (q *LocalQueue) windowLocked(it *item) window {
 func (q *LocalQueue) promoteLocked(now time.Time) {
 	n := now.UnixNano()
 	for q.delayed.Len() > 0 && q.delayed[0].at <= n {
-		it := q.delayed.pop().it
-		it.where = inNone
-		q.pushLocked(it, 0, now)
+		r := q.delayed.pop(&q.items).it
+		q.items.at(r).where = inNone
+		q.pushLocked(r, 0, now)
 	}
 }
 
@@ -716,14 +727,12 @@ func (q *LocalQueue) Claim(ctx context.Context, r ClaimRequest) (*Claim, error) 
 		switch {
 		case errors.Is(err, errGone) || errors.Is(err, ErrNotFound):
 			q.undo(c)
-			q.mu.Lock()
-			q.forgetLocked(c.state.it)
-			q.mu.Unlock()
+			q.end(c)
 			continue
 		case err != nil:
 			q.undo(c)
-			q.requeue(c.state.it, r.Now, r.Now.Add(q.cfg.StoreRetry))
-			return nil, fmt.Errorf("claim %s: %w", q.idOf(c.state.it), err)
+			q.requeue(c, r.Now, r.Now.Add(q.cfg.StoreRetry))
+			return nil, fmt.Errorf("claim %s: %w", c.state.id, err)
 		}
 		c.Message = msg
 		return c, nil
@@ -732,9 +741,19 @@ func (q *LocalQueue) Claim(ctx context.Context, r ClaimRequest) (*Claim, error) 
 
 // Claim's local state.
 type claimState struct {
-	it    *item
+	// it is the claimed item, while its slot holds the item with seq: once
+	// the item is forgotten its slot may be handed to another message
+	// (claimedLocked checks).
+	it    itemRef
+	seq   uint32
+	id    string // the message id
 	bound bool   // the claim bound the contact to the modem
 	prev  uint16 // the contact's binding before (0: none)
+}
+
+// claimedLocked is c's item if the queue still holds it, or nil.
+func (q *LocalQueue) claimedLocked(c *Claim) *item {
+	return q.items.get(c.state.it, c.state.seq)
 }
 
 // takeLocked picks the best item r.Modem may send now, or nil. It looks at
@@ -764,34 +783,36 @@ func (q *LocalQueue) takeLocked(r ClaimRequest) *Claim {
 			if rq == nil || rq.Len() == 0 {
 				continue
 			}
-			if best == nil || (readyQueue{(*rq)[0], (*best)[0]}).less(0, 1) {
+			if best == nil || readyLess(q.items.at((*rq)[0]), q.items.at((*best)[0])) {
 				best, bi = rq, i
 			}
 		}
 		if best == nil {
 			return nil
 		}
-		h := (*best)[0]
+		hr := (*best)[0]
+		h := q.items.at(hr)
 		own := bi == 0
 		if h.expires != 0 && h.expiresAt() <= nowN {
 			// Expire takes it out (and records it) within a second;
 			// until then it waits out of the way of those behind it.
-			best.pop()
+			best.pop(&q.items)
 			h.where = inNone
-			q.pushLocked(h, math.MaxInt64, now)
+			q.pushLocked(hr, math.MaxInt64, now)
 			continue
 		}
-		if w := q.windowLocked(h); !w.open(now) {
-			best.pop()
+		if w := q.windowLocked(hr, h); !w.open(now) {
+			best.pop(&q.items)
 			h.where = inNone
-			q.pushLocked(h, w.nextOpen(now).UnixNano(), now)
+			q.pushLocked(hr, w.nextOpen(now).UnixNano(), now)
 			continue
 		}
 		if int(h.parts) > r.PartsLeft {
 			skip[bi] = true
 			continue
 		}
-		b := q.bound[h.contact].modem
+		bb, _ := q.bound.get(h.contact)
+		b := bb.modem
 		bound := b != 0
 		bname := q.names.name(b)
 		// The contact's SIM may send it unless From rules that SIM out.
@@ -799,9 +820,9 @@ func (q *LocalQueue) takeLocked(r ClaimRequest) *Claim {
 		gone := bound && b != mid && q.dir.Gone(bname, now)
 		if bound && b != mid && !own && eligible && !gone {
 			// The contact has a SIM: send from it.
-			best.pop()
+			best.pop(&q.items)
 			h.where, h.pinned = inNone, b
-			q.pushLocked(h, 0, now)
+			q.pushLocked(hr, 0, now)
 			continue
 		}
 		newContact := !bound || (b != mid && eligible && gone)
@@ -813,18 +834,17 @@ func (q *LocalQueue) takeLocked(r ClaimRequest) *Claim {
 			skip[bi] = true
 			continue
 		}
-		best.pop()
+		best.pop(&q.items)
 		h.where, h.pinned = inFlight, mid
 		q.epoch++
 		c := &Claim{Modem: r.Modem, SIM: r.SIM, Lease: Lease{Epoch: q.epoch}}
-		c.state = claimState{it: h, prev: b}
+		c.state = claimState{it: hr, seq: h.seq, id: q.idLocked(h), prev: b}
 		if newContact {
 			if bound {
 				c.MovedFrom = bname
 			}
-			bb := q.bound[h.contact]
 			bb.modem = mid
-			q.bound[h.contact] = bb
+			q.bound.put(h.contact, bb)
 			c.state.bound = true
 		}
 		// From may rule out the contact's own SIM: then the message is new
@@ -836,7 +856,7 @@ func (q *LocalQueue) takeLocked(r ClaimRequest) *Claim {
 
 // assign commits the claim: the message's pending parts become assigned.
 func (q *LocalQueue) assign(ctx context.Context, c *Claim, now time.Time) (*Message, error) {
-	return q.st.UpdateMessage(context.WithoutCancel(ctx), q.idOf(c.state.it), func(x *Message) error {
+	return q.st.UpdateMessage(context.WithoutCancel(ctx), c.state.id, func(x *Message) error {
 		if x.Status.Terminal() {
 			return errGone
 		}
@@ -861,45 +881,53 @@ func (q *LocalQueue) undo(c *Claim) {
 		return
 	}
 	c.state.bound = false
-	it := c.state.it
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	it := q.claimedLocked(c)
+	if it == nil {
+		return
+	}
 	mid := q.names.id(c.Modem)
-	if b, ok := q.bound[it.contact]; ok && b.modem == mid {
+	if b, ok := q.bound.get(it.contact); ok && b.modem == mid {
 		b.modem = c.state.prev
-		q.bound[it.contact] = b
+		q.bound.put(it.contact, b)
 	}
 	if it.flags&(flagExplicit|flagPartial) == 0 && it.pinned == mid {
 		it.pinned = 0 // any SIM may take it again
 	}
 }
 
-// requeue puts it back (if still ours), not before at.
-func (q *LocalQueue) requeue(it *item, now, at time.Time) {
+// requeue puts c's message back (if still ours), not before at.
+func (q *LocalQueue) requeue(c *Claim, now, at time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.byID.get(it.id) != it {
+	it := q.claimedLocked(c)
+	if it == nil {
 		return
 	}
-	it.where = inNone
+	q.removeLocked(c.state.it)
 	var atN int64
 	if at.After(now) {
 		atN = at.UnixNano()
 	}
-	q.pushLocked(it, atN, now)
+	q.pushLocked(c.state.it, atN, now)
 }
 
 // held reports whether c still holds its message.
 func (q *LocalQueue) held(c *Claim) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return c.state.it != nil && q.byID.get(c.state.it.id) == c.state.it && c.state.it.where == inFlight
+	it := q.claimedLocked(c)
+	return it != nil && it.where == inFlight
 }
 
-// end forgets c's message: the claim is over and nothing is left to send.
+// end forgets c's message (if still ours): the claim is over and nothing
+// is left to send.
 func (q *LocalQueue) end(c *Claim) {
 	q.mu.Lock()
-	q.forgetLocked(c.state.it)
+	if q.claimedLocked(c) != nil {
+		q.forgetLocked(c.state.it)
+	}
 	q.mu.Unlock()
 }
 
@@ -910,7 +938,7 @@ func (q *LocalQueue) Submitting(ctx context.Context, c *Claim, seq int) error {
 	}
 	now := q.cfg.Now()
 	i := seq - 1
-	msg, err := q.st.UpdateMessage(context.WithoutCancel(ctx), q.idOf(c.state.it), func(x *Message) error {
+	msg, err := q.st.UpdateMessage(context.WithoutCancel(ctx), c.state.id, func(x *Message) error {
 		if x.Status.Terminal() || i < 0 || i >= len(x.Parts) || x.Parts[i].State != PartAssigned {
 			return errGone
 		}
@@ -927,7 +955,7 @@ func (q *LocalQueue) Submitting(ctx context.Context, c *Claim, seq int) error {
 	}
 	if err != nil {
 		q.undo(c)
-		q.requeue(c.state.it, now, now.Add(q.cfg.StoreRetry))
+		q.requeue(c, now, now.Add(q.cfg.StoreRetry))
 		return fmt.Errorf("mark submitting: %w", err)
 	}
 	c.Message = msg
@@ -937,7 +965,7 @@ func (q *LocalQueue) Submitting(ctx context.Context, c *Claim, seq int) error {
 // Submitted records +CMGS success for part seq.
 func (q *LocalQueue) Submitted(ctx context.Context, c *Claim, seq, mr int, at time.Time) (*Message, error) {
 	i := seq - 1
-	msg, err := q.st.UpdateMessage(context.WithoutCancel(ctx), q.idOf(c.state.it), func(x *Message) error {
+	msg, err := q.st.UpdateMessage(context.WithoutCancel(ctx), c.state.id, func(x *Message) error {
 		if i < 0 || i >= len(x.Parts) {
 			return ErrNotFound
 		}
@@ -963,7 +991,9 @@ func (q *LocalQueue) Submitted(ctx context.Context, c *Claim, seq, mr int, at ti
 		q.end(c)
 	} else {
 		q.mu.Lock()
-		c.state.it.flags |= flagPartial // the rest must follow through this SIM
+		if it := q.claimedLocked(c); it != nil {
+			it.flags |= flagPartial // the rest must follow through this SIM
+		}
 		q.mu.Unlock()
 	}
 	return msg, nil
@@ -999,7 +1029,7 @@ func (q *LocalQueue) persistSticky(ctx context.Context, c *Claim, contact string
 func (q *LocalQueue) Retry(ctx context.Context, c *Claim, seq int, f Failure, at time.Time, avoid bool) (*Message, error) {
 	i := seq - 1
 	now := q.cfg.Now()
-	msg, err := q.st.UpdateMessage(context.WithoutCancel(ctx), q.idOf(c.state.it), func(x *Message) error {
+	msg, err := q.st.UpdateMessage(context.WithoutCancel(ctx), c.state.id, func(x *Message) error {
 		if i < 0 || i >= len(x.Parts) {
 			return ErrNotFound
 		}
@@ -1022,17 +1052,22 @@ func (q *LocalQueue) Retry(ctx context.Context, c *Claim, seq int, f Failure, at
 	if !partial {
 		q.undo(c)
 	}
-	it := c.state.it
 	q.mu.Lock()
 	mid := q.names.id(c.Modem)
+	it := q.claimedLocked(c)
+	if it == nil {
+		q.mu.Unlock()
+		return msg, nil // no longer ours
+	}
 	it.parts = uint8(min(countPending(msg), 255))
 	if partial {
 		it.flags |= flagPartial
 	}
+	b, _ := q.bound.get(it.contact)
 	switch {
 	case partial || it.flags&flagExplicit != 0:
 		it.pinned = mid
-	case q.bound[it.contact].modem == mid:
+	case b.modem == mid:
 		it.pinned = mid // sticky: the contact stays on its SIM
 	default:
 		it.pinned = 0
@@ -1046,7 +1081,7 @@ func (q *LocalQueue) Retry(ctx context.Context, c *Claim, seq int, f Failure, at
 		}
 	}
 	q.mu.Unlock()
-	q.requeue(it, now, at)
+	q.requeue(c, now, at)
 	return msg, nil
 }
 
@@ -1054,7 +1089,7 @@ func (q *LocalQueue) Retry(ctx context.Context, c *Claim, seq int, f Failure, at
 func (q *LocalQueue) Fail(ctx context.Context, c *Claim, seq int, f Failure) (*Message, error) {
 	now := q.cfg.Now()
 	i := seq - 1
-	msg, err := q.st.UpdateMessage(context.WithoutCancel(ctx), q.idOf(c.state.it), func(x *Message) error {
+	msg, err := q.st.UpdateMessage(context.WithoutCancel(ctx), c.state.id, func(x *Message) error {
 		if i >= len(x.Parts) {
 			return ErrNotFound
 		}
@@ -1083,7 +1118,7 @@ func (q *LocalQueue) Fail(ctx context.Context, c *Claim, seq int, f Failure) (*M
 func (q *LocalQueue) Unknown(ctx context.Context, c *Claim, seq int, f Failure) (*Message, error) {
 	now := q.cfg.Now()
 	i := seq - 1
-	msg, err := q.st.UpdateMessage(context.WithoutCancel(ctx), q.idOf(c.state.it), func(x *Message) error {
+	msg, err := q.st.UpdateMessage(context.WithoutCancel(ctx), c.state.id, func(x *Message) error {
 		if i < 0 || i >= len(x.Parts) {
 			return ErrNotFound
 		}
@@ -1111,7 +1146,7 @@ func (q *LocalQueue) Release(ctx context.Context, c *Claim, notBefore time.Time)
 	if !q.held(c) {
 		return ErrClaimLost
 	}
-	msg, err := q.st.UpdateMessage(context.WithoutCancel(ctx), q.idOf(c.state.it), func(x *Message) error {
+	msg, err := q.st.UpdateMessage(context.WithoutCancel(ctx), c.state.id, func(x *Message) error {
 		if x.Status.Terminal() {
 			return errGone
 		}
@@ -1131,13 +1166,14 @@ func (q *LocalQueue) Release(ctx context.Context, c *Claim, notBefore time.Time)
 	if msg == nil || !anySubmitted(msg) {
 		q.undo(c)
 	}
-	it := c.state.it
 	if msg != nil {
 		q.mu.Lock()
-		it.parts = uint8(min(countPending(msg), 255))
+		if it := q.claimedLocked(c); it != nil {
+			it.parts = uint8(min(countPending(msg), 255))
+		}
 		q.mu.Unlock()
 	}
-	q.requeue(it, now, notBefore)
+	q.requeue(c, now, notBefore)
 	if err != nil {
 		return fmt.Errorf("release: %w", err)
 	}
@@ -1148,12 +1184,16 @@ func (q *LocalQueue) Release(ctx context.Context, c *Claim, notBefore time.Time)
 func (q *LocalQueue) Cancel(ctx context.Context, id string) (*Message, error) {
 	now := q.cfg.Now()
 	q.mu.Lock()
-	uid := q.keyOfLocked(id, false)
-	it := q.byID.get(uid)
-	queued := it != nil && (it.where == inReady || it.where == inDelayed)
+	r := q.byID.get(&q.items, q.keyOfLocked(id, false))
+	var seq uint32
+	queued := false
+	if r != 0 {
+		it := q.items.at(r)
+		seq, queued = it.seq, it.where == inReady || it.where == inDelayed
+	}
 	var at int64
 	if queued {
-		at = q.removeLocked(it)
+		at = q.removeLocked(r)
 	}
 	q.mu.Unlock()
 	msg, err := q.st.UpdateMessage(ctx, id, func(m *Message) error {
@@ -1177,17 +1217,19 @@ func (q *LocalQueue) Cancel(ctx context.Context, id string) (*Message, error) {
 	})
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	// Still the item taken out above (not forgotten, its slot not reused)?
+	ours := queued && q.items.get(r, seq) != nil
 	if err != nil {
-		if queued && q.byID.get(uid) == it {
-			q.pushLocked(it, at, now) // still ours to send
+		if ours {
+			q.pushLocked(r, at, now) // still ours to send
 		}
 		if errors.Is(err, ErrNotCancellable) || errors.Is(err, ErrNotFound) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("cancel: %w", err)
 	}
-	if queued && q.byID.get(uid) == it {
-		q.forgetLocked(it)
+	if ours {
+		q.forgetLocked(r)
 	}
 	return msg, nil
 }
@@ -1199,24 +1241,20 @@ func (q *LocalQueue) Expire(ctx context.Context, now time.Time) ([]*Message, err
 	q.mu.Lock()
 	if q.expireNext != 0 && q.expireNext <= nowN {
 		q.expireNext = 0
-		var gone []*item
-		q.byID.each(func(it *item) {
+		var gone []itemRef
+		q.items.each(func(r itemRef, it *item) {
 			if it.expires == 0 || it.where == inFlight {
 				return
 			}
 			if x := it.expiresAt(); x <= nowN {
-				gone = append(gone, it)
+				gone = append(gone, r)
 			} else if q.expireNext == 0 || x < q.expireNext {
 				q.expireNext = x
 			}
 		})
-		for _, it := range gone {
-			sid, ok := q.odd[it.id]
-			if !ok {
-				sid = it.id.String()
-			}
-			q.forgetLocked(it)
-			ids = append(ids, sid)
+		for _, r := range gone {
+			ids = append(ids, q.idLocked(q.items.at(r)))
+			q.forgetLocked(r)
 		}
 	}
 	q.mu.Unlock()
@@ -1258,25 +1296,25 @@ func (q *LocalQueue) moveBindings(from, to string, now time.Time) int {
 		return 0
 	}
 	tid := q.names.id(to)
-	for k, b := range q.bound {
+	q.bound.each(func(_ uint64, b *binding) {
 		if b.modem == fid {
 			b.modem = tid
-			q.bound[k] = b
-		}
-	}
-	var move []*item
-	q.byID.each(func(it *item) {
-		if it.pinned == fid && it.flags&flagExplicit == 0 && it.where != inFlight {
-			move = append(move, it)
 		}
 	})
-	for _, it := range move {
-		at := q.removeLocked(it)
+	var move []itemRef
+	q.items.each(func(r itemRef, it *item) {
+		if it.pinned == fid && it.flags&flagExplicit == 0 && it.where != inFlight {
+			move = append(move, r)
+		}
+	})
+	for _, r := range move {
+		at := q.removeLocked(r)
+		it := q.items.at(r)
 		it.pinned = tid
 		if it.avoid == fid {
 			it.avoid = 0
 		}
-		q.pushLocked(it, at, now)
+		q.pushLocked(r, at, now)
 	}
 	if len(move) > 0 {
 		q.log.Info("moving queue with its SIM", "from", from, "to", to, "messages", len(move))
@@ -1302,24 +1340,25 @@ func (q *LocalQueue) Rebind(ctx context.Context, modem, reason string) (int, err
 	if rq == nil || rq.Len() == 0 {
 		return 0, nil
 	}
-	var keep, move []*item
-	for _, it := range *rq {
-		if it.flags&(flagExplicit|flagPartial) != 0 {
-			keep = append(keep, it)
+	var keep, move []itemRef
+	for _, r := range *rq {
+		if q.items.at(r).flags&(flagExplicit|flagPartial) != 0 {
+			keep = append(keep, r)
 		} else {
-			move = append(move, it)
+			move = append(move, r)
 		}
 	}
 	if len(move) == 0 {
 		return 0, nil
 	}
 	*rq = (*rq)[:0]
-	for _, it := range keep {
-		rq.push(it)
+	for _, r := range keep {
+		rq.push(&q.items, r)
 	}
-	for _, it := range move {
+	for _, r := range move {
+		it := q.items.at(r)
 		it.where, it.pinned = inNone, 0
-		q.pushLocked(it, 0, now)
+		q.pushLocked(r, 0, now)
 	}
 	q.log.Info("moving queue of gone modem", "modem", modem, "messages", len(move), "reason", reason)
 	return len(move), nil
@@ -1384,7 +1423,7 @@ func (q *LocalQueue) Stats(ctx context.Context) (QueueStats, error) {
 	defer q.mu.Unlock()
 	s := QueueStats{PartsFor: map[string]int{}}
 	var oldest ulid.ULID
-	q.byID.each(func(it *item) {
+	q.items.each(func(_ itemRef, it *item) {
 		if it.where == inFlight {
 			return
 		}
@@ -1398,8 +1437,8 @@ func (q *LocalQueue) Stats(ctx context.Context) (QueueStats, error) {
 			continue
 		}
 		n := 0
-		for _, it := range *rq {
-			n += int(it.parts)
+		for _, r := range *rq {
+			n += int(q.items.at(r).parts)
 		}
 		if n > 0 {
 			s.PartsFor[q.names.name(k.name)] = n
@@ -1421,8 +1460,8 @@ func (q *LocalQueue) PartsFor(modem string) int {
 	}
 	n := 0
 	if rq := q.ready[qkey{qModem, mid}]; rq != nil {
-		for _, it := range *rq {
-			n += int(it.parts)
+		for _, r := range *rq {
+			n += int(q.items.at(r).parts)
 		}
 	}
 	return n
@@ -1433,7 +1472,7 @@ func (q *LocalQueue) Len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	n := 0
-	q.byID.each(func(it *item) {
+	q.items.each(func(_ itemRef, it *item) {
 		if it.where != inFlight {
 			n++
 		}

@@ -7,117 +7,135 @@ import (
 )
 
 // idIndex finds a LocalQueue's items by message id. It is an open-addressing
-// hash table (linear probing, a power of two of slots, at most 3/4 full) of
-// item pointers: 8 to 16 bytes an item, where a map[ulid.ULID]*item takes
-// about 50 (its 24-byte slots, control bytes and the room it keeps for
-// growth), which at a million waiting messages is the difference between
-// the queue fitting in 150 MB or not.
+// hash table of itemRefs (linear probing, backward-shift deletion, in
+// shards that grow by half at 4/5 full: 5 to 8 bytes an item, where a
+// map[ulid.ULID]*item takes about 50); the ids themselves are the items'
+// own, in the queue's itemArena, so every method takes it.
 type idIndex struct {
-	slots []*item
+	shards [tableShards]idShard
+	n      int
+}
+
+type idShard struct {
+	slots []itemRef
 	n     int
-	shift uint8 // 64 - log2(len(slots))
 }
 
-// slot is where id's probe sequence starts: the ULID's two halves (time and
-// entropy, or a stand-in's hash) mixed, top bits of a Fibonacci hash.
-func (x *idIndex) slot(id ulid.ULID) int {
+// idHash mixes the ULID's two halves (time and entropy, or a stand-in's
+// hash) into a Fibonacci hash.
+func idHash(id *ulid.ULID) uint64 {
 	h := binary.LittleEndian.Uint64(id[:8]) ^ binary.LittleEndian.Uint64(id[8:])
-	return int((h * 0x9E3779B97F4A7C15) >> x.shift)
+	return h * 0x9E3779B97F4A7C15
 }
 
-// get returns the item with id, or nil.
-func (x *idIndex) get(id ulid.ULID) *item {
-	if x.n == 0 {
-		return nil
+// get returns the item with id, or 0.
+func (x *idIndex) get(a *itemArena, id ulid.ULID) itemRef {
+	h := idHash(&id)
+	s := &x.shards[shardOf(h)]
+	if s.n == 0 {
+		return 0
 	}
-	mask := len(x.slots) - 1
-	for i := x.slot(id); ; i = (i + 1) & mask {
-		it := x.slots[i]
-		if it == nil || it.id == id {
-			return it
+	size := len(s.slots)
+	for i := homeOf(h, size); ; {
+		r := s.slots[i]
+		if r == 0 || a.at(r).id == id {
+			return r
+		}
+		if i++; i == size {
+			i = 0
 		}
 	}
 }
 
-// put adds it, whose id the index does not hold.
-func (x *idIndex) put(it *item) {
-	if (x.n+1)*4 > len(x.slots)*3 {
-		x.grow()
+// add indexes r under its item's id unless an item with that id is
+// indexed already; it returns that item, or 0 when it added r. (One probe
+// run for both the look-up and the insert.)
+func (x *idIndex) add(a *itemArena, r itemRef) itemRef {
+	id := &a.at(r).id
+	h := idHash(id)
+	s := &x.shards[shardOf(h)]
+	if full(s.n, len(s.slots)) {
+		s.grow(a)
 	}
-	mask := len(x.slots) - 1
-	i := x.slot(it.id)
-	for x.slots[i] != nil {
-		i = (i + 1) & mask
-	}
-	x.slots[i] = it
-	x.n++
-}
-
-func (x *idIndex) grow() {
-	old := x.slots
-	size := max(len(old)*2, 64)
-	x.slots = make([]*item, size)
-	x.shift = uint8(64 - bitsOf(size))
-	x.n = 0
-	for _, it := range old {
-		if it != nil {
-			x.put(it)
-		}
-	}
-}
-
-func bitsOf(size int) int {
-	n := 0
-	for size > 1 {
-		size >>= 1
-		n++
-	}
-	return n
-}
-
-// del removes it (this very item) if the index holds it, and reports
-// whether it did. The entries after it in its run move back (no
-// tombstones), so lookups never slow down with deletions.
-func (x *idIndex) del(it *item) bool {
-	if x.n == 0 {
-		return false
-	}
-	mask := len(x.slots) - 1
-	i := x.slot(it.id)
-	for x.slots[i] != it {
-		if x.slots[i] == nil {
-			return false
-		}
-		i = (i + 1) & mask
-	}
-	for j := i; ; {
-		j = (j + 1) & mask
-		o := x.slots[j]
-		if o == nil {
+	size := len(s.slots)
+	i := homeOf(h, size)
+	for {
+		o := s.slots[i]
+		if o == 0 {
 			break
 		}
-		// o stays unless its home slot h lies cyclically outside (i, j].
-		h := x.slot(o.id)
-		if (i <= j && i < h && h <= j) || (i > j && (i < h || h <= j)) {
+		if a.at(o).id == *id {
+			return o
+		}
+		if i++; i == size {
+			i = 0
+		}
+	}
+	s.slots[i] = r
+	s.n++
+	x.n++
+	return 0
+}
+
+func (s *idShard) grow(a *itemArena) {
+	old := s.slots
+	size := grownSlots(len(old))
+	s.slots = make([]itemRef, size)
+	for _, r := range old {
+		if r == 0 {
 			continue
 		}
-		x.slots[i] = o
+		i := homeOf(idHash(&a.at(r).id), size)
+		for s.slots[i] != 0 {
+			if i++; i == size {
+				i = 0
+			}
+		}
+		s.slots[i] = r
+	}
+}
+
+// del removes r (this very slot) if the index holds it, and reports
+// whether it did. The entries after it in its run move back (no
+// tombstones), so lookups never slow down with deletions.
+func (x *idIndex) del(a *itemArena, r itemRef) bool {
+	h := idHash(&a.at(r).id)
+	s := &x.shards[shardOf(h)]
+	if s.n == 0 {
+		return false
+	}
+	size := len(s.slots)
+	i := homeOf(h, size)
+	for s.slots[i] != r {
+		if s.slots[i] == 0 {
+			return false
+		}
+		if i++; i == size {
+			i = 0
+		}
+	}
+	x.n--
+	if s.n--; s.n == 0 {
+		*s = idShard{} // give an emptied shard's slots back
+		return true
+	}
+	for j := i; ; {
+		if j++; j == size {
+			j = 0
+		}
+		o := s.slots[j]
+		if o == 0 {
+			break
+		}
+		if stays(i, j, homeOf(idHash(&a.at(o).id), size)) {
+			continue
+		}
+		s.slots[i] = o
 		i = j
 	}
-	x.slots[i] = nil
-	x.n--
+	s.slots[i] = 0
 	return true
 }
 
 // len is the number of items held.
 func (x *idIndex) len() int { return x.n }
-
-// each calls fn for every item held (in no particular order); fn must not
-// change the index.
-func (x *idIndex) each(fn func(*item)) {
-	for _, it := range x.slots {
-		if it != nil {
-			fn(it)
-		}
-	}
-}

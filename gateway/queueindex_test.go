@@ -12,12 +12,14 @@ import (
 )
 
 // idIndex against a map, through random puts, gets and deletes (the
-// backward-shift deletion is where an open-addressing table goes wrong).
+// backward-shift deletion is where an open-addressing table goes wrong),
+// with the items in an itemArena whose freed slots are reused.
 func TestIDIndexAgainstMap(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
+	var a itemArena
 	var x idIndex
-	want := map[ulid.ULID]*item{}
-	var live []*item
+	want := map[ulid.ULID]itemRef{}
+	var live []itemRef
 	newID := func() ulid.ULID {
 		var u ulid.ULID
 		for i := range u {
@@ -31,56 +33,64 @@ func TestIDIndexAgainstMap(t *testing.T) {
 	for step := range 200000 {
 		switch op := r.IntN(10); {
 		case op < 5 || len(live) == 0:
-			it := &item{id: newID()}
-			if want[it.id] != nil {
+			ref, it := a.alloc()
+			it.id = newID()
+			if want[it.id] != 0 {
+				if x.add(&a, ref) != want[it.id] {
+					t.Fatalf("step %d: add of a held id did not find it", step)
+				}
+				a.release(ref)
 				continue
 			}
-			x.put(it)
-			want[it.id] = it
-			live = append(live, it)
+			if x.add(&a, ref) != 0 {
+				t.Fatalf("step %d: add of a new id found something", step)
+			}
+			want[it.id] = ref
+			live = append(live, ref)
 		case op < 8:
 			i := r.IntN(len(live))
-			it := live[i]
-			if !x.del(it) {
+			ref := live[i]
+			if !x.del(&a, ref) {
 				t.Fatalf("step %d: del of a held item failed", step)
 			}
-			if x.del(it) {
+			if x.del(&a, ref) {
 				t.Fatalf("step %d: second del succeeded", step)
 			}
-			delete(want, it.id)
+			delete(want, a.at(ref).id)
+			a.release(ref)
 			live[i] = live[len(live)-1]
 			live = live[:len(live)-1]
 		default:
-			if it := live[r.IntN(len(live))]; x.get(it.id) != it {
+			if ref := live[r.IntN(len(live))]; x.get(&a, a.at(ref).id) != ref {
 				t.Fatalf("step %d: get of a held item", step)
 			}
-			if x.get(newID()) != nil {
+			if x.get(&a, newID()) != 0 {
 				t.Fatalf("step %d: get of an unknown id found something", step)
 			}
 		}
-		if x.len() != len(want) {
-			t.Fatalf("step %d: len %d, want %d", step, x.len(), len(want))
+		if x.len() != len(want) || a.n != len(want) {
+			t.Fatalf("step %d: len %d, arena %d, want %d", step, x.len(), a.n, len(want))
 		}
 	}
 	n := 0
-	x.each(func(it *item) {
+	a.each(func(ref itemRef, it *item) {
 		n++
-		if want[it.id] != it {
+		if want[it.id] != ref {
 			t.Fatalf("each: %v not held", it.id)
 		}
 	})
 	if n != len(want) {
 		t.Fatalf("each saw %d, want %d", n, len(want))
 	}
-	for _, it := range live {
-		if x.get(it.id) != it {
-			t.Fatalf("get %v after the run", it.id)
+	for _, ref := range live {
+		if x.get(&a, a.at(ref).id) != ref {
+			t.Fatalf("get %v after the run", a.at(ref).id)
 		}
 	}
 }
 
-// The queue's per-message item stays in Go's 48-byte size class: a million
-// waiting messages are budgeted at about 100 bytes each in all.
+// The queue's per-message item stays at 48 bytes (an itemArena block holds
+// 4096 of them).
 func TestItemSize(t *testing.T) {
 	if n := unsafe.Sizeof(item{}); n != 48 {
 		t.Errorf("item is %d bytes, want 48", n)
@@ -122,14 +132,18 @@ func TestWindowOverflow(t *testing.T) {
 	if err := q.enqueue(context.Background(), e, now, true); err != nil {
 		t.Fatal(err)
 	}
-	it := q.byID.get(q.keyOfLocked(e.ID, false))
-	if it == nil || it.window != windowOverflow || q.overflow[it] != windowOverflow {
+	r := q.byID.get(&q.items, q.keyOfLocked(e.ID, false))
+	if r == 0 {
+		t.Fatal("not queued")
+	}
+	it := q.items.at(r)
+	if it.window != windowOverflow || q.overflow[r] != windowOverflow {
 		t.Fatalf("item %+v, overflow %v", it, q.overflow)
 	}
-	if w := q.windowLocked(it); w.open(now) || !w.open(now.Add(13*time.Hour+30*time.Minute)) {
+	if w := q.windowLocked(r, it); w.open(now) || !w.open(now.Add(13*time.Hour+30*time.Minute)) {
 		t.Error("the overflowed item lost its window")
 	}
-	q.forgetLocked(it)
+	q.forgetLocked(r)
 	if len(q.overflow) != 0 {
 		t.Errorf("overflow kept after forget: %v", q.overflow)
 	}
