@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -491,11 +492,19 @@ func (q *LocalQueue) wakeForLocked(k qkey) {
 // pushLocked puts r where it belongs: the delay queue if not due before
 // at (unix nanos; 0: now), else its ready queue, and wakes who may claim it.
 func (q *LocalQueue) pushLocked(r itemRef, at int64, now time.Time) {
+	if k, ready := q.putLocked(r, at, now); ready {
+		q.wakeForLocked(k)
+	}
+}
+
+// putLocked is pushLocked without the wake-up: it reports whether r went
+// to a ready queue, and which.
+func (q *LocalQueue) putLocked(r itemRef, at int64, now time.Time) (qkey, bool) {
 	it := q.items.at(r)
 	if at > now.UnixNano() {
 		it.where = inDelayed
 		q.delayed.push(&q.items, r, at)
-		return
+		return qkey{}, false
 	}
 	k := q.keyLocked(it)
 	rq := q.ready[k]
@@ -505,7 +514,7 @@ func (q *LocalQueue) pushLocked(r itemRef, at int64, now time.Time) {
 	}
 	it.where = inReady
 	rq.push(&q.items, r)
-	q.wakeForLocked(k)
+	return k, true
 }
 
 // removeLocked takes r out of whatever heap holds it, and returns the
@@ -588,18 +597,22 @@ func (q *LocalQueue) enqueue(ctx context.Context, e QueueEntry, now time.Time, h
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.enqueueLocked(&e, ck, sticky, now)
+	if k, ready := q.enqueueLocked(&e, ck, sticky, now); ready {
+		q.wakeForLocked(k)
+	}
 	return nil
 }
 
 // enqueueLocked indexes e (with parts to send, contactKey ck, the contact's
-// SIM as the store knew it sticky) unless the queue holds it already.
-func (q *LocalQueue) enqueueLocked(e *QueueEntry, ck uint64, sticky string, now time.Time) {
+// SIM as the store knew it sticky) unless the queue holds it already. It
+// reports whether e went to a ready queue, and which, for the caller to
+// wake its workers.
+func (q *LocalQueue) enqueueLocked(e *QueueEntry, ck uint64, sticky string, now time.Time) (qkey, bool) {
 	r, it := q.items.alloc()
 	it.id = q.keyOfLocked(e.ID, true)
 	if q.byID.add(&q.items, r) != 0 {
 		q.items.release(r)
-		return
+		return qkey{}, false
 	}
 	b := q.bound.upsert(ck)
 	if b.modem == 0 && sticky != "" {
@@ -646,7 +659,7 @@ func (q *LocalQueue) enqueueLocked(e *QueueEntry, ck uint64, sticky string, now 
 			it.pinned = b.modem
 		}
 	}
-	q.pushLocked(r, at, now)
+	return q.putLocked(r, at, now)
 }
 
 // keyOfLocked is the 16-byte key of message id: the ULID itself, or a
@@ -1373,14 +1386,39 @@ func (q *LocalQueue) Recover(ctx context.Context) ([]*Message, error) {
 	// Collect the in-flight ones and fix them after the walk (the walk
 	// holds no transaction while fn runs, but the fixes are writes and
 	// few); index all others as they stream by.
+	// Entries are indexed in batches, one lock for each, and the workers
+	// of the ready queues they went to are woken once a batch.
 	var fix []string
-	err := q.st.QueueEntries(ctx, func(e QueueEntry) error {
-		if e.InFlight {
-			fix = append(fix, e.ID)
-			return nil
+	batch := make([]QueueEntry, 0, recoverBatch)
+	var woken []qkey
+	flush := func() {
+		q.mu.Lock()
+		woken = woken[:0]
+		for i := range batch {
+			e := &batch[i]
+			if k, ready := q.enqueueLocked(e, contactKey(e.Contact), e.Sticky, now); ready && !slices.Contains(woken, k) {
+				woken = append(woken, k)
+			}
 		}
-		return q.enqueue(ctx, e, now, true)
+		for _, k := range woken {
+			q.wakeForLocked(k)
+		}
+		q.mu.Unlock()
+		clear(batch)
+		batch = batch[:0]
+	}
+	err := q.st.QueueEntries(ctx, func(e QueueEntry) error {
+		switch {
+		case e.InFlight:
+			fix = append(fix, e.ID)
+		case e.Pending > 0:
+			if batch = append(batch, e); len(batch) == recoverBatch {
+				flush()
+			}
+		}
+		return nil
 	})
+	flush()
 	if err != nil {
 		return nil, fmt.Errorf("load queue entries: %w", err)
 	}
@@ -1416,6 +1454,9 @@ func (q *LocalQueue) Recover(ctx context.Context) ([]*Message, error) {
 	debug.FreeOSMemory()
 	return unknown, nil
 }
+
+// recoverBatch is how many queue entries Recover indexes under one lock.
+const recoverBatch = 256
 
 // Stats counts the waiting messages and the parts bound to each modem.
 func (q *LocalQueue) Stats(ctx context.Context) (QueueStats, error) {
