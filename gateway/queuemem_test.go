@@ -83,6 +83,11 @@ func checkBindTable(t *testing.T, tb *bindTable, want map[uint64]binding) {
 	if n != len(want) {
 		t.Fatalf("each saw %d, want %d", n, len(want))
 	}
+	for i := range tb.shards {
+		if s := &tb.shards[i]; s.n*5 > len(s.keys)*4 {
+			t.Fatalf("shard %d holds %d in %d slots: more than 4/5", i, s.n, len(s.keys))
+		}
+	}
 	for k, w := range want {
 		if got, ok := tb.get(k); !ok || got != w {
 			t.Fatalf("get %d = %+v %v, want %+v", k, got, ok, w)
