@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/warthog618/sms/encoding/gsm7"
 	"github.com/warthog618/sms/encoding/ucs2"
@@ -136,6 +137,11 @@ func (s *session) execLine(line string) {
 		return // no AT prefix: modems ignore the line
 	}
 	line = strings.TrimRight(line[idx:], " ")
+	if s.owedFinal {
+		s.owedFinal = false
+		s.out.Write([]byte("\r\n^RSSI: " + itoa(m.rssi) + "\r\n"))
+		s.final(nil)
+	}
 	m.set.lastCmd = line
 	m.log.Debug("at command", "line", line)
 	cmds, ok := parseLine(line[2:])
@@ -171,7 +177,7 @@ func (s *session) execLine(line string) {
 		}
 		if s.prompt != nil {
 			s.out.Write(s.infoBytes(info))
-			s.out.Write([]byte("\r\n> "))
+			s.writePrompt()
 			return
 		}
 		if s.after != nil {
@@ -187,6 +193,34 @@ func (s *session) execLine(line string) {
 	}
 	for _, f := range after {
 		f()
+	}
+}
+
+// promptPause is the pause between the bytes of a split prompt
+// (Faults.PromptSplit).
+const promptPause = 30 * time.Millisecond
+
+// writePrompt asks for the body of AT+CMGS / AT+CMGW in the dialect the
+// faults say: "\r\n> " (TS 27.005 §3.5.1), a bare ">", or ">" on a line
+// of its own, whole or a byte at a time (m.mu held, released while pausing).
+func (s *session) writePrompt() {
+	m := s.m
+	p := "\r\n> "
+	switch {
+	case m.faults.PromptBare:
+		p = ">"
+	case m.faults.PromptCRLF:
+		p = "\r\n>\r\n"
+	}
+	if !m.faults.PromptSplit {
+		s.out.Write([]byte(p))
+		return
+	}
+	for i := 0; i < len(p); i++ {
+		if i > 0 && (!m.sleepLocked(promptPause) || m.closed) {
+			return
+		}
+		s.out.Write([]byte{p[i]})
 	}
 }
 

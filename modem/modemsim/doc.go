@@ -42,8 +42,8 @@
 //
 // SMS: PDU (AT+CMGF=0) and text mode (AT+CMGF=1, honouring AT+CSMP and
 // AT+CSCS "IRA", "GSM", "UCS2", "8859-1"). AT+CMGS / AT+CMGW answer the
-// "\r\n> " prompt, read the body until Ctrl-Z; ESC cancels with OK and
-// nothing sent. A PDU that is not hex, not an SMS-SUBMIT or whose TPDU
+// "\r\n> " prompt (or another, see Faults), read the body until Ctrl-Z;
+// ESC cancels with OK and nothing sent. A PDU that is not hex, not an SMS-SUBMIT or whose TPDU
 // length differs from the announced one is answered +CMS ERROR: 304. The
 // TP-MR is assigned by the modem, per modem, 0..255 wrapping. Storage: "SM"
 // (ModemConfig.StorageSlots, default 30), "ME" (100 slots), "MT" (SM
@@ -90,7 +90,17 @@
 // for an unknown command, as Huawei; Faults.BusyAfterBoot: +CMS ERROR: 515
 // and +CME ERROR: 14 for a while after a boot, as SIMCom; Faults.CharsetUCS2:
 // UCS2 strings after a reset; ModemConfig.Unsupported: commands a
-// firmware lacks), and hangs:
+// firmware lacks; Faults.CPMSTwoMemories: AT+CPMS with two memories,
+// nested lists and a third memory refused, as old Wavecom;
+// Faults.CPMSUnquoted: memory names without quotes and a trailing extra
+// AT+CPMS=? group; Faults.CMGLOddFraming: PDU-mode AT+CMGL entries with
+// blank and stray lines, spaces after commas, "" or no alpha, no length,
+// the PDU on the header line, and the OK without its blank line, as D-Link
+// and other dongles; Faults.CMGSNoFinal: "+CMGS: <mr>" without the OK, or
+// with it late, after a URC, before the next answer (Faults.CMGSFinalLater),
+// as SIMCom and Quectel under load; Faults.PromptBare, Faults.PromptCRLF
+// and Faults.PromptSplit: the prompt as a bare ">" (u-blox LARA-L6), as
+// "\r\n>\r\n" (SIMCom SIM7670G), or a byte at a time), and hangs:
 //
 //   - Faults.Hang: the modem answers nothing and swallows everything
 //     (including a PDU after a prompt) until it sees AT+CFUN=1,1 (it still

@@ -63,6 +63,38 @@ type Faults struct {
 	USSDUCS2          bool // USSD answers come UCS-2 hex with dcs 72
 	USSDMultiline     bool // the USSD answer's text spans lines (CR LF inside the quotes)
 
+	// CPMSTwoMemories: AT+CPMS takes and answers two memories, as old
+	// Wavecom firmwares do: AT+CPMS=? answers (("SM","BM","SR"),("SM")),
+	// AT+CPMS? "SM",u,t,"SM",u,t, and a third memory in AT+CPMS= is
+	// refused with +CMS ERROR: 302.
+	CPMSTwoMemories bool
+	// CPMSUnquoted: memory names in +CPMS answers come without quotes
+	// (+CPMS: SM,3,30,... and (SM,ME,MT)), and AT+CPMS=? has a fourth,
+	// trailing group (modelled defensively; no public transcript shows it).
+	CPMSUnquoted bool
+	// CMGLOddFraming: PDU-mode AT+CMGL entries come framed loosely: a blank
+	// line and a stray line before the list (D-Link DWM222), blank lines
+	// between entries, spaces after the commas (D-Link DWM-156), an empty
+	// alpha as "" or missing with the length, the PDU on the header line
+	// after the length, and no blank line before the OK.
+	CMGLOddFraming bool
+	// CMGSNoFinal: a send's "+CMGS: <mr>" comes without the final OK (as
+	// SIMCom and Quectel firmwares do under load; a SIM900's OK lags by
+	// seconds). With CMGSFinalLater the OK is not lost but late: after a
+	// URC, just before the answer to the next command line (where a driver
+	// takes it for that command's answer).
+	CMGSNoFinal    bool
+	CMGSFinalLater bool
+	// PromptBare: the AT+CMGS/AT+CMGW prompt is a bare ">" with no line
+	// break before it and no space after it (u-blox LARA-L6).
+	PromptBare bool
+	// PromptCRLF: the prompt is "\r\n>\r\n", a line of its own without
+	// the space (SIMCom SIM7670G).
+	PromptCRLF bool
+	// PromptSplit: the prompt is written a byte at a time with short pauses,
+	// so that it arrives over several reads.
+	PromptSplit bool
+
 	// BusyAfterBoot: for this long after a boot, SMS commands answer
 	// +CMS ERROR: 515 (please wait, init in progress), and for the first
 	// third of it SIM commands answer +CME ERROR: 14 (SIM busy), as SIMCom

@@ -361,6 +361,40 @@ func mergeFaults(f Faults, body []byte) (Faults, error) {
 			err = json.Unmarshal(v, &f.ReportStatus)
 		case "replieslost":
 			err = json.Unmarshal(v, &f.RepliesLost)
+		case "cpinnofinal":
+			err = json.Unmarshal(v, &f.CPINNoFinal)
+		case "commandnotsupport":
+			err = json.Unmarshal(v, &f.CommandNotSupport)
+		case "busyafterboot":
+			f.BusyAfterBoot, err = jsonDuration(v)
+		case "charsetucs2":
+			err = json.Unmarshal(v, &f.CharsetUCS2)
+		case "ussdpacked":
+			err = json.Unmarshal(v, &f.USSDPacked)
+		case "ussducs2":
+			err = json.Unmarshal(v, &f.USSDUCS2)
+		case "ussdmultiline":
+			err = json.Unmarshal(v, &f.USSDMultiline)
+		case "ussddelay":
+			f.USSDDelay, err = jsonDuration(v)
+		case "ussdsilent":
+			err = json.Unmarshal(v, &f.USSDSilent)
+		case "cpmstwomemories":
+			err = json.Unmarshal(v, &f.CPMSTwoMemories)
+		case "cpmsunquoted":
+			err = json.Unmarshal(v, &f.CPMSUnquoted)
+		case "cmgloddframing":
+			err = json.Unmarshal(v, &f.CMGLOddFraming)
+		case "cmgsnofinal":
+			err = json.Unmarshal(v, &f.CMGSNoFinal)
+		case "cmgsfinallater":
+			err = json.Unmarshal(v, &f.CMGSFinalLater)
+		case "promptbare":
+			err = json.Unmarshal(v, &f.PromptBare)
+		case "promptcrlf":
+			err = json.Unmarshal(v, &f.PromptCRLF)
+		case "promptsplit":
+			err = json.Unmarshal(v, &f.PromptSplit)
 		default:
 			return f, fmt.Errorf("unknown fault %q", k)
 		}

@@ -19,7 +19,10 @@ type session struct {
 	prompt   *prompt
 	after    func() // run after the current command line's final result
 	noFinal  bool   // the current command line gets no final result (a quirk)
-	stop     func() // closes the session's input (Network.Close)
+	// owedFinal: the last send's OK was held back (Faults.CMGSFinalLater);
+	// it comes, after a URC, before the answer to the next command line.
+	owedFinal bool
+	stop      func() // closes the session's input (Network.Close)
 }
 
 // prompt is a pending AT+CMGS/AT+CMGW body after the "> " prompt.
@@ -39,6 +42,7 @@ func (s *session) reset() {
 	s.line = nil
 	s.prompt = nil
 	s.overflow = false
+	s.owedFinal = false
 	s.m.mu.Unlock()
 }
 

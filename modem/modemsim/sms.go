@@ -124,24 +124,54 @@ func cmdCPMS(s *session, c command) ([]string, *atError) {
 	if err := m.simReady(true); err != nil {
 		return nil, err
 	}
+	// Faults.CPMSTwoMemories: <mem1>,<mem2> only (old Wavecom);
+	// Faults.CPMSUnquoted: names without quotes.
+	mems := 3
+	if m.faults.CPMSTwoMemories {
+		mems = 2
+	}
+	name := func(n string) string {
+		if m.faults.CPMSUnquoted {
+			return n
+		}
+		return quote(n)
+	}
+	group := func(names ...string) string {
+		q := make([]string, len(names))
+		for i, n := range names {
+			q[i] = name(n)
+		}
+		return "(" + strings.Join(q, ",") + ")"
+	}
 	switch c.op {
 	case "?":
 		var parts []string
-		for _, name := range m.set.mem {
-			u, t := viewCounts(m.view(name))
-			parts = append(parts, fmt.Sprintf("%q,%d,%d", name, u, t))
+		for _, n := range m.set.mem[:mems] {
+			u, t := viewCounts(m.view(n))
+			parts = append(parts, fmt.Sprintf("%s,%d,%d", name(n), u, t))
 		}
 		return []string{"+CPMS: " + strings.Join(parts, ",")}, nil
 	case "=?":
-		l := `("SM","ME","MT")`
+		if m.faults.CPMSTwoMemories {
+			first := []string{"SM", "BM"}
+			if m.mem["SR"] != nil {
+				first = append(first, "SR")
+			}
+			return []string{"+CPMS: (" + group(first...) + "," + group("SM") + ")"}, nil
+		}
+		l := group("SM", "ME", "MT")
 		l1 := l
 		if m.mem["SR"] != nil {
-			l1 = `("SM","ME","MT","SR")`
+			l1 = group("SM", "ME", "MT", "SR")
 		}
-		return []string{"+CPMS: " + l1 + "," + l + "," + l}, nil
+		line := "+CPMS: " + l1 + "," + l + "," + l
+		if m.faults.CPMSUnquoted {
+			line += "," + group("SM", "ME") // a trailing group no memory parameter has
+		}
+		return []string{line}, nil
 	case "=":
 		args := splitArgs(c.args)
-		if len(args) == 0 || len(args) > 3 {
+		if len(args) == 0 || len(args) > mems {
 			return nil, cms(302)
 		}
 		mem := m.set.mem
@@ -161,7 +191,7 @@ func cmdCPMS(s *session, c command) ([]string, *atError) {
 		}
 		m.set.mem = mem
 		var parts []string
-		for _, name := range mem {
+		for _, name := range mem[:mems] {
 			u, t := viewCounts(m.view(name))
 			parts = append(parts, fmt.Sprintf("%d,%d", u, t))
 		}
@@ -267,7 +297,18 @@ func (s *session) finishPrompt(p *prompt) {
 		s.final(err)
 		return
 	}
+	if m.faults.CMGSNoFinal {
+		s.cmgsNoFinal(mr)
+		return
+	}
 	s.answer([]string{"+CMGS: " + itoa(mr)}, nil)
+}
+
+// cmgsNoFinal answers a send "+CMGS: <mr>" without the final OK, which
+// comes before the next answer (Faults.CMGSFinalLater), if at all (m.mu held).
+func (s *session) cmgsNoFinal(mr int) {
+	s.out.Write(s.infoBytes([]string{"+CMGS: " + itoa(mr)}))
+	s.owedFinal = s.m.faults.CMGSFinalLater
 }
 
 // parseBody turns a prompt body into a TPDU (m.mu held).
@@ -519,14 +560,24 @@ func cmdCMGL(s *session, c command) ([]string, *atError) {
 	}
 	var lines []string
 	var read []*StoredSMS
+	odd := m.faults.CMGLOddFraming && m.set.cmgf == 0 && m.set.verbose
+	turn := 0
+	if odd {
+		// a blank line and a stray line before the first entry
+		lines = append(lines, "", "^RSSI: "+itoa(m.rssi))
+	}
 	each(m.view(m.set.mem[0]), func(idx int, st *storage, i int) {
 		x := st.slots[i]
 		if want != 4 && x.Stat != want {
 			return
 		}
-		if m.set.cmgf == 0 {
+		switch {
+		case odd:
+			lines = append(lines, m.oddCMGLEntry(turn, idx, x)...)
+			turn++
+		case m.set.cmgf == 0:
 			lines = append(lines, fmt.Sprintf("+CMGL: %d,%d,,%d", idx, x.Stat, len(x.TPDU)), m.pduHex(x.TPDU))
-		} else {
+		default:
 			lines = append(lines, m.textEntry("+CMGL: "+itoa(idx)+",", x)...)
 		}
 		if x.Stat == 0 {
@@ -536,7 +587,27 @@ func cmdCMGL(s *session, c command) ([]string, *atError) {
 	for _, x := range read {
 		x.Stat = 1
 	}
+	if odd {
+		// the OK right after the last line, without the blank line
+		s.noFinal = true
+		lines = append(lines, "OK")
+	}
 	return lines, nil
+}
+
+// oddCMGLEntry frames one PDU-mode +CMGL entry the loose ways firmwares do
+// (Faults.CMGLOddFraming), turn by turn: the PDU on the header line after
+// the length; spaces after the commas with an empty alpha as ""; the length
+// missing; each after a blank line (m.mu held).
+func (m *Modem) oddCMGLEntry(turn, idx int, x *StoredSMS) []string {
+	pdu := m.pduHex(x.TPDU)
+	switch turn % 3 {
+	case 0:
+		return []string{"", fmt.Sprintf("+CMGL: %d,%d,,%d,%s", idx, x.Stat, len(x.TPDU), pdu)}
+	case 1:
+		return []string{"", fmt.Sprintf(`+CMGL: %d, %d, "", %d`, idx, x.Stat, len(x.TPDU)), pdu}
+	}
+	return []string{"", fmt.Sprintf("+CMGL: %d,%d,,", idx, x.Stat), pdu}
 }
 
 func cmdCMGR(s *session, c command) ([]string, *atError) {
