@@ -38,7 +38,8 @@ import (
 type tap struct {
 	rw      io.ReadWriteCloser
 	log     *slog.Logger
-	pduSent atomic.Bool
+	pduSent atomic.Bool  // the PDU of an AT+CMGS has been written
+	pduOut  atomic.Bool  // the PDU's write has begun (set before the write, so no answer to it precedes it)
 	lastRx  atomic.Int64 // UnixNano of the last byte read
 
 	rx     chan []byte // filtered chunks from the pump; closed on a read error
@@ -54,6 +55,8 @@ type tap struct {
 	cusdOpen bool
 	cusdLen  int
 	w        *watch // what the current command waits for, or nil
+	last     byte   // the last byte scanned
+	cmgs     string // the "+CMGS:" line read after the PDU's write began
 }
 
 // watch is what the tap looks for on behalf of the command in flight.
@@ -185,6 +188,12 @@ func (t *tap) scan(b []byte) []byte {
 			if w := t.w; w != nil && w.prompt && !w.promptSeen {
 				w.promptSeen = true
 				w.promptT.Stop()
+				if t.last != '\n' && t.last != 0 {
+					// A bare ">" right after the echoed command line, which
+					// ends in CR only: the AT layer takes a prompt only at
+					// the start of a line, which it ends at LF.
+					out = append(out, '\n')
+				}
 			}
 		default:
 			if len(t.line) < maxLineTrack {
@@ -201,6 +210,7 @@ func (t *tap) scan(b []byte) []byte {
 			}
 		}
 		out = append(out, c)
+		t.last = c
 	}
 	return append(out, extra...)
 }
@@ -209,6 +219,9 @@ func (t *tap) scan(b []byte) []byte {
 func (t *tap) endLine(l string) []byte {
 	final := l == "OK" || strings.HasPrefix(l, "ERROR") || strings.HasPrefix(l, "+CME ERROR:") ||
 		strings.HasPrefix(l, "+CMS ERROR:")
+	if t.pduOut.Load() && strings.HasPrefix(l, "+CMGS:") {
+		t.cmgs = l
+	}
 	if w := t.w; w != nil && w.prefix != "" {
 		switch {
 		case final:
@@ -216,7 +229,8 @@ func (t *tap) endLine(l string) []byte {
 				w.finalT.Stop()
 				w.finalT = nil
 			}
-		case strings.HasPrefix(l, w.prefix) && w.finalT == nil:
+		case strings.HasPrefix(l, w.prefix) && w.finalT == nil && (!w.prompt || t.pduOut.Load()):
+			// (after a prompt, only an answer to what followed it counts)
 			w.finalT = time.AfterFunc(w.grace, func() { t.add(w, markNoFinal) })
 		}
 	}
@@ -279,11 +293,37 @@ func (t *tap) Write(p []byte) (int, error) {
 	if t.log.Enabled(context.Background(), slog.LevelDebug) {
 		t.log.Debug("at tx", "data", string(p))
 	}
+	pdu := len(p) > 1 && p[len(p)-1] == 0x1a && bytes.IndexByte(p, '\r') < 0
+	if pdu {
+		t.pduOut.Store(true)
+	}
 	n, err := t.rw.Write(p)
-	if n > 0 && len(p) > 1 && p[len(p)-1] == 0x1a && bytes.IndexByte(p, '\r') < 0 {
+	if n > 0 && pdu {
 		t.pduSent.Store(true)
 	}
 	return n, err
+}
+
+// startSend forgets the previous send's PDU and +CMGS line.
+func (t *tap) startSend() {
+	t.pduSent.Store(false)
+	t.pduOut.Store(false)
+	t.mu.Lock()
+	t.cmgs = ""
+	t.mu.Unlock()
+}
+
+// accepted returns the TP-MR of the "+CMGS: <mr>" line that answered the
+// PDU of the current send, if one came: the network took the part, whatever
+// else the modem answers (or fails to).
+func (t *tap) accepted() (int, bool) {
+	t.mu.Lock()
+	l := t.cmgs
+	t.mu.Unlock()
+	if l == "" {
+		return 0, false
+	}
+	return parseCMGS([]string{l})
 }
 
 func (t *tap) Close() error {

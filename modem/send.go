@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -118,16 +119,51 @@ func (s *session) send(r *sendReq) (int, error) {
 		return 0, &gateway.SendError{Temporary: true, Err: context.DeadlineExceeded}
 	}
 	pdu := strings.ToUpper(hex.EncodeToString(append([]byte{0}, r.tpdu...)))
-	s.tap.pduSent.Store(false)
 	start := time.Now()
+	for retried := false; ; retried = true {
+		mr, stale, err := s.cmgs(pdu, len(r.tpdu), timeout-time.Since(start), start)
+		if stale && !retried && r.ctx.Err() == nil && time.Since(start) < timeout {
+			// The OK that ended AT+CMGS=<n> before its prompt was the late
+			// final result of the previous send (which +CMGS answered):
+			// the PDU did not go out, so asking again is safe, once the
+			// answer to the escape has come.
+			s.d.log.Debug("late final result of the previous send ended AT+CMGS; asking again")
+			s.dirty = true
+			s.quiesce()
+			continue
+		}
+		s.d.log.Debug("cmgs", "octets", len(r.tpdu), "took", time.Since(start).String(), "error", err)
+		return mr, err
+	}
+}
+
+// cmgsFinalGrace bounds how long the final OK may lag behind the "+CMGS:
+// <mr>" that answered a PDU (some SIMCom and Quectel firmwares drop it
+// under load, or send it much later): the part is sent either way.
+const cmgsFinalGrace = time.Second
+
+// cmgs runs one AT+CMGS. stale says that it ended on a stale final result
+// before the PDU was written.
+func (s *session) cmgs(pdu string, octets int, timeout time.Duration, start time.Time) (mr int, stale bool, err error) {
+	if timeout <= 0 {
+		return 0, false, &gateway.SendError{Temporary: true, Err: context.DeadlineExceeded}
+	}
+	s.tap.startSend()
 	// Two deadlines: the prompt comes from the modem itself, within
 	// PromptTimeout; only the answer after the PDU waits on the network.
-	disarm := s.tap.expect(min(s.d.cfg.PromptTimeout, timeout), "", 0)
-	lines, err := s.at.SMSCommand(fmt.Sprintf("+CMGS=%d", len(r.tpdu)), pdu, at.WithTimeout(timeout))
+	// Once "+CMGS:" answered the PDU, a final result missing after
+	// cmgsFinalGrace is taken as given.
+	disarm := s.tap.expect(min(s.d.cfg.PromptTimeout, timeout), "+CMGS:", min(cmgsFinalGrace, timeout/2))
+	lines, err := s.at.SMSCommand(fmt.Sprintf("+CMGS=%d", octets), pdu, at.WithTimeout(timeout))
 	disarm()
 	written := s.tap.pduSent.Load()
 	if isMark(err, markNoPrompt) {
 		err = fmt.Errorf("no prompt within %s: %w", s.d.cfg.PromptTimeout, at.ErrDeadlineExceeded)
+	}
+	noFinal := isMark(err, markNoFinal)
+	if noFinal {
+		err = nil
+		s.dirty = true // the final result may still come
 	}
 	s.account(err)
 	if written && errors.Is(err, at.ErrDeadlineExceeded) {
@@ -136,17 +172,31 @@ func (s *session) send(r *sendReq) (int, error) {
 		// probe must allow for (a slow network is not a hang).
 		s.busyFor = max(0, s.d.cfg.SendTimeout-time.Since(start))
 	}
+	if mr, ok := s.tap.accepted(); ok {
+		// "+CMGS: <mr>" answered the PDU: the network took the part,
+		// whatever followed (no OK, a timeout, a lost port). It must never
+		// be sent again.
+		s.finalOwed = noFinal
+		if noFinal || err != nil {
+			s.d.log.Debug("+CMGS without its final result: taken as sent", "error", err)
+		}
+		return mr, false, nil
+	}
+	// Any "+CMGS:" among the lines came before the PDU: the late answer of
+	// an earlier send, not this part's reference.
+	lines = slices.DeleteFunc(lines, func(l string) bool { return strings.HasPrefix(strings.TrimSpace(l), "+CMGS:") })
 	mr, serr := classifySend(lines, err, written)
+	stale = s.finalOwed && !written && errors.Is(serr, errNoPrompt)
+	s.finalOwed = false
 	if !written && serr != nil && !errors.Is(err, at.ErrClosed) {
 		// A prompt may still come (or a stale answer ended the command
 		// early): cancel it so the next command is not taken for a PDU.
 		s.at.Escape()
 	}
-	s.d.log.Debug("cmgs", "octets", len(r.tpdu), "took", time.Since(start).String(), "error", serr)
 	if serr != nil {
-		return 0, serr
+		return 0, stale, serr
 	}
-	return mr, nil
+	return mr, false, nil
 }
 
 // errNoPrompt: the modem answered AT+CMGS without asking for the PDU; the

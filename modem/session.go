@@ -31,18 +31,21 @@ type session struct {
 	probe   bool          // a command timed out: probe with "AT" before going on
 	why     string        // why the modem is taken for hung (Status().LastError)
 	busyFor time.Duration // how much longer the modem may legitimately be busy (a send on the network)
-	full    bool          // storage full seen
-	srMem   bool          // status reports are stored in "SR" (+CDSI)
-	srStore bool          // the modem has an "SR" memory that the poll sweeps too
-	kick    chan struct{}
-	reg     chan gateway.RegStatus // latest +CREG URC, applied by the owner
-	routed  chan routedPDU
-	cusd    chan cusd    // +CUSD URCs, applied by the owner
-	simst   chan int     // ^SIMST URCs (Huawei: the SIM was taken out or put in)
-	ussd    *ussdSession // the open USSD session, owned by the run goroutine
-	once    sync.Once
-	mu      sync.Mutex
-	pending []indexRef // from +CMTI / +CDSI
+	// finalOwed: the last send's "+CMGS:" came without its final OK,
+	// which may still arrive (and end the next AT+CMGS before its prompt).
+	finalOwed bool
+	full      bool // storage full seen
+	srMem     bool // status reports are stored in "SR" (+CDSI)
+	srStore   bool // the modem has an "SR" memory that the poll sweeps too
+	kick      chan struct{}
+	reg       chan gateway.RegStatus // latest +CREG URC, applied by the owner
+	routed    chan routedPDU
+	cusd      chan cusd    // +CUSD URCs, applied by the owner
+	simst     chan int     // ^SIMST URCs (Huawei: the SIM was taken out or put in)
+	ussd      *ussdSession // the open USSD session, owned by the run goroutine
+	once      sync.Once
+	mu        sync.Mutex
+	pending   []indexRef // from +CMTI / +CDSI
 }
 
 type indexRef struct {
