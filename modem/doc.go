@@ -14,13 +14,13 @@
 //     before its SIM is touched; then +CGMI/+CGMM/+CGMR), SIM PIN
 //     (+CPIN?; the configured PIN is entered, and never again once the SIM
 //     rejected it: state sim_locked), +CIMI, +CCID (or +ICCID ...), PDU mode,
-//     +CNMI (with fallbacks), +CPMS, +CREG=1, +CNUM;
+//     +CNMI (with fallbacks), +CPMS=? then +CPMS, +CREG=1, +CNUM;
 //   - health: +CSQ, +CREG?, +COPS? and +CPMS? every HealthInterval, and
 //     +CREG URCs at once, reported through Status and the DeviceObserver
 //     (on a state change, a registration or operator change, a storage
 //     change, or a signal move of 4 steps or more);
 //   - sending: SendPDU runs AT+CMGS=<len> with "00"+TPDU in hex, under two
-//     deadlines: PromptTimeout for the "> " prompt (the modem's own,
+//     deadlines: PromptTimeout for the ">" prompt (the modem's own,
 //     within a second) and SendTimeout for the answer after the PDU (the
 //     network's);
 //   - receiving: +CMTI / +CDSI make the driver read the announced index
@@ -95,7 +95,43 @@
 //     reaches the +CUSD handler;
 //   - USSD answers in UCS-2 hex while the dcs says 15 (Huawei E1550, noted
 //     in vSlipenchuk/gmodem's gmodem_device.c): hex that starts "00" and
-//     decodes as UTF-16 is read as such.
+//     decodes as UTF-16 is read as such;
+//   - message storages other than three quoted "SM"/"ME"/"MT"/"SR" lists:
+//     two memories, with the groups in an outer pair of parentheses and a
+//     third memory refused with +CMS ERROR: 302 (old Wavecom, whose
+//     AT+CPMS=? answers (("SM","BM","SR"),("SM")), shown in
+//     barnybug-archive/gogsmmodem pull request #1), memories in another
+//     order and "ME" missing from one (Cinterion MC75i:
+//     ("ME","SM","MT"),("ME","SM","MT"),("SM","MT"), gammu issue #1206),
+//     and, modelled without a public transcript, names without quotes and
+//     a trailing extra group: init asks AT+CPMS=? first and selects "SM"
+//     for as many memories as it lists (fewer if refused), and the +CPMS
+//     answers are read by name, quoted or not, however many groups follow;
+//   - loosely framed AT+CMGL answers: a stray line before the list (D-Link
+//     DWM222, gammu pull request #823), spaces after the commas (D-Link
+//     DWM-156, python-gsmmodem pull request #38), an empty alpha as ""
+//     (python-gsmmodem pull request #27) or with the length missing, blank
+//     lines between entries, no blank line before the OK and, modelled
+//     without a public transcript, the PDU on the header line after the
+//     length: each entry is found by its "+CMGL:" header and its PDU is the
+//     header's field after the length or the next hex line (AT+CMGR alike);
+//   - "+CMGS: <mr>" without the final OK, or with the OK seconds later
+//     (SIMCom SIM900: Seeed-Studio/GPRS_SIM900 issues #7 and #25, where
+//     sends reported failed for want of the OK had been delivered): a
+//     "+CMGS:" line that answered the PDU is the part's success, whatever
+//     follows (no OK within cmgsFinalGrace, a timeout, a lost port), so the
+//     part is never sent again; an OK still owed that then ends the next
+//     AT+CMGS before its prompt is taken for what it is (the PDU did not
+//     go out) and that AT+CMGS is asked once more. A "+CMGS:" that came
+//     before the PDU was written is an earlier send's late answer and never
+//     this part's reference;
+//   - the prompt as ">" without the space, on a line of its own
+//     ("\r\n>\r\n", SIMCom SIM7670G: gammu issue #1176) or with no line
+//     break before it (u-blox LARA-L6: RIOT-OS pull request #20016), also
+//     arriving a byte at a time: the AT layer takes a ">" at the start of a
+//     line as the prompt and drops the spaces after it; a bare ">" right
+//     after an echoed "AT+CMGS=<n>\r" (a modem that keeps echo on), which
+//     the AT layer would not see at a line start, gets the tap's LF.
 //
 // The AT layer ends a command only on a line it reads, so the tap between
 // the port and the AT layer ends such commands by adding a line of its own
@@ -131,7 +167,8 @@
 // written (modem not up, ctx ended while queued, no "> " prompt, timeout
 // before the prompt, port lost) is Temporary; a timeout or port loss after
 // the PDU was written, or an OK without a +CMGS reference, is Ambiguous: the
-// part may have left and must not be resent blindly. Open fails only on an
+// part may have left and must not be resent blindly. A "+CMGS: <mr>" that
+// answered the PDU is a success whatever follows it. Open fails only on an
 // invalid Config; everything later shows up in Status (State, LastError).
 // Logs never carry numbers or message bodies above Debug; raw AT traffic
 // (including the PIN command) is logged at Debug only.

@@ -177,7 +177,9 @@ func parseCOPS(lines []string) (string, bool) {
 }
 
 // parseCPMS returns the <used>,<total> of the first (read/delete) memory from
-// either the query answer (+CPMS: "SM",3,30,...) or the set answer (+CPMS: 3,30,...).
+// either the query answer (+CPMS: "SM",3,30,..., or SM,3,30,... from
+// firmwares that leave the names unquoted) or the set answer
+// (+CPMS: 3,30,...). Any number of memories may follow.
 func parseCPMS(lines []string) (used, total int, ok bool) {
 	for _, l := range lines {
 		rest, ok := afterPrefix(l, "+CPMS:")
@@ -185,7 +187,7 @@ func parseCPMS(lines []string) (used, total int, ok bool) {
 			continue
 		}
 		f := splitFields(rest)
-		if len(f) >= 3 && f[0].quoted {
+		if _, num := atoi(f[0]); len(f) >= 3 && (f[0].quoted || !num) {
 			f = f[1:]
 		}
 		if len(f) < 2 {
@@ -202,7 +204,9 @@ func parseCPMS(lines []string) (used, total int, ok bool) {
 
 // parseCPMSList parses the answer to AT+CPMS=?, e.g.
 // +CPMS: ("SM","ME","SR"),("SM","ME"),("SM","ME"), into the memories each
-// of <mem1>, <mem2>, <mem3> may take (upper case).
+// of <mem1>, <mem2>, <mem3> may take (upper case). Names may be unquoted,
+// the groups may sit in an outer pair of parentheses (old Wavecom:
+// (("SM","BM","SR"),("SM"))), and there may be fewer or more than three.
 func parseCPMSList(lines []string) [][]string {
 	for _, l := range lines {
 		rest, ok := afterPrefix(l, "+CPMS:")
@@ -220,7 +224,8 @@ func parseCPMSList(lines []string) [][]string {
 				break
 			}
 			var group []string
-			for _, f := range splitFields(rest[open+1 : open+end]) {
+			inner := strings.TrimLeft(rest[open+1:open+end], "( ")
+			for _, f := range splitFields(inner) {
 				if name := strings.ToUpper(f.val); name != "" && len(name) <= 4 && isAlnum(name) {
 					group = append(group, name)
 				}
@@ -286,8 +291,10 @@ func nextHex(lines []string, stop string) ([]byte, bool) {
 }
 
 // parseCMGL parses a PDU-mode AT+CMGL answer: for each message a header
-// "+CMGL: <index>,<stat>,[<alpha>],<length>" followed by the hex PDU.
-// Entries without a PDU line are skipped.
+// "+CMGL: <index>,<stat>,[<alpha>],<length>" followed by the hex PDU, or
+// with the PDU as a field after the length on the header line itself.
+// Blank and stray lines may sit anywhere, the alpha and the length may be
+// missing. Entries without a PDU are skipped.
 func parseCMGL(lines []string) []stored {
 	var out []stored
 	for i, l := range lines {
@@ -304,7 +311,10 @@ func parseCMGL(lines []string) []stored {
 		if !ok1 || !ok2 {
 			continue
 		}
-		pdu, ok := nextHex(lines[i+1:], "+CMGL:")
+		pdu, ok := inlinePDU(f, 4)
+		if !ok {
+			pdu, ok = nextHex(lines[i+1:], "+CMGL:")
+		}
 		if !ok {
 			continue
 		}
@@ -321,17 +331,31 @@ func parseCMGR(lines []string, index int) (stored, bool) {
 		if !ok {
 			continue
 		}
-		stat, ok := atoi(splitFields(rest)[0])
+		f := splitFields(rest)
+		stat, ok := atoi(f[0])
 		if !ok {
 			continue
 		}
-		pdu, ok := nextHex(lines[i+1:], "+CMGR:")
+		pdu, ok := inlinePDU(f, 3)
+		if !ok {
+			pdu, ok = nextHex(lines[i+1:], "+CMGR:")
+		}
 		if !ok {
 			continue
 		}
 		return stored{Index: index, Stat: stat, PDU: pdu}, true
 	}
 	return stored{}, false
+}
+
+// inlinePDU returns the PDU some firmwares put on the header line, as the
+// field after the <length> (field number after, counting from 0).
+func inlinePDU(f []field, after int) ([]byte, bool) {
+	if len(f) <= after || f[len(f)-1].quoted || !isHexLine(f[len(f)-1].val) {
+		return nil, false
+	}
+	b, err := hex.DecodeString(f[len(f)-1].val)
+	return b, err == nil
 }
 
 // parseIndex parses a storage indication such as `+CMTI: "SM",3` or

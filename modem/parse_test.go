@@ -3,6 +3,7 @@ package modem
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -117,11 +118,32 @@ func TestParseCPMS(t *testing.T) {
 		{`+CPMS: 30,30,30,30,30,30`, 30, 30, true},
 		{`+CPMS: ("SM","ME"),("SM","ME"),("SM","ME")`, 0, 0, false},
 		{`+CPMS: "SM",31,30`, 0, 0, false},
+		{`+CPMS: "SM",13,20,"SM",13,20`, 13, 20, true},  // two memories (Wavecom)
+		{`+CPMS: SM,3,30,SM,3,30,SM,3,30`, 3, 30, true}, // names unquoted
+		{`+CPMS: "ME",0,25,"ME",0,25,"SM",0,20,"SR",0,5`, 0, 25, true},
 	}
 	for _, tt := range tests {
 		u, n, ok := parseCPMS(lines(tt.in))
 		if u != tt.used || n != tt.total || ok != tt.ok {
 			t.Errorf("parseCPMS(%q) = %d, %d, %v; want %d, %d, %v", tt.in, u, n, ok, tt.used, tt.total, tt.ok)
+		}
+	}
+}
+
+func TestParseCPMSList(t *testing.T) {
+	tests := []struct {
+		in   string
+		want [][]string
+	}{
+		{`+CPMS: ("SM","ME","SR"),("SM","ME"),("SM","ME")`, [][]string{{"SM", "ME", "SR"}, {"SM", "ME"}, {"SM", "ME"}}},
+		{`+CPMS: (("SM","BM","SR"),("SM"))`, [][]string{{"SM", "BM", "SR"}, {"SM"}}}, // Wavecom
+		{`+CPMS: (SM,ME,MT,SR),(SM,ME,MT),(SM,ME,MT),(SM,ME)`, [][]string{{"SM", "ME", "MT", "SR"}, {"SM", "ME", "MT"}, {"SM", "ME", "MT"}, {"SM", "ME"}}},
+		{`+CPMS: ("ME","SM","MT"),("ME","SM","MT"),("SM","MT")`, [][]string{{"ME", "SM", "MT"}, {"ME", "SM", "MT"}, {"SM", "MT"}}}, // Cinterion MC75i
+		{`+CPMS: x`, nil},
+	}
+	for _, tt := range tests {
+		if got := parseCPMSList(lines(tt.in)); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("parseCPMSList(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
@@ -164,6 +186,33 @@ func TestParseCMGL(t *testing.T) {
 	}
 	if got[2].Index != 6 || got[2].Stat != 3 {
 		t.Errorf("entry 2 = %+v (entry 5 has no pdu and must be skipped)", got[2])
+	}
+}
+
+func TestParseCMGLLoose(t *testing.T) {
+	in := `
+^RSSI: 20
+
++CMGL: 1,0,,3,0001AA
+
++CMGL: 2, 1, "", 3
+0001AB
+
++CMGL: 3,0,,
+0001AC
++CMGL: 4,0,,3
+OK`
+	got := parseCMGL(lines(in))
+	if len(got) != 3 {
+		t.Fatalf("got %d entries, want 3: %+v", len(got), got)
+	}
+	for i, want := range []stored{{1, 0, []byte{0, 1, 0xaa}}, {2, 1, []byte{0, 1, 0xab}}, {3, 0, []byte{0, 1, 0xac}}} {
+		if !reflect.DeepEqual(got[i], want) {
+			t.Errorf("entry %d = %+v, want %+v", i, got[i], want)
+		}
+	}
+	if m, ok := parseCMGR(lines(`+CMGR: 0,"",3,0001AA`), 7); !ok || !bytes.Equal(m.PDU, []byte{0, 1, 0xaa}) {
+		t.Errorf("parseCMGR with the pdu on the header line = %+v, %v", m, ok)
 	}
 }
 

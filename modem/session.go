@@ -426,17 +426,7 @@ func (s *session) init() error {
 		return s.fail("set PDU mode", err)
 	}
 	s.setCNMI()
-	if lines, err := s.cmd(`+CPMS="SM","SM","SM"`, ct); err == nil {
-		if used, total, ok := parseCPMS(lines); ok && total > 0 && used >= total {
-			s.full = true
-		}
-	}
-	s.srStore = false
-	if lines, err := s.cmd("+CPMS=?", ct); err == nil {
-		if mems := parseCPMSList(lines); len(mems) > 0 {
-			s.srStore = slices.Contains(mems[0], "SR")
-		}
-	}
+	s.selectStorage()
 	s.cmd("+CREG=1", ct)
 	if lines, err := s.cmd("+CNUM", ct); err == nil {
 		info.MSISDN = parseCNUM(lines)
@@ -458,6 +448,34 @@ func (s *session) init() error {
 		return errHung
 	}
 	return nil
+}
+
+// selectStorage makes "SM" the memory of every <mem> the modem has, as
+// many as its AT+CPMS=? lists (old Wavecom firmwares take two and refuse a
+// third; a trailing extra group is not a memory), with fewer if it
+// refuses, and notes whether it has an "SR" memory to sweep.
+func (s *session) selectStorage() {
+	ct := s.d.cfg.CommandTimeout
+	s.srStore = false
+	n := 3
+	if lines, err := s.cmd("+CPMS=?", ct); err == nil {
+		if mems := parseCPMSList(lines); len(mems) > 0 {
+			s.srStore = slices.Contains(mems[0], "SR")
+			n = min(len(mems), 3)
+		}
+	}
+	for ; n > 0; n-- {
+		lines, err := s.cmd("+CPMS="+strings.TrimSuffix(strings.Repeat(`"SM",`, n), ","), ct)
+		if err == nil {
+			if used, total, ok := parseCPMS(lines); ok && total > 0 && used >= total {
+				s.full = true
+			}
+			return
+		}
+		if s.hung() || s.lost() || errors.Is(err, at.ErrDeadlineExceeded) {
+			return
+		}
+	}
 }
 
 // fail turns a command error during init into an init error.

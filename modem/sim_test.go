@@ -116,17 +116,23 @@ func (c *txCounter) WithGroup(string) slog.Handler      { return c }
 type wire struct {
 	mu sync.Mutex
 	rx strings.Builder
+	tx strings.Builder
 }
 
 func (w *wire) Enabled(context.Context, slog.Level) bool { return true }
 func (w *wire) Handle(_ context.Context, r slog.Record) error {
-	if r.Message != "at rx" {
+	b := &w.rx
+	switch r.Message {
+	case "at rx":
+	case "at tx":
+		b = &w.tx
+	default:
 		return nil
 	}
 	r.Attrs(func(a slog.Attr) bool {
 		if a.Key == "data" {
 			w.mu.Lock()
-			w.rx.WriteString(a.Value.String())
+			b.WriteString(a.Value.String())
 			w.mu.Unlock()
 		}
 		return true
@@ -139,6 +145,11 @@ func (w *wire) received() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.rx.String()
+}
+func (w *wire) sent() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.tx.String()
 }
 
 type rig struct {
