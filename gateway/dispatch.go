@@ -196,6 +196,7 @@ type Dispatcher struct {
 	reports *reports
 	intake  *intake
 	pref    *healthPref
+	load    *loader // Submit and Cancel while Run loads the queue (loading.go)
 
 	mu      sync.Mutex // guards the lifecycle fields below
 	running bool
@@ -230,7 +231,7 @@ func NewDispatcher(cfg Config, st DispatcherStore, em Emitter) (*Dispatcher, err
 	if cfg.CloseTimeout <= 0 {
 		cfg.CloseTimeout = 30 * time.Second
 	}
-	d := &Dispatcher{cfg: cfg, st: st, em: em, log: cfg.Logger, now: cfg.Now, loaded: make(chan struct{})}
+	d := &Dispatcher{cfg: cfg, st: st, em: em, log: cfg.Logger, now: cfg.Now, loaded: make(chan struct{}), load: newLoader()}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -246,7 +247,7 @@ func NewDispatcher(cfg Config, st DispatcherStore, em Emitter) (*Dispatcher, err
 	if cfg.Queue != nil {
 		d.q = newSharedQueue(cfg.Queue, d.fleet, d.log)
 	} else {
-		d.q = NewLocalQueue(st, d.fleet, LocalQueueConfig{
+		d.q = NewLocalQueue(countingStore{st, d.load}, d.fleet, LocalQueueConfig{
 			StickyTimeout: cfg.StickyTimeout, StoreRetry: cfg.RetryBase, Logger: d.log, Now: d.now,
 		})
 	}
@@ -255,7 +256,7 @@ func NewDispatcher(cfg Config, st DispatcherStore, em Emitter) (*Dispatcher, err
 		blocks: newBlockWatch(cfg.BlockWatch, d.fleet, m, d.log, d.now, d.emit)}
 	d.reports.blocks.st = st
 	d.pref = &healthPref{share: cfg.PreferHealthy, fleet: d.fleet, blocks: d.reports.blocks}
-	d.intake = &intake{st: st, q: d.q, fleet: d.fleet, met: m, log: d.log, now: d.now,
+	d.intake = &intake{st: st, q: gatedQueue{d.q, d.load}, fleet: d.fleet, met: m, log: d.log, now: d.now,
 		defaultRegion: cfg.DefaultRegion, statusReports: cfg.StatusReports, destinations: cfg.Destinations}
 	return d, nil
 }
@@ -336,9 +337,10 @@ func (d *Dispatcher) Submit(ctx context.Context, req SendRequest) (*Message, err
 }
 
 // Cancel cancels a message whose parts have not started to go out. Once a
-// part is submitting or further it fails with ErrNotCancellable.
+// part is submitting or further it fails with ErrNotCancellable. While the
+// queue loads it works too, on a message loaded or not yet (loading.go).
 func (d *Dispatcher) Cancel(ctx context.Context, id string) (*Message, error) {
-	return d.q.Cancel(ctx, id)
+	return d.load.cancel(ctx, d.q, id)
 }
 
 // Pause stops modem name from taking messages, until until (zero: until
@@ -434,7 +436,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	defer close(runDone)
 	defer cancel()
 
+	d.load.begin()
 	if err := d.recover(ctx); err != nil {
+		d.load.finish(ctx, d.q, false, nil) // if recover failed before the queue's
 		d.mu.Lock()
 		d.running = false
 		d.mu.Unlock()
@@ -501,6 +505,10 @@ func (d *Dispatcher) recover(ctx context.Context) error {
 	}
 	d.fleet.restoreSIMs(sims)
 	unknown, err := d.q.Recover(ctx)
+	// Then the messages submitted meanwhile, after every older one.
+	d.load.finish(ctx, d.q, err == nil, func(id string, err error) {
+		d.log.Warn("queue after store", "id", id, "err", err)
+	})
 	if err != nil {
 		return err
 	}

@@ -76,13 +76,14 @@ var (
 	descResets   = prometheus.NewDesc("simgate_modem_resets_total", "Modem recoveries.", []string{"modem"}, nil)
 	descDepth    = prometheus.NewDesc("simgate_queue_depth", "Outbound messages by status.", []string{"state"}, nil)
 	descOldest   = prometheus.NewDesc("simgate_queue_oldest_age_seconds", "Age of the oldest queued message.", nil, nil)
+	descLoading  = prometheus.NewDesc("simgate_queue_loading", "1 while the queue loads at start-up (nothing is sent yet).", nil, nil)
 )
 
 // collector reads modem state and the queue at scrape time.
 type collector struct{ d *Dispatcher }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descInfo, descSignal, descReg, descPaused, descBlock, descReplies, descHealth, descBudget, descTimeouts, descResets, descDepth, descOldest} {
+	for _, d := range []*prometheus.Desc{descUp, descInfo, descSignal, descReg, descPaused, descBlock, descReplies, descHealth, descBudget, descTimeouts, descResets, descDepth, descOldest, descLoading} {
 		ch <- d
 	}
 }
@@ -134,6 +135,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		d.log.Warn("queue depth", "err", err)
 	}
 	gauge(descOldest, d.oldestQueued().Seconds())
+	loading, _ := d.Loading()
+	gauge(descLoading, b2f(loading))
 }
 
 // oldestQueued is the age of the oldest message waiting in the queue.

@@ -10,7 +10,7 @@ import (
 
 // Waiting says why an outbound message with parts still to send has not
 // left yet: scheduled, backing off after a failure, outside its texting
-// window, held by a paused, down or removed modem (its contact's SIM, the
+// window, the queue still loading at start-up, held by a paused, down or removed modem (its contact's SIM, the
 // modem its From names, or the SIM that sent its first parts), or no modem
 // able or allowed to take it. It returns "" for a message with nothing to
 // send, one being sent, and one that only waits its turn.
@@ -22,6 +22,9 @@ func (d *Dispatcher) Waiting(ctx context.Context, m *Message) string {
 		if p.State == PartAssigned || p.State == PartSubmitting {
 			return ""
 		}
+	}
+	if s := d.LoadingStatus(); s != "" {
+		return s + "; sending starts once it is loaded"
 	}
 	now := d.now()
 	switch {

@@ -1,0 +1,255 @@
+package gateway_test
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/simgate/simgate/gateway"
+	"github.com/simgate/simgate/gateway/gatewaytest"
+	"github.com/simgate/simgate/store"
+)
+
+// pausingStore is the real store whose queue walk (QueueEntries) stops
+// after at entries, until release is closed: the loading window made
+// observable without a clock.
+type pausingStore struct {
+	*store.DB
+	at      int
+	paused  chan struct{}
+	release chan struct{}
+}
+
+func (s *pausingStore) QueueEntries(ctx context.Context, fn func(gateway.QueueEntry) error) error {
+	n := 0
+	return s.DB.QueueEntries(ctx, func(e gateway.QueueEntry) error {
+		if err := fn(e); err != nil {
+			return err
+		}
+		if n++; n == s.at {
+			close(s.paused)
+			select {
+			case <-s.release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+}
+
+// TestQueueLoadingSubmitAndCancel: a Dispatcher restarted over a real store
+// holding 20,000 queued messages is held in the middle of loading its queue
+// (5,000 entries read, the rest of their 4,096-entry chunk already read from
+// the store, more not yet). Meanwhile messages are submitted and old and new
+// ones cancelled — some already loaded, some whose entry was read before the
+// cancel but not yet indexed, some not yet read. Loading says so with its
+// count, and so does Waiting. Once loaded the queue holds every message that
+// is still to send exactly once (no cancelled one comes back from a stale
+// entry), and a modem drains it: every one is sent once, oldest first (the
+// ones submitted while loading after every older one), no cancelled one is
+// assigned or sent, nothing is lost.
+func TestQueueLoadingSubmitAndCancel(t *testing.T) {
+	const (
+		old     = 20_000
+		pauseAt = 5_000
+		chunk   = 4_096 // store.queueChunk: entries read per read transaction
+		fresh   = 300
+	)
+	ctx := context.Background()
+	db, err := store.Open(filepath.Join(t.TempDir(), "simgate.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	cfg := gateway.DefaultConfig()
+	cfg.DefaultRegion = "US"
+	cfg.Pacing = gateway.PacingConfig{}
+	cfg.Location = time.UTC
+
+	// The first run: 20,000 messages accepted, none sent.
+	d1, err := gateway.NewDispatcher(cfg, db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, old)
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < old; i += 8 {
+				m, err := d1.Submit(ctx, gateway.SendRequest{To: benchNumber(i), Body: "old " + strconv.Itoa(i)})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ids[i] = m.ID
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	t.Logf("seeded %d messages in %s", old, time.Since(t0).Round(time.Millisecond))
+	bodyOf := map[string]string{}
+	for i, id := range ids {
+		bodyOf[id] = "old " + strconv.Itoa(i)
+	}
+	// The walk goes in id order: pos is a message's place in it.
+	slices.Sort(ids)
+
+	// The restart, held after 5,000 entries.
+	ps := &pausingStore{DB: db, at: pauseAt, paused: make(chan struct{}), release: make(chan struct{})}
+	d, err := gateway.NewDispatcher(cfg, ps, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := gatewaytest.NewDevice("m1")
+	d.AddDevice(dev, gateway.ModemConfig{Name: "m1"})
+	if err := d.Pause("m1", "until the queue is checked", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- d.Run(runCtx) }()
+	t.Cleanup(func() {
+		cancel()
+		d.Close()
+		<-done
+	})
+	select {
+	case <-ps.paused:
+	case err := <-done:
+		t.Fatalf("Run returned %v before loading", err)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the walk never reached 5,000 entries")
+	}
+
+	if loading, n := d.Loading(); !loading || n != pauseAt {
+		t.Fatalf("Loading() = %v, %d; want true, %d", loading, n, pauseAt)
+	}
+	if got, want := d.LoadingStatus(), "queue loading: 5,000 messages so far"; got != want {
+		t.Fatalf("LoadingStatus %q, want %q", got, want)
+	}
+	select {
+	case <-d.Loaded():
+		t.Fatal("Loaded closed while loading")
+	default:
+	}
+	unread, err := db.GetMessage(ctx, ids[old-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := d.Waiting(ctx, unread); !strings.Contains(w, "queue loading: 5,000 messages so far") {
+		t.Errorf("Waiting while loading: %q", w)
+	}
+
+	// While loading: new messages, and cancels.
+	var newIDs []string
+	for i := range fresh {
+		m, err := d.Submit(ctx, gateway.SendRequest{To: benchNumber(old + i), Body: "new " + strconv.Itoa(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		newIDs = append(newIDs, m.ID)
+		bodyOf[m.ID] = m.Body
+	}
+	cancelled := map[string]bool{}
+	cancelOne := func(id string) {
+		t.Helper()
+		m, err := d.Cancel(ctx, id)
+		if err != nil || m.Status != gateway.StatusCancelled {
+			t.Fatalf("cancel %s (%s) while loading: %v, %v", id, bodyOf[id], m, err)
+		}
+		cancelled[id] = true
+	}
+	// Loaded already, read but not yet indexed (the rest of the chunk the
+	// walk is in), not read yet; then a spread; then new ones.
+	for _, pos := range []int{0, pauseAt - 1, pauseAt, pauseAt + 1, chunk*2 - 1, chunk * 2, old - 1} {
+		cancelOne(ids[pos])
+	}
+	for pos := 7; pos < old; pos += 97 {
+		if !cancelled[ids[pos]] {
+			cancelOne(ids[pos])
+		}
+	}
+	for i := 0; i < fresh; i += 7 {
+		cancelOne(newIDs[i])
+	}
+
+	close(ps.release)
+	select {
+	case <-d.Loaded():
+	case err := <-done:
+		t.Fatalf("Run returned %v", err)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the queue never loaded")
+	}
+	if loading, n := d.Loading(); loading || n < pauseAt {
+		t.Errorf("after loading: Loading() = %v, %d", loading, n)
+	}
+	if s := d.LoadingStatus(); s != "" {
+		t.Errorf("LoadingStatus after loading: %q", s)
+	}
+	want := old + fresh - len(cancelled)
+	if got := d.QueueLen(); got != want {
+		t.Fatalf("queue holds %d messages after loading, want %d (every message once, no cancelled one)", got, want)
+	}
+
+	// Drain through the modem: one modem sends strictly in queue order.
+	if err := d.Resume(dev.Name()); err != nil {
+		t.Fatal(err)
+	}
+	t0 = time.Now()
+	deadline := time.Now().Add(5 * time.Minute)
+	for dev.Attempts() < want && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("drained %d in %s", dev.Attempts(), time.Since(t0).Round(time.Millisecond))
+	var wantOrder []string
+	for _, id := range append(slices.Clone(ids), newIDs...) {
+		if !cancelled[id] {
+			wantOrder = append(wantOrder, bodyOf[id])
+		}
+	}
+	var order []string // bodies, in the order sent
+	for _, s := range dev.Sends() {
+		body, _ := gateway.DecodeParts(t, [][]byte{s.PDU})
+		order = append(order, body)
+	}
+	if len(order) != want {
+		t.Fatalf("%d sends, want %d", len(order), want)
+	}
+	for i := range order {
+		if order[i] != wantOrder[i] {
+			t.Fatalf("send %d was %q, want %q (oldest first: those submitted while loading after every older one; each once; none cancelled)", i, order[i], wantOrder[i])
+		}
+	}
+	// The store agrees: cancelled ones never assigned, the rest sent once.
+	for id, body := range bodyOf {
+		m, err := db.GetMessage(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := m.Parts[0]
+		switch {
+		case cancelled[id]:
+			if m.Status != gateway.StatusCancelled || p.Modem != "" || p.Attempts != 0 {
+				t.Errorf("cancelled %q: status %s, part modem %q, attempts %d", body, m.Status, p.Modem, p.Attempts)
+			}
+		case m.Status != gateway.StatusSent || p.Attempts != 1:
+			t.Errorf("%q: status %s, attempts %d; want sent once", body, m.Status, p.Attempts)
+		}
+	}
+	if n := d.QueueLen(); n != 0 {
+		t.Errorf("queue holds %d after the drain", n)
+	}
+}
