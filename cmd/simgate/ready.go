@@ -111,10 +111,19 @@ func notReadyReason(modems []gateway.ModemView, detail bool) string {
 // come up before it warns that it is not ready.
 const readinessGrace = 30 * time.Second
 
-// reportReadiness logs "simgate ready" once /readyz's condition holds, and
-// a warning saying what is missing if it does not within readinessGrace
-// (then again each time the reason changes, at most every readinessGrace);
-// under systemd the same goes to STATUS= (systemctl status shows it).
+// loadExtend is how much longer systemd is asked to wait for READY=1 each
+// time the queue's loading made progress (EXTEND_TIMEOUT_USEC=): a big
+// queue on a slow host is not killed by TimeoutStartSec while it loads, a
+// loading that stalls is.
+const loadExtend = 30 * time.Second
+
+// reportReadiness tells systemd READY=1 once the queue is loaded, and until
+// then says on STATUS= how far it got (at most once a second, asking for
+// more time while it progresses); then it logs "simgate ready" once
+// /readyz's condition holds, and a warning saying what is missing if it
+// does not within readinessGrace (then again each time the reason changes,
+// at most every readinessGrace); under systemd the same goes to STATUS=
+// (systemctl status shows it).
 func (d *daemon) reportReadiness(ctx context.Context) {
 	grace := d.opts.readyGrace
 	if grace <= 0 {
@@ -124,10 +133,33 @@ func (d *daemon) reportReadiness(ctx context.Context) {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	var warned string
-	var warnedAt time.Time
+	var warnedAt, statusAt time.Time
+	loaded := false
+	markLoaded := func() {
+		loaded = true
+		_, n := d.disp.Loading()
+		d.log.Info("queue loaded", "entries", n, "after", time.Since(start).Round(time.Millisecond).String())
+		_ = d.opts.notify.Notify("READY=1\nSTATUS=serving on " + d.apiAddr + ", queue loaded")
+	}
+	lastSeen := -1
 	for {
+		if !loaded {
+			select {
+			case <-d.disp.Loaded():
+				markLoaded()
+			default:
+				if _, n := d.disp.Loading(); n != lastSeen && time.Since(statusAt) >= time.Second {
+					lastSeen, statusAt = n, time.Now()
+					_ = d.opts.notify.Notify(fmt.Sprintf("STATUS=serving on %s, %s\nEXTEND_TIMEOUT_USEC=%d",
+						d.apiAddr, d.loadingStatus(), loadExtend.Microseconds()))
+				}
+			}
+		}
 		_, why := d.readiness(ctx)
 		if why == "" {
+			if !loaded { // it loaded since the check above
+				markLoaded()
+			}
 			d.mu.Lock()
 			n := len(d.modems)
 			d.mu.Unlock()
@@ -135,7 +167,7 @@ func (d *daemon) reportReadiness(ctx context.Context) {
 			_ = d.opts.notify.Notify(fmt.Sprintf("STATUS=ready on %s (%d modems)", d.apiAddr, n))
 			return
 		}
-		if time.Since(start) >= grace && why != warned && time.Since(warnedAt) >= grace {
+		if loaded && time.Since(start) >= grace && why != warned && time.Since(warnedAt) >= grace {
 			d.log.Warn("simgate not ready: messages are accepted and wait", "reason", why)
 			// systemctl status shows it too.
 			_ = d.opts.notify.Notify("STATUS=serving on " + d.apiAddr + ", not ready: " + why)

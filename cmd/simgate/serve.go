@@ -37,7 +37,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 Signals: SIGINT/SIGTERM shut down in order (API, in-flight sends, modems,
 store) within shutdown_timeout; SIGHUP reloads the modem list, pacing and
 webhooks from the file and logs what needs a restart.
-Under systemd (Type=notify) it reports READY=1/STOPPING=1 and feeds the
+Under systemd (Type=notify) it reports READY=1 once the queue is loaded
+(STATUS= says how far loading got meanwhile), STOPPING=1, and feeds the
 watchdog only while the store is writable and the dispatcher answers.
 `, stderr)
 	path := fs.String("config", "/etc/simgate/simgate.yaml", "configuration file")
@@ -81,6 +82,9 @@ type serveOptions struct {
 	// readyGrace is how long modems may take to come up before the daemon
 	// warns that it is not ready (0: readinessGrace).
 	readyGrace time.Duration
+	// dispatcherStore, if set, wraps the store the dispatcher is given
+	// (tests: to hold the queue's loading at a known point).
+	dispatcherStore func(gateway.DispatcherStore) gateway.DispatcherStore
 }
 
 // newLogger returns the configured logger; level is set from c and may be changed later.
@@ -171,7 +175,9 @@ func serve(ctx context.Context, cfg Config, o serveOptions) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	_ = o.notify.Notify("READY=1\nSTATUS=serving on " + d.apiAddr)
+	// READY=1 waits for the queue to load (reportReadiness): until then
+	// messages are accepted and stored, but nothing is sent.
+	_ = o.notify.Notify("STATUS=serving on " + d.apiAddr + ", " + d.loadingStatus())
 	d.mu.Lock()
 	nModems := len(d.modems)
 	d.mu.Unlock()
@@ -267,7 +273,11 @@ func (d *daemon) start(ctx context.Context) error {
 	gcfg.Logger = d.log.With("component", "dispatcher")
 	gcfg.Registerer = d.reg
 	gcfg.CloseTimeout = cfg.ShutdownTimeout.D() / 2
-	d.disp, err = gateway.NewDispatcher(gcfg, db, d.events)
+	var dst gateway.DispatcherStore = db
+	if d.opts.dispatcherStore != nil {
+		dst = d.opts.dispatcherStore(dst)
+	}
+	d.disp, err = gateway.NewDispatcher(gcfg, dst, d.events)
 	if err != nil {
 		return err
 	}
@@ -456,8 +466,9 @@ func (d *daemon) closeModems(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// ready is GET /readyz: the store takes writes and at least one modem can
-// send. The error says what is missing (which modem is in which state).
+// ready is GET /readyz: the store takes writes, the queue is loaded and at
+// least one modem can send. The error says what is missing (how far the
+// queue's loading got, which modem is in which state).
 func (d *daemon) ready(ctx context.Context) error {
 	public, _ := d.readiness(ctx)
 	if public != "" {
@@ -477,7 +488,26 @@ func (d *daemon) readiness(ctx context.Context) (public, detail string) {
 		return "store: not writable", "store: not writable: " + err.Error()
 	}
 	modems := d.disp.Modems()
-	return notReadyReason(modems, false), notReadyReason(modems, true)
+	loading := d.disp.LoadingStatus()
+	return joinReasons(loading, notReadyReason(modems, false)), joinReasons(loading, notReadyReason(modems, true))
+}
+
+// loadingStatus is the dispatcher's LoadingStatus, or "queue loaded".
+func (d *daemon) loadingStatus() string {
+	if s := d.disp.LoadingStatus(); s != "" {
+		return s
+	}
+	return "queue loaded"
+}
+
+func joinReasons(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; " + b
 }
 
 // healthy is the watchdog's check: the store commits a write and the

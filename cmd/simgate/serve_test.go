@@ -402,16 +402,26 @@ func jsonUnmarshal(b []byte, v any) error {
 	return json.Unmarshal(b, v)
 }
 
-// TestServeNotifiesSystemd: READY=1 once serving, WATCHDOG=1 only from the
-// health check (store writable, dispatcher answering), STOPPING=1 on shutdown.
+// TestServeNotifiesSystemd: STATUS= while the queue loads, READY=1 once it
+// is loaded, WATCHDOG=1 only from the health check (store writable,
+// dispatcher answering), STOPPING=1 on shutdown.
 func TestServeNotifiesSystemd(t *testing.T) {
 	conn, path := listenNotify(t)
 	g := startGateway(t, 1, 1, nil, func(o *serveOptions) {
 		o.notify = &notifier{socket: path}
 		o.watchdog = 10 * time.Millisecond
 	})
-	if got := readDatagram(t, conn); !strings.HasPrefix(got, "READY=1\n") {
-		t.Fatalf("first notification %q, want READY=1", got)
+	if got := readDatagram(t, conn); !strings.HasPrefix(got, "STATUS=serving on ") || !strings.Contains(got, "queue load") {
+		t.Fatalf("first notification %q, want STATUS= saying how the queue's loading goes", got)
+	}
+	for {
+		got := readDatagram(t, conn)
+		if strings.HasPrefix(got, "READY=1\n") {
+			break
+		}
+		if !strings.HasPrefix(got, "STATUS=serving on ") && got != "WATCHDOG=1" {
+			t.Fatalf("got %q while waiting for READY=1", got)
+		}
 	}
 	// STATUS= lines (readiness) may come in between.
 	next := func() string {
