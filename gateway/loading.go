@@ -172,20 +172,24 @@ func (g gatedQueue) Enqueue(ctx context.Context, m *Message) error {
 	return g.l.enqueue(ctx, g.Queue, m)
 }
 
-// Loading reports whether the queue is still loading (from before Run
-// starts until Loaded is closed) and how many queue entries Run has read
-// from the store so far. Submit and Cancel work meanwhile; nothing is sent.
+// Loading reports whether Run is loading the queue (from its start until
+// Loaded is closed; not before Run, nor after it failed) and how many queue
+// entries it has read from the store so far. Submit and Cancel work
+// meanwhile; nothing is sent.
 func (d *Dispatcher) Loading() (loading bool, entries int) {
+	n := int(d.load.seen.Load())
 	select {
 	case <-d.loaded:
-		return false, int(d.load.seen.Load())
+		return false, n
 	default:
-		return true, int(d.load.seen.Load())
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.running, n
 }
 
-// LoadingStatus says, while the queue loads, how far it got ("queue
-// loading: 412,000 messages so far"); "" once it is loaded. It is what
+// LoadingStatus says, while Run loads the queue, how far it got ("queue
+// loading: 412,000 messages so far"); "" when it is not loading. It is what
 // /readyz, systemd's STATUS= and Waiting say.
 func (d *Dispatcher) LoadingStatus() string {
 	loading, n := d.Loading()

@@ -21,8 +21,9 @@
 // the inbox stop → modems close → events flushed to the webhook outbox and
 // the deliverer stops → store closes. SIGHUP reloads modems, pacing,
 // groups, webhooks and the log level and logs what else needs a restart.
-// Under systemd it speaks sd_notify (READY, STOPPING, and WATCHDOG only
-// after a health check: store writable, dispatcher answering).
+// Under systemd it speaks sd_notify (STATUS= with the count while the
+// dispatcher loads the queue, READY once it is loaded, STOPPING, and
+// WATCHDOG only after a health check: store writable, dispatcher answering).
 //
 // # Concurrency
 //

@@ -150,8 +150,9 @@ func (d *daemon) reportReadiness(ctx context.Context) {
 			default:
 				if _, n := d.disp.Loading(); n != lastSeen && time.Since(statusAt) >= time.Second {
 					lastSeen, statusAt = n, time.Now()
+					qs, _ := d.queueStatus()
 					_ = d.opts.notify.Notify(fmt.Sprintf("STATUS=serving on %s, %s\nEXTEND_TIMEOUT_USEC=%d",
-						d.apiAddr, d.loadingStatus(), loadExtend.Microseconds()))
+						d.apiAddr, qs, loadExtend.Microseconds()))
 				}
 			}
 		}

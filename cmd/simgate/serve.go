@@ -177,7 +177,8 @@ func serve(ctx context.Context, cfg Config, o serveOptions) error {
 	defer signal.Stop(hup)
 	// READY=1 waits for the queue to load (reportReadiness): until then
 	// messages are accepted and stored, but nothing is sent.
-	_ = o.notify.Notify("STATUS=serving on " + d.apiAddr + ", " + d.loadingStatus())
+	qs, _ := d.queueStatus()
+	_ = o.notify.Notify("STATUS=serving on " + d.apiAddr + ", " + qs)
 	d.mu.Lock()
 	nModems := len(d.modems)
 	d.mu.Unlock()
@@ -488,16 +489,25 @@ func (d *daemon) readiness(ctx context.Context) (public, detail string) {
 		return "store: not writable", "store: not writable: " + err.Error()
 	}
 	modems := d.disp.Modems()
-	loading := d.disp.LoadingStatus()
+	var loading string
+	if s, loaded := d.queueStatus(); !loaded {
+		loading = s
+	}
 	return joinReasons(loading, notReadyReason(modems, false)), joinReasons(loading, notReadyReason(modems, true))
 }
 
-// loadingStatus is the dispatcher's LoadingStatus, or "queue loaded".
-func (d *daemon) loadingStatus() string {
-	if s := d.disp.LoadingStatus(); s != "" {
-		return s
+// queueStatus says how far the dispatcher got loading the queue ("queue
+// loading: 412,000 messages so far"), and whether it is loaded.
+func (d *daemon) queueStatus() (status string, loaded bool) {
+	select {
+	case <-d.disp.Loaded():
+		return "queue loaded", true
+	default:
 	}
-	return "queue loaded"
+	if s := d.disp.LoadingStatus(); s != "" {
+		return s, false
+	}
+	return "queue not loaded yet", false // Run has not begun
 }
 
 func joinReasons(a, b string) string {

