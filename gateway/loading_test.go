@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -252,4 +253,166 @@ func TestQueueLoadingSubmitAndCancel(t *testing.T) {
 	if n := d.QueueLen(); n != 0 {
 		t.Errorf("queue holds %d after the drain", n)
 	}
+}
+
+// TestQueueLoadingConcurrent: submits and cancels from several goroutines
+// while the queue loads — before the walk is held, while it is, through the
+// rest of the walk, the crash rules (two messages were left assigned) and
+// after — over the memory store, whose walk hands out entries all read
+// before it began. Then every message that is not cancelled is queued and
+// sent once, and no cancelled one. Run it with -race.
+func TestQueueLoadingConcurrent(t *testing.T) {
+	const (
+		old     = 3_000
+		pauseAt = 1_000
+		workers = 4
+		each    = 60 // submits per worker; every third is cancelled, and as many old ones
+	)
+	ctx := context.Background()
+	st := gatewaytest.NewMemStore()
+	cfg := gateway.DefaultConfig()
+	cfg.DefaultRegion = "US"
+	cfg.Pacing = gateway.PacingConfig{}
+	cfg.Location = time.UTC
+	d1, err := gateway.NewDispatcher(cfg, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, old)
+	for i := range old {
+		m, err := d1.Submit(ctx, gateway.SendRequest{To: benchNumber(i), Body: "old " + strconv.Itoa(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = m.ID
+	}
+	// Two left assigned by a crash: the crash rules queue them again.
+	for _, id := range []string{ids[10], ids[2500]} {
+		if _, err := st.UpdateMessage(ctx, id, func(m *gateway.Message) error {
+			m.Parts[0].State, m.Parts[0].Modem, m.Modem = gateway.PartAssigned, "m1", "m1"
+			m.Status = gateway.RollUp(m.Parts)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	ps := &pausingMemStore{MemStore: st, at: pauseAt, paused: make(chan struct{}), release: make(chan struct{})}
+	d, err := gateway.NewDispatcher(cfg, ps, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := gatewaytest.NewDevice("m1")
+	d.AddDevice(dev, gateway.ModemConfig{Name: "m1"})
+	if err := d.Pause("m1", "until the workers are done", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	t.Cleanup(func() {
+		cancel()
+		d.Close()
+		<-done
+	})
+
+	var mu sync.Mutex
+	cancelled := map[string]bool{}
+	var wg sync.WaitGroup
+	halfway := make(chan struct{}, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if i == each/2 {
+					halfway <- struct{}{}
+				}
+				m, err := d.Submit(ctx, gateway.SendRequest{To: benchNumber(old + w*each + i), Body: fmt.Sprintf("new %d.%d", w, i)})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if i%3 != 0 {
+					continue
+				}
+				for _, id := range []string{m.ID, ids[(w*each+i)*7%old]} {
+					got, err := d.Cancel(ctx, id)
+					if err != nil || got.Status != gateway.StatusCancelled {
+						t.Errorf("cancel: %v, %v", got, err)
+						return
+					}
+					mu.Lock()
+					cancelled[id] = true
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	go func() { done <- d.Run(runCtx) }()
+	<-ps.paused
+	for range workers {
+		<-halfway
+	}
+	close(ps.release)
+	wg.Wait()
+	<-d.Loaded()
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	all, err := st.ListMessages(ctx, gateway.MessageFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, m := range all.Messages {
+		if !cancelled[m.ID] {
+			want[m.Body] = true
+		}
+	}
+	if got := d.QueueLen(); got != len(want) {
+		t.Fatalf("queue holds %d, want %d", got, len(want))
+	}
+	if err := d.Resume("m1"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for dev.Attempts() < len(want) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	sent := map[string]int{}
+	for _, s := range dev.Sends() {
+		body, _ := gateway.DecodeParts(t, [][]byte{s.PDU})
+		sent[body]++
+	}
+	for body := range want {
+		if sent[body] != 1 {
+			t.Errorf("%q sent %d times, want once", body, sent[body])
+		}
+	}
+	if len(sent) != len(want) {
+		t.Errorf("%d messages sent, want %d (a cancelled one went out)", len(sent), len(want))
+	}
+}
+
+// pausingMemStore holds the memory store's queue walk like pausingStore.
+type pausingMemStore struct {
+	*gatewaytest.MemStore
+	at      int
+	paused  chan struct{}
+	release chan struct{}
+}
+
+func (s *pausingMemStore) QueueEntries(ctx context.Context, fn func(gateway.QueueEntry) error) error {
+	n := 0
+	return s.MemStore.QueueEntries(ctx, func(e gateway.QueueEntry) error {
+		if err := fn(e); err != nil {
+			return err
+		}
+		if n++; n == s.at {
+			close(s.paused)
+			<-s.release
+		}
+		return nil
+	})
 }
