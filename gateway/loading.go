@@ -22,13 +22,17 @@ import (
 //   - The walk hands out entries read a chunk at a time, so an entry can be
 //     older than the message: a message cancelled after its chunk was read
 //     would be indexed again, as a ghost that no worker could send (the
-//     store refuses the claim) but that the queue would count. The loader
-//     serialises each entry with the cancels and drops the entries of
-//     messages cancelled while loading; a held message cancelled meanwhile
-//     is dropped too.
+//     store refuses the claim) but that the queue would count. A cancel of
+//     a message the walk has not handed out yet (its id is above every id
+//     handed out) is made at once, serialised with the walk, and the walk
+//     drops its entry when it comes; a held message cancelled meanwhile is
+//     dropped too. A message already handed out may still wait, unindexed,
+//     in the queue's own batch (Recover indexes in batches), so its cancel
+//     waits for the loading to end (at most what is left of it), then
+//     cancels as usual.
 //   - After the walk the queue applies the crash rules to the few messages
 //     it found in flight (a store write, then an enqueue, with no lock in
-//     between); a cancel in that short phase waits for it to end.
+//     between); a cancel in that phase waits for it to end too.
 //
 // The loader also counts the entries read so far (Dispatcher.Loading).
 // Before Run starts loading and once it is done, it passes everything
@@ -38,6 +42,7 @@ type loader struct {
 
 	mu        sync.Mutex
 	phase     loadPhase
+	maxID     string              // the highest id the walk has handed out
 	cancelled map[string]struct{} // cancelled while loading
 	held      []*Message          // submitted while loading
 	done      chan struct{}       // closed when phase becomes loadDone
@@ -74,6 +79,9 @@ func (l *loader) entry(e QueueEntry, fn func(QueueEntry) error) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.seen.Add(1)
+	if e.ID > l.maxID {
+		l.maxID = e.ID
+	}
 	if _, gone := l.cancelled[e.ID]; gone {
 		return nil
 	}
@@ -101,19 +109,20 @@ func (l *loader) enqueue(ctx context.Context, q Queue, m *Message) error {
 	return q.Enqueue(ctx, m)
 }
 
-// cancel is the Dispatcher's Cancel: serialised with the walk while it
-// goes on, after the crash rules if they are being applied, else q's.
+// cancel is the Dispatcher's Cancel: while the walk goes on, at once and
+// serialised with it for a message it has not handed out yet, after the
+// loading for the others and during the crash rules; else q's.
 func (l *loader) cancel(ctx context.Context, q Queue, id string) (*Message, error) {
 	l.mu.Lock()
-	switch l.phase {
-	case loadWalking:
+	switch {
+	case l.phase == loadWalking && id > l.maxID:
 		defer l.mu.Unlock()
 		m, err := q.Cancel(ctx, id)
 		if err == nil {
 			l.cancelled[id] = struct{}{}
 		}
 		return m, err
-	case loadFixing:
+	case l.loadingLocked():
 		l.mu.Unlock()
 		select {
 		case <-l.done:

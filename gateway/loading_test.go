@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -163,30 +164,53 @@ func TestQueueLoadingSubmitAndCancel(t *testing.T) {
 		newIDs = append(newIDs, m.ID)
 		bodyOf[m.ID] = m.Body
 	}
+	// A message the walk has not handed out yet is cancelled at once; one
+	// it has handed out (it may wait in the queue's own batch) once the
+	// loading is over.
 	cancelled := map[string]bool{}
-	cancelOne := func(id string) {
+	var later sync.WaitGroup
+	var laterDone atomic.Int32
+	cancelOne := func(pos int, id string) {
 		t.Helper()
-		m, err := d.Cancel(ctx, id)
-		if err != nil || m.Status != gateway.StatusCancelled {
-			t.Fatalf("cancel %s (%s) while loading: %v, %v", id, bodyOf[id], m, err)
-		}
 		cancelled[id] = true
+		check := func(m *gateway.Message, err error) {
+			if err != nil || m.Status != gateway.StatusCancelled {
+				t.Errorf("cancel %s (%s) while loading: %v, %v", id, bodyOf[id], m, err)
+			}
+		}
+		if pos >= 0 && pos < pauseAt {
+			later.Add(1)
+			go func() {
+				defer later.Done()
+				check(d.Cancel(ctx, id))
+				laterDone.Add(1)
+			}()
+			return
+		}
+		check(d.Cancel(ctx, id))
 	}
-	// Loaded already, read but not yet indexed (the rest of the chunk the
-	// walk is in), not read yet; then a spread; then new ones.
+	// Handed out already, read but not yet handed out (the rest of the
+	// chunk the walk is in), not read yet; then a spread; then new ones.
 	for _, pos := range []int{0, pauseAt - 1, pauseAt, pauseAt + 1, chunk*2 - 1, chunk * 2, old - 1} {
-		cancelOne(ids[pos])
+		cancelOne(pos, ids[pos])
 	}
 	for pos := 7; pos < old; pos += 97 {
 		if !cancelled[ids[pos]] {
-			cancelOne(ids[pos])
+			cancelOne(pos, ids[pos])
 		}
 	}
 	for i := 0; i < fresh; i += 7 {
-		cancelOne(newIDs[i])
+		cancelOne(-1, newIDs[i])
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	if n := laterDone.Load(); n != 0 {
+		t.Errorf("%d cancels of messages the walk had handed out returned while it was held", n)
 	}
 
 	close(ps.release)
+	later.Wait()
 	select {
 	case <-d.Loaded():
 	case err := <-done:
@@ -335,7 +359,11 @@ func TestQueueLoadingConcurrent(t *testing.T) {
 				if i%3 != 0 {
 					continue
 				}
-				for _, id := range []string{m.ID, ids[(w*each+i)*7%old]} {
+				cancel := []string{m.ID}
+				if i > each/2 { // an old one may wait for the loading to end
+					cancel = append(cancel, ids[(w*each+i)*7%old])
+				}
+				for _, id := range cancel {
 					got, err := d.Cancel(ctx, id)
 					if err != nil || got.Status != gateway.StatusCancelled {
 						t.Errorf("cancel: %v, %v", got, err)
