@@ -159,10 +159,9 @@ func bound(p []byte, bits uint64) []byte {
 
 // idKey appends the key form of id to b.
 func idKey(b []byte, id string) []byte {
-	if len(id) == ulid.EncodedSize {
-		if u, err := ulid.ParseStrict(id); err == nil && u.String() == id {
-			return append(b, u[:]...)
-		}
+	if len(id) == ulid.EncodedSize && isULIDText(id) {
+		u := ulid.MustParseStrict(id)
+		return append(b, u[:]...)
 	}
 	if len(id) == 15 { // 16 bytes with one marker: a ULID's length
 		return append(append(b, id...), 2, 2)
@@ -170,19 +169,32 @@ func idKey(b []byte, id string) []byte {
 	return append(append(b, id...), 1)
 }
 
-// parseIDKey is the id written by idKey as k.
+// parseIDKey is the id written by idKey as k; false for a key idKey never
+// writes (a 15-byte id with the short marker, a ULID in its text form, the
+// long marker on any other length), so that parsing and idKey agree both ways.
 func parseIDKey(k []byte) (string, bool) {
 	switch {
 	case len(k) == 16:
 		var u ulid.ULID
 		copy(u[:], k)
 		return u.String(), true
-	case len(k) >= 2 && k[len(k)-1] == 2 && k[len(k)-2] == 2:
-		return string(k[:len(k)-2]), true
+	case len(k) == 17 && k[16] == 2 && k[15] == 2:
+		return string(k[:15]), true
 	case len(k) >= 1 && k[len(k)-1] == 1:
-		return string(k[:len(k)-1]), true
+		id := string(k[:len(k)-1])
+		if len(id) == 15 || len(id) == ulid.EncodedSize && isULIDText(id) {
+			return "", false
+		}
+		return id, true
 	}
 	return "", false
+}
+
+// isULIDText reports whether id is a ULID in its canonical text form
+// (which idKey writes as its 16 bytes).
+func isULIDText(id string) bool {
+	u, err := ulid.ParseStrict(id)
+	return err == nil && u.String() == id
 }
 
 // messageKey is the key of message id in bMessages.
