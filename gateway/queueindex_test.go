@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -94,6 +95,14 @@ func TestIDIndexAgainstMap(t *testing.T) {
 func TestItemSize(t *testing.T) {
 	if n := unsafe.Sizeof(item{}); n != 48 {
 		t.Errorf("item is %d bytes, want 48", n)
+	}
+	if n := unsafe.Sizeof(delayed{}); n != 12 {
+		t.Errorf("a delay queue entry is %d bytes, want 12", n)
+	}
+	for _, at := range []int64{0, 1, -1, 1 << 32, 1<<32 - 1, time.Date(2027, 3, 1, 12, 0, 0, 1, time.UTC).UnixNano(), math.MaxInt64, math.MinInt64} {
+		if got := newDelayed(at, 7).at(); got != at {
+			t.Errorf("delayed time %d comes back as %d", at, got)
+		}
 	}
 }
 

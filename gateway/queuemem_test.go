@@ -309,7 +309,7 @@ func checkQueue(t *testing.T, q *LocalQueue) {
 			t.Fatalf("delayed[%d] = %d: %+v", i, d.it, *it)
 		}
 		inHeap[d.it] = true
-		if i > 0 && d.at < q.delayed[(i-1)/2].at {
+		if i > 0 && d.at() < q.delayed[(i-1)/2].at() {
 			t.Fatalf("delayed out of order at %d", i)
 		}
 	}
