@@ -7,19 +7,33 @@ import (
 )
 
 // idIndex finds a LocalQueue's items by message id. It is an open-addressing
-// hash table of itemRefs (linear probing, backward-shift deletion, in
-// shards that grow by half at 4/5 full: 5 to 8 bytes an item, where a
-// map[ulid.ULID]*item takes about 50); the ids themselves are the items'
-// own, in the queue's itemArena, so every method takes it.
+// hash table (linear probing, backward-shift deletion, in shards that grow
+// by half at 4/5 full: 10 to 15 bytes an item, where a map[ulid.ULID]*item
+// takes about 50). A slot holds an itemRef and the 32 bits of the id's
+// hash that place it in its shard: a probe looks at an item (in the
+// queue's itemArena, so every method takes it) only when those match, and
+// growing or deleting never does, which at start-up, with a million ids
+// to index, is most of the cost.
 type idIndex struct {
 	shards [tableShards]idShard
 	n      int
 }
 
 type idShard struct {
-	slots []itemRef
+	slots []idSlot
 	n     int
 }
+
+// idSlot is a slot of the index: tag<<32 | ref (0: empty).
+type idSlot uint64
+
+func (s idSlot) ref() itemRef { return itemRef(uint32(s)) }
+func (s idSlot) tag() uint32  { return uint32(s >> 32) }
+
+// idTag is the part of an id's hash that a slot keeps (homeOf's bits).
+func idTag(h uint64) uint32 { return uint32(h >> (32 - tableShardBits)) }
+
+func tagHome(tag uint32, slots int) int { return int((uint64(tag) * uint64(slots)) >> 32) }
 
 // idHash mixes the ULID's two halves (time and entropy, or a stand-in's
 // hash) into a Fibonacci hash.
@@ -35,11 +49,14 @@ func (x *idIndex) get(a *itemArena, id ulid.ULID) itemRef {
 	if s.n == 0 {
 		return 0
 	}
-	size := len(s.slots)
-	for i := homeOf(h, size); ; {
-		r := s.slots[i]
-		if r == 0 || a.at(r).id == id {
-			return r
+	size, tag := len(s.slots), idTag(h)
+	for i := tagHome(tag, size); ; {
+		o := s.slots[i]
+		if o == 0 {
+			return 0
+		}
+		if o.tag() == tag && a.at(o.ref()).id == id {
+			return o.ref()
 		}
 		if i++; i == size {
 			i = 0
@@ -55,43 +72,43 @@ func (x *idIndex) add(a *itemArena, r itemRef) itemRef {
 	h := idHash(id)
 	s := &x.shards[shardOf(h)]
 	if full(s.n, len(s.slots)) {
-		s.grow(a)
+		s.grow()
 	}
-	size := len(s.slots)
-	i := homeOf(h, size)
+	size, tag := len(s.slots), idTag(h)
+	i := tagHome(tag, size)
 	for {
 		o := s.slots[i]
 		if o == 0 {
 			break
 		}
-		if a.at(o).id == *id {
-			return o
+		if o.tag() == tag && a.at(o.ref()).id == *id {
+			return o.ref()
 		}
 		if i++; i == size {
 			i = 0
 		}
 	}
-	s.slots[i] = r
+	s.slots[i] = idSlot(tag)<<32 | idSlot(r)
 	s.n++
 	x.n++
 	return 0
 }
 
-func (s *idShard) grow(a *itemArena) {
+func (s *idShard) grow() {
 	old := s.slots
 	size := grownSlots(len(old))
-	s.slots = make([]itemRef, size)
-	for _, r := range old {
-		if r == 0 {
+	s.slots = make([]idSlot, size)
+	for _, o := range old {
+		if o == 0 {
 			continue
 		}
-		i := homeOf(idHash(&a.at(r).id), size)
+		i := tagHome(o.tag(), size)
 		for s.slots[i] != 0 {
 			if i++; i == size {
 				i = 0
 			}
 		}
-		s.slots[i] = r
+		s.slots[i] = o
 	}
 }
 
@@ -105,8 +122,8 @@ func (x *idIndex) del(a *itemArena, r itemRef) bool {
 		return false
 	}
 	size := len(s.slots)
-	i := homeOf(h, size)
-	for s.slots[i] != r {
+	i := tagHome(idTag(h), size)
+	for s.slots[i].ref() != r {
 		if s.slots[i] == 0 {
 			return false
 		}
@@ -127,7 +144,7 @@ func (x *idIndex) del(a *itemArena, r itemRef) bool {
 		if o == 0 {
 			break
 		}
-		if stays(i, j, homeOf(idHash(&a.at(o).id), size)) {
+		if stays(i, j, tagHome(o.tag(), size)) {
 			continue
 		}
 		s.slots[i] = o

@@ -15,7 +15,7 @@ import (
 // besides heap objects (stacks, metadata, fragmentation), plus headroom.
 //
 // Why: Go collects when the heap has grown by GOGC percent (100) of what
-// is live. A gateway's live heap is mostly its queue (about 75 bytes a
+// is live. A gateway's live heap is mostly its queue (about 80 bytes a
 // waiting message, see gateway.LocalQueue), which is neither garbage nor
 // growing fast, so with a million messages queued Go would let ~100 MB of
 // garbage pile up between collections and the process would sit at twice
