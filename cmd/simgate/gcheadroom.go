@@ -45,8 +45,8 @@ type gcHeadroom struct {
 // The quiet-time collection's thresholds (see gcHeadroom).
 const (
 	quietGarbage = 8 << 20
-	quietRate    = 1 << 20 // bytes allocated per quietAfter
-	quietAfter   = time.Second
+	quietRate    = 512 << 10 // bytes allocated per quietAfter (1 MB/s)
+	quietAfter   = 500 * time.Millisecond
 	quietEvery   = 10 * time.Second
 )
 

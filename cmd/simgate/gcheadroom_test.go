@@ -54,7 +54,7 @@ func TestGCHeadroomQuietAfterBurst(t *testing.T) {
 			t.Fatalf("collected during the burst (tick %d)", i)
 		}
 	}
-	// Quiet, with 40 MB of garbage: fires once the last second allocated
+	// Quiet, with 40 MB of garbage: fires once the last quietAfter allocated
 	// less than quietRate, and only once.
 	fired := 0
 	for range 15 {
