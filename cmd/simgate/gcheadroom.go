@@ -28,8 +28,8 @@ import (
 // When the daemon goes quiet after a burst (an ingest of a campaign's
 // messages, a long export), the garbage of the burst — up to the headroom —
 // would stay resident until something allocates again. So once a burst has
-// left at least quietGarbage of garbage and the last quietAfter allocated
-// less than quietRate, run collects and gives the free pages back to the
+// left at least quietGarbage of garbage and free pages not yet returned, and
+// the last quietAfter allocated less than quietRate, run collects and gives the free pages back to the
 // system (debug.FreeOSMemory), at most once per quietEvery.
 type gcHeadroom struct {
 	headroom int64
@@ -92,10 +92,11 @@ func (g *gcHeadroom) limitOf(v []int64) int64 {
 // quiet notes the runtime's state v at now, one call per tick, and reports
 // whether the daemon has gone quiet with a burst's garbage still held: at
 // least quietGarbage more in heap objects than the last collection found
-// live, less than quietRate allocated over the last quietAfter, and no
+// live, together with the free heap pages not yet returned to the system;
+// less than quietRate allocated over the last quietAfter; and no
 // quiet-time collection within quietEvery.
 func (g *gcHeadroom) quiet(v []int64, now time.Time, every time.Duration) bool {
-	live, objects, allocs := v[0], v[2], v[5]
+	live, objects, free, allocs := v[0], v[2], v[3], v[5]
 	keep := max(int(quietAfter/every), 1) + 1
 	g.allocs = append(g.allocs, allocs)
 	if len(g.allocs) > keep {
@@ -104,7 +105,9 @@ func (g *gcHeadroom) quiet(v []int64, now time.Time, every time.Duration) bool {
 	if len(g.allocs) < keep || allocs-g.allocs[0] >= quietRate {
 		return false
 	}
-	if objects-live < quietGarbage || now.Sub(g.collected) < quietEvery {
+	// What a collection would give back: the garbage, and the free pages
+	// the runtime has not returned yet.
+	if objects-live+free < quietGarbage || now.Sub(g.collected) < quietEvery {
 		return false
 	}
 	g.collected = now
@@ -143,7 +146,7 @@ func (g *gcHeadroom) run(ctx context.Context, start <-chan struct{}, log *slog.L
 		debug.SetMemoryLimit(g.limitOf(v))
 		if g.quiet(v, time.Now(), gcHeadroomEvery) {
 			g.collect()
-			log.Debug("quiet: garbage collected and returned", "garbage_bytes", v[2]-v[0])
+			log.Debug("quiet: garbage collected and returned", "garbage_bytes", v[2]-v[0], "free_bytes", v[3])
 		}
 		select {
 		case <-ctx.Done():

@@ -81,6 +81,20 @@ func TestGCHeadroomQuietAfterBurst(t *testing.T) {
 	if fired != 1 {
 		t.Fatalf("after quietEvery: fired %d times, want 1", fired)
 	}
+	// Quiet, with less garbage than quietGarbage but as much again in free
+	// pages not yet returned: what a collection gives back counts both.
+	g = newGCHeadroom(32 << 20)
+	fired = 0
+	for range 15 {
+		now = now.Add(every)
+		allocs += 1 << 10
+		if g.quiet([]int64{100 << 20, 0, 100<<20 + quietGarbage/2, quietGarbage / 2, 0, allocs}, now, every) {
+			fired++
+		}
+	}
+	if fired != 1 {
+		t.Fatalf("quiet with garbage and free pages: fired %d times, want 1", fired)
+	}
 	// Quiet without garbage: never.
 	g = newGCHeadroom(32 << 20)
 	for i := range 100 {
