@@ -17,34 +17,6 @@ import (
 	"github.com/simgate/simgate/store"
 )
 
-// pausingStore is the real store whose queue walk (QueueEntries) stops
-// after at entries, until release is closed: the loading window made
-// observable without a clock.
-type pausingStore struct {
-	*store.DB
-	at      int
-	paused  chan struct{}
-	release chan struct{}
-}
-
-func (s *pausingStore) QueueEntries(ctx context.Context, fn func(gateway.QueueEntry) error) error {
-	n := 0
-	return s.DB.QueueEntries(ctx, func(e gateway.QueueEntry) error {
-		if err := fn(e); err != nil {
-			return err
-		}
-		if n++; n == s.at {
-			close(s.paused)
-			select {
-			case <-s.release:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		return nil
-	})
-}
-
 // TestQueueLoadingSubmitAndCancel: a Dispatcher restarted over a real store
 // holding 20,000 queued messages is held in the middle of loading its queue
 // (5,000 entries read, the rest of their 4,096-entry chunk already read from
@@ -116,7 +88,7 @@ func TestQueueLoadingSubmitAndCancel(t *testing.T) {
 	slices.Sort(ids)
 
 	// The restart, held after 5,000 entries.
-	ps := &pausingStore{DB: db, at: pauseAt, paused: make(chan struct{}), release: make(chan struct{})}
+	ps := gatewaytest.NewHoldWalk(db, pauseAt)
 	d, err := gateway.NewDispatcher(cfg, ps, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +107,7 @@ func TestQueueLoadingSubmitAndCancel(t *testing.T) {
 		<-done
 	})
 	select {
-	case <-ps.paused:
+	case <-ps.Paused:
 	case err := <-done:
 		t.Fatalf("Run returned %v before loading", err)
 	case <-time.After(2 * time.Minute):
@@ -216,7 +188,7 @@ func TestQueueLoadingSubmitAndCancel(t *testing.T) {
 		t.Errorf("%d cancels of messages the walk had handed out returned while it was held", n)
 	}
 
-	close(ps.release)
+	close(ps.Release)
 	later.Wait()
 	select {
 	case <-d.Loaded():
@@ -328,7 +300,7 @@ func TestQueueLoadingConcurrent(t *testing.T) {
 		}
 	}
 
-	ps := &pausingMemStore{MemStore: st, at: pauseAt, paused: make(chan struct{}), release: make(chan struct{})}
+	ps := gatewaytest.NewHoldWalk(st, pauseAt)
 	d, err := gateway.NewDispatcher(cfg, ps, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -384,11 +356,11 @@ func TestQueueLoadingConcurrent(t *testing.T) {
 		}()
 	}
 	go func() { done <- d.Run(runCtx) }()
-	<-ps.paused
+	<-ps.Paused
 	for range workers {
 		<-halfway
 	}
-	close(ps.release)
+	close(ps.Release)
 	wg.Wait()
 	<-d.Loaded()
 	if t.Failed() {
@@ -428,26 +400,4 @@ func TestQueueLoadingConcurrent(t *testing.T) {
 	if len(sent) != len(want) {
 		t.Errorf("%d messages sent, want %d (a cancelled one went out)", len(sent), len(want))
 	}
-}
-
-// pausingMemStore holds the memory store's queue walk like pausingStore.
-type pausingMemStore struct {
-	*gatewaytest.MemStore
-	at      int
-	paused  chan struct{}
-	release chan struct{}
-}
-
-func (s *pausingMemStore) QueueEntries(ctx context.Context, fn func(gateway.QueueEntry) error) error {
-	n := 0
-	return s.MemStore.QueueEntries(ctx, func(e gateway.QueueEntry) error {
-		if err := fn(e); err != nil {
-			return err
-		}
-		if n++; n == s.at {
-			close(s.paused)
-			<-s.release
-		}
-		return nil
-	})
 }

@@ -12,35 +12,9 @@ import (
 	"time"
 
 	"github.com/simgate/simgate/gateway"
+	"github.com/simgate/simgate/gateway/gatewaytest"
 	"github.com/simgate/simgate/store"
 )
-
-// holdStore is the daemon's store with the queue's walk (QueueEntries)
-// held after at entries until release is closed.
-type holdStore struct {
-	gateway.DispatcherStore
-	at      int
-	paused  chan struct{}
-	release chan struct{}
-}
-
-func (s *holdStore) QueueEntries(ctx context.Context, fn func(gateway.QueueEntry) error) error {
-	n := 0
-	return s.DispatcherStore.QueueEntries(ctx, func(e gateway.QueueEntry) error {
-		if err := fn(e); err != nil {
-			return err
-		}
-		if n++; n == s.at {
-			close(s.paused)
-			select {
-			case <-s.release:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		return nil
-	})
-}
 
 // loadNumber is the k-th of many distinct valid US numbers.
 func loadNumber(k int) string {
@@ -71,7 +45,7 @@ func TestServeWhileQueueLoads(t *testing.T) {
 		due      bool
 	}
 	var seeds []seeded
-	hold := &holdStore{at: pauseAt, paused: make(chan struct{}), release: make(chan struct{})}
+	hold := gatewaytest.NewHoldWalk(nil, pauseAt)
 	conn, sock := listenNotify(t)
 	g := startGateway(t, 2, 2, func(c *Config) {
 		c.API.RateLimit, c.API.DailyQuota = 0, 0
@@ -120,7 +94,7 @@ func TestServeWhileQueueLoads(t *testing.T) {
 	// The walk goes in id order.
 	slices.SortFunc(seeds, func(a, b seeded) int { return strings.Compare(a.id, b.id) })
 	select {
-	case <-hold.paused:
+	case <-hold.Paused:
 	case <-time.After(2 * time.Minute):
 		t.Fatal("the queue's loading never reached 5,000 entries")
 	}
@@ -217,7 +191,7 @@ func TestServeWhileQueueLoads(t *testing.T) {
 		cancel(newOnes[i], false)
 	}
 
-	close(hold.release)
+	close(hold.Release)
 	later.Wait()
 	waitFor(t, "/readyz 200 after loading", 2*time.Minute, func() bool {
 		return getStatus(t, g.base+"/readyz", "") == http.StatusOK

@@ -148,31 +148,6 @@ shutdown_timeout: 30s
 		float64(anon1)/1024, float64(file1)/1024, heap1, float64(anon2)/1024, float64(file2)/1024, heap2)
 }
 
-// rssParts returns RssAnon and RssFile (+ RssShmem) of pid in kB, from
-// /proc/<pid>/status: what the process allocated, and the file pages it has
-// mapped in (bbolt's mmap of the store, the binary's text).
-func rssParts(tb testing.TB, pid int) (anon, file int64) {
-	tb.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		v, _ := strconv.ParseInt(f[1], 10, 64)
-		switch f[0] {
-		case "RssAnon:":
-			anon = v
-		case "RssFile:", "RssShmem:":
-			file += v
-		}
-	}
-	return anon, file
-}
-
 // goHeap reads the daemon's own Go memory figures from /metrics (the
 // client library's Go collector): heap in use, idle and released.
 func goHeap(tb testing.TB, client *http.Client, base string) string {
@@ -296,23 +271,34 @@ func (m *measured) stop(tb testing.TB) {
 
 // procStatus returns VmRSS and VmHWM of pid in kB.
 func procStatus(tb testing.TB, pid int) (rss, hwm int64) {
+	v := procFields(tb, pid)
+	return v["VmRSS"], v["VmHWM"]
+}
+
+// rssParts returns RssAnon and RssFile (+ RssShmem) of pid in kB: what the
+// process allocated, and the file pages it has mapped in (bbolt's mmap of
+// the store, the binary's text).
+func rssParts(tb testing.TB, pid int) (anon, file int64) {
+	v := procFields(tb, pid)
+	return v["RssAnon"], v["RssFile"] + v["RssShmem"]
+}
+
+// procFields reads /proc/<pid>/status's numeric fields (kB for sizes).
+func procFields(tb testing.TB, pid int) map[string]int64 {
 	tb.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		tb.Fatal(err)
 	}
+	v := map[string]int64{}
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
-		if len(f) < 2 {
+		if len(f) < 2 || !strings.HasSuffix(f[0], ":") {
 			continue
 		}
-		v, _ := strconv.ParseInt(f[1], 10, 64)
-		switch f[0] {
-		case "VmRSS:":
-			rss = v
-		case "VmHWM:":
-			hwm = v
+		if n, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+			v[strings.TrimSuffix(f[0], ":")] = n
 		}
 	}
-	return rss, hwm
+	return v
 }
