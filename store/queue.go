@@ -130,7 +130,7 @@ func (d *entryDecoder) decode(k, v []byte) (e gateway.QueueEntry, contact []byte
 		return e, nil, fmt.Errorf("store: queue entry %s: %w", id, errQueueEntry)
 	}
 	flags := v[1]
-	r := entryReader{b: v[2:]}
+	r := reader{b: v[2:]} // record.go's: the first error sticks
 	e.Submitted, e.InFlight = flags&qfSubmitted != 0, flags&qfInFlight != 0
 	e.Priority = int(r.varint())
 	e.Pending = int(min(r.uvarint(), 1<<16))
@@ -149,48 +149,10 @@ func (d *entryDecoder) decode(k, v []byte) (e gateway.QueueEntry, contact []byte
 	if flags&qfWindow != 0 {
 		e.TextingWindow = gateway.TextingWindow{Start: d.intern(r.bytes()), End: d.intern(r.bytes()), TimeZone: d.intern(r.bytes())}
 	}
-	if r.bad || len(r.b) != 0 {
+	if r.err != nil || len(r.b) != 0 {
 		return e, nil, fmt.Errorf("store: queue entry %s: %w", id, errQueueEntry)
 	}
 	return e, contact, nil
-}
-
-// entryReader reads the fields of a queue entry; bad is set once one is
-// malformed (and every later read gives a zero value).
-type entryReader struct {
-	b   []byte
-	bad bool
-}
-
-func (r *entryReader) varint() int64 {
-	x, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.bad = true
-		return 0
-	}
-	r.b = r.b[n:]
-	return x
-}
-
-func (r *entryReader) uvarint() uint64 {
-	x, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.bad = true
-		return 0
-	}
-	r.b = r.b[n:]
-	return x
-}
-
-func (r *entryReader) bytes() []byte {
-	n := r.uvarint()
-	if r.bad || n > uint64(len(r.b)) {
-		r.bad = true
-		return nil
-	}
-	s := r.b[:n:n]
-	r.b = r.b[n:]
-	return s
 }
 
 // stickyModem returns the Modem of a sticky record (gateway.Sticky as
